@@ -1,0 +1,198 @@
+"""Tradable instruments and Kraken's precision rules.
+
+An :class:`Instrument` carries what Kraken's AssetPairs says about a pair: price and lot precision, the order and
+cost minimums, the tick size and the maker/taker fee schedules. It is the one place that quantises prices and
+quantities and that knows which order Kraken would refuse on precision or minimum grounds.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from engine.domain.money import ZERO, parse_decimal, quantum
+
+__all__ = [
+    "ERR_COST_MIN",
+    "ERR_INVALID_PRICE",
+    "ERR_ORDER_MIN",
+    "ERR_TICK_SIZE",
+    "FeeTier",
+    "Instrument",
+    "InstrumentError",
+    "normalize_asset",
+]
+
+ERR_ORDER_MIN = "EOrder:Order minimum not met"
+ERR_COST_MIN = "EOrder:Cost minimum not met"
+ERR_TICK_SIZE = "EOrder:Tick size check failed"
+ERR_INVALID_PRICE = "EOrder:Invalid price"
+ERR_INVALID_VOLUME = "EGeneral:Invalid arguments:volume"
+
+# Kraken's legacy asset codes (REST) mapped to the plain codes WebSocket v2 and the engine use.
+_ASSET_ALIASES = {
+    "XXBT": "BTC",
+    "XBT": "BTC",
+    "XBT.M": "BTC",
+    "ZUSD": "USD",
+    "ZEUR": "EUR",
+    "ZGBP": "GBP",
+    "ZCAD": "CAD",
+    "ZJPY": "JPY",
+    "XETH": "ETH",
+    "XLTC": "LTC",
+    "XXRP": "XRP",
+    "XXLM": "XLM",
+    "XXDG": "DOGE",
+    "XDG": "DOGE",
+    "XZEC": "ZEC",
+    "XXMR": "XMR",
+    "XETC": "ETC",
+}
+
+
+def normalize_asset(code: str) -> str:
+    """Map a Kraken asset code (``XXBT``, ``ZUSD``, ``USDT``) to the engine's code (``BTC``, ``USD``, ``USDT``)."""
+    return _ASSET_ALIASES.get(code, code)
+
+
+class InstrumentError(ValueError):
+    """An instrument description is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeTier:
+    """From ``volume`` (30-day, in the fee volume currency) on, the fee is ``percent`` of the cost."""
+
+    volume: Decimal
+    percent: Decimal
+
+
+def _default_taker() -> tuple[FeeTier, ...]:
+    return (FeeTier(ZERO, Decimal("0.40")),)
+
+
+def _default_maker() -> tuple[FeeTier, ...]:
+    return (FeeTier(ZERO, Decimal("0.25")),)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A spot pair with Kraken's precision rules.
+
+    Attributes:
+        pair: the engine's pair name, Kraken's ``altname`` (``XBTUSD``).
+        ws_symbol: the WebSocket v2 symbol (``BTC/USD``).
+        rest_name: the key Kraken's REST API uses (``XXBTZUSD``).
+        base, quote: engine asset codes (``BTC``, ``USD``).
+        pair_decimals: price precision; lot_decimals: quantity precision; cost_decimals: cost precision.
+        ordermin: the smallest base quantity; costmin: the smallest cost in quote; tick_size: the price step.
+    """
+
+    pair: str
+    ws_symbol: str
+    rest_name: str
+    base: str
+    quote: str
+    pair_decimals: int
+    lot_decimals: int
+    cost_decimals: int
+    ordermin: Decimal
+    costmin: Decimal
+    tick_size: Decimal
+    fees_taker: tuple[FeeTier, ...] = field(default_factory=_default_taker)
+    fees_maker: tuple[FeeTier, ...] = field(default_factory=_default_maker)
+    status: str = "online"
+
+    @property
+    def price_step(self) -> Decimal:
+        """The price increment: the tick size, or one unit of the last price decimal."""
+        return self.tick_size if self.tick_size > 0 else quantum(self.pair_decimals)
+
+    @property
+    def lot_step(self) -> Decimal:
+        return quantum(self.lot_decimals)
+
+    def round_price(self, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+        """Round ``price`` to a multiple of the tick size, carried at ``pair_decimals`` places."""
+        step = self.price_step
+        ticks = (price / step).quantize(Decimal(1), rounding=rounding)
+        return (ticks * step).quantize(quantum(self.pair_decimals))
+
+    def round_qty_down(self, qty: Decimal) -> Decimal:
+        """Round ``qty`` down to the lot precision (never buy or sell more than asked)."""
+        return qty.quantize(self.lot_step, rounding=ROUND_DOWN)
+
+    def round_cost(self, cost: Decimal) -> Decimal:
+        return cost.quantize(quantum(self.cost_decimals), rounding=ROUND_HALF_EVEN)
+
+    def fee_rate(self, *, maker: bool, volume_30d: Decimal = ZERO) -> Decimal:
+        """The fee as a fraction of cost (0.0040 for 0.40 %) for the tier that ``volume_30d`` reaches."""
+        schedule = self.fees_maker if maker else self.fees_taker
+        percent = schedule[0].percent
+        for tier in schedule:
+            if volume_30d >= tier.volume:
+                percent = tier.percent
+        return percent / Decimal(100)
+
+    def check_order(self, qty: Decimal, price: Decimal | None) -> str | None:
+        """The Kraken error string this order would be rejected with on precision or minimums, else None.
+
+        ``price`` is the limit price, or for a market order the reference price used for the cost check
+        (None skips the price checks).
+        """
+        if qty <= 0 or qty != qty.quantize(self.lot_step, rounding=ROUND_DOWN):
+            return ERR_INVALID_VOLUME
+        if qty < self.ordermin:
+            return ERR_ORDER_MIN
+        if price is None:
+            return None
+        if price <= 0:
+            return ERR_INVALID_PRICE
+        if price % self.price_step != 0:
+            return ERR_TICK_SIZE
+        if qty * price < self.costmin:
+            return ERR_COST_MIN
+        return None
+
+    @classmethod
+    def from_kraken(cls, rest_name: str, info: Mapping[str, Any], ws_symbol: str | None = None) -> "Instrument":
+        """Build from one entry of Kraken's ``/0/public/AssetPairs`` result.
+
+        Raises:
+            InstrumentError: when a required field is missing or malformed.
+        """
+        try:
+            base = normalize_asset(str(info["base"]))
+            quote = normalize_asset(str(info["quote"]))
+            pair_decimals = int(info["pair_decimals"])
+            tick_raw = info.get("tick_size")
+            tick = parse_decimal(str(tick_raw), field="tick_size") if tick_raw is not None else quantum(pair_decimals)
+            return cls(
+                pair=str(info.get("altname", rest_name)),
+                ws_symbol=ws_symbol or f"{base}/{quote}",
+                rest_name=rest_name,
+                base=base,
+                quote=quote,
+                pair_decimals=pair_decimals,
+                lot_decimals=int(info["lot_decimals"]),
+                cost_decimals=int(info.get("cost_decimals", pair_decimals)),
+                ordermin=parse_decimal(str(info.get("ordermin", "0")), field="ordermin"),
+                costmin=parse_decimal(str(info.get("costmin", "0")), field="costmin"),
+                tick_size=tick,
+                fees_taker=_tiers(info.get("fees")) or _default_taker(),
+                fees_maker=_tiers(info.get("fees_maker")) or _default_maker(),
+                status=str(info.get("status", "online")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InstrumentError(f"AssetPairs entry {rest_name!r} is malformed: {exc}") from exc
+
+
+def _tiers(raw: object) -> tuple[FeeTier, ...]:
+    if not isinstance(raw, Sequence):
+        return ()
+    # Fee tiers arrive as JSON numbers; str() of the parsed value keeps the digits Kraken sent.
+    return tuple(
+        FeeTier(parse_decimal(str(volume), field="fee volume"), parse_decimal(str(percent), field="fee percent"))
+        for volume, percent in raw
+    )
