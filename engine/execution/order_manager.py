@@ -1,0 +1,135 @@
+"""The order manager: tracks every order, applies the venue's events, and books fills on the portfolio.
+
+Sequence for a new order: the intent (with its client order id) is handed to the listener's ``order_intent`` and
+awaited, so the runtime can make it durable, and only then sent to the venue. Venue events arrive through
+:meth:`OrderManager.on_event` (synchronously, possibly while ``submit`` is still running): each is applied to its
+order through the order's transition table; fills are booked on the portfolio. An event the table refuses (an
+illegal transition, a duplicate trade id, an unknown order) is reported to the listener as an anomaly and changes
+nothing: it is never silently ignored and never crashes the trading loop.
+"""
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from engine.domain.orders import (
+    ClientOrderId,
+    Fill,
+    Order,
+    OrderError,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+)
+from engine.domain.balances import BalanceError
+from engine.domain.positions import Position
+from engine.exchanges.port import ExchangePort, ExchangeUnavailable, OrderRequest
+from engine.portfolio.performance import ClosedTrade
+from engine.portfolio.portfolio import Portfolio
+
+__all__ = ["OrderListener", "OrderManager"]
+
+
+class OrderListener(Protocol):
+    """What the runtime hears from the order manager (persistence, notifications, the event log)."""
+
+    async def order_intent(self, order: Order) -> None: ...
+
+    def order_changed(self, order: Order) -> None: ...
+
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None: ...
+
+    def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None: ...
+
+
+class OrderManager:
+    """Owns the engine's view of every order."""
+
+    def __init__(self, exchange: ExchangePort, portfolio: Portfolio, listener: OrderListener, id_prefix: str) -> None:
+        self.exchange = exchange
+        self.portfolio = portfolio
+        self.listener = listener
+        self.id_prefix = id_prefix
+        self.orders: dict[ClientOrderId, Order] = {}
+        self.open_ids: set[ClientOrderId] = set()
+        self.sequence = 0
+        self.rejections = 0
+        exchange.bind(self.on_event)
+
+    def restore(self, orders: Iterable[Order], sequence: int) -> None:
+        for order in orders:
+            self.orders[order.client_id] = order
+            if order.is_open:
+                self.open_ids.add(order.client_id)
+        self.sequence = sequence
+
+    def next_client_id(self) -> ClientOrderId:
+        self.sequence += 1
+        return ClientOrderId(f"{self.id_prefix}-{self.sequence:09d}")
+
+    def open_orders(self) -> list[Order]:
+        return [self.orders[cid] for cid in sorted(self.open_ids)]
+
+    def has_open_order(self, strategy: str, pair: str) -> bool:
+        return any(
+            (order := self.orders[cid]).strategy == strategy and order.pair == pair for cid in self.open_ids
+        )
+
+    async def submit(self, request: OrderRequest) -> Order:
+        """Record the intent, make it durable, then send it.
+
+        A venue that cannot be reached leaves the order ``pending_new`` with its fate unknown; startup
+        reconciliation settles it.
+        """
+        order = Order(
+            client_id=request.client_id,
+            pair=request.pair,
+            side=request.side,
+            order_type=request.order_type,
+            qty=request.qty,
+            limit_price=request.limit_price,
+            created_ts_ns=request.ts_ns,
+            strategy=request.strategy,
+            updated_ts_ns=request.ts_ns,
+        )
+        self.orders[order.client_id] = order
+        self.open_ids.add(order.client_id)
+        await self.listener.order_intent(order)
+        try:
+            await self.exchange.submit_order(request)
+        except ExchangeUnavailable as exc:
+            self.listener.anomaly(
+                "order_outcome_unknown", f"{order.client_id}: {exc}", {"client_id": order.client_id}
+            )
+        return order
+
+    def reject_locally(self, order: Order, reason: str, ts_ns: int) -> None:
+        """Reject an order that never left the engine (e.g. the venue refused it outright)."""
+        self.on_event(OrderRejected(order.client_id, reason, ts_ns))
+
+    def on_event(self, event: OrderEvent) -> None:
+        """Apply one venue event (the exchange port's handler)."""
+        order = self.orders.get(event.client_id)
+        if order is None:
+            self.listener.anomaly(
+                "unknown_order_event",
+                f"{type(event).__name__} for unknown order {event.client_id}",
+                {"client_id": event.client_id, "event": type(event).__name__},
+            )
+            return
+        try:
+            order.apply(event)
+        except OrderError as exc:
+            self.listener.anomaly("order_event_refused", str(exc), {"client_id": order.client_id})
+            return
+        if isinstance(event, OrderRejected):
+            self.rejections += 1
+        if not order.is_open:
+            self.open_ids.discard(order.client_id)
+        if isinstance(event, OrderFilled):
+            try:
+                position, closed = self.portfolio.apply_fill(event.fill)
+            except (OrderError, BalanceError) as exc:
+                self.listener.anomaly("fill_not_booked", str(exc), {"trade_id": event.fill.trade_id})
+            else:
+                self.listener.fill_booked(event.fill, position, closed)
+        self.listener.order_changed(order)

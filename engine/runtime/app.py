@@ -1,0 +1,365 @@
+"""The engine: wires the parts together, restores saved state, and owns the one task group that runs the loops.
+
+    source ──▶ Trader (venue.on_market, strategies, sizing, risk) ──▶ OrderManager ──▶ ExchangePort
+                                                                         ▲                │ events
+                                                                         └── Portfolio ◀──┘
+    Journal (single SQLite writer thread, event log, change notifications) hears everything.
+
+Restart: balances, positions and round trips are rebuilt by re-booking the stored fills on the opening balances
+(so nothing can be counted twice), open orders are handed back to the venue, strategy parameters come from their
+latest stored version, and a replayed run resumes at the first event it had not processed after warming the
+strategies up on the events before it.
+"""
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from engine.domain.instrument import Instrument
+from engine.domain.market_data import Candle
+from engine.domain.orders import Order
+from engine.exchanges.catalog import default_instruments
+from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
+from engine.exchanges.port import ExchangePort
+from engine.exchanges.replay import ReplaySource
+from engine.execution.order_manager import OrderManager
+from engine.persistence import Store, StoreWriter
+from engine.portfolio.performance import EquityPoint
+from engine.portfolio.portfolio import Portfolio
+from engine.risk.checks import RiskEngine, TradingState
+from engine.risk.limits import RiskLimits
+from engine.runtime.clock import SimClock, WallClock
+from engine.runtime.config import Config, parse_speed
+from engine.runtime.journal import Journal
+from engine.runtime.sources import MarketSource, ReplayMarketSource, shipped_sample
+from engine.runtime.trader import StrategySlot, Trader
+from engine.strategies import strategy_class
+
+__all__ = ["Engine", "EngineError", "RunOptions"]
+
+T = TypeVar("T")
+ExchangeFactory = Callable[[Mapping[str, Instrument], Mapping[str, Decimal], Callable[[], int]], ExchangePort]
+
+
+class EngineError(Exception):
+    """The engine cannot start with this configuration or state (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run persists and when it stops.
+
+    ``durable_intents``: wait for each order intent to be committed before sending it (always on for ``run``;
+    a backtest only queues it ahead of the send). ``record_every_candle``: persist equity and the replay cursor
+    at every candle (resumable), else once at the end. ``max_events``: stop after that many events (tests use
+    it to interrupt a run). ``keep_alive``: keep serving after the data ends (the MCP server's mode).
+    """
+
+    durable_intents: bool = True
+    record_every_candle: bool = True
+    max_events: int | None = None
+    keep_alive: bool = False
+    id_prefix: str | None = None
+
+
+@dataclass(slots=True)
+class EngineState:
+    """Counters and timestamps that the facade and diagnostics read."""
+
+    started_wall_ns: int = 0
+    cursor: int = 0
+    events_this_run: int = 0
+    last_event_wall_ns: int | None = None
+    loop_lag_s: float = 0.0
+    finished: bool = False
+    error: str = ""
+    opening_balances: dict[str, Decimal] = field(default_factory=dict)
+
+
+def _sample_source(config: Config) -> ReplayMarketSource:
+    market = config.market
+    path = market.file or shipped_sample()
+    interval = market.interval_minutes * 60 if market.interval_minutes else None
+    replay = ReplaySource(path, pair=market.pair, interval_s=interval)
+    return ReplayMarketSource(replay, parse_speed(market.speed), path.name)
+
+
+class Engine:
+    """One trading engine; ``async with engine.serve() as facade`` runs it."""
+
+    def __init__(
+        self,
+        config: Config,
+        db_path: Path | None,
+        source: MarketSource,
+        *,
+        instruments: Mapping[str, Instrument] | None = None,
+        exchange_factory: ExchangeFactory | None = None,
+        options: RunOptions = RunOptions(),
+        live_clock: bool = False,
+    ) -> None:
+        self.config = config
+        self.db_path = db_path
+        self.source = source
+        self.instruments = dict(instruments or default_instruments())
+        self.options = options
+        self.clock = WallClock() if live_clock else SimClock()
+        self._exchange_factory = exchange_factory or self._paper_factory
+        self.state = EngineState()
+        self.writer = StoreWriter(db_path)
+        self.done = anyio.Event()
+        self.equity_curve: list[EquityPoint] = []
+        self._check_pairs()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        db_path: Path | None,
+        *,
+        source: MarketSource | None = None,
+        options: RunOptions = RunOptions(),
+        **kwargs: Any,
+    ) -> "Engine":
+        """Build an engine; the market source defaults to the configured replay file (or the shipped sample)."""
+        return cls(config, db_path, source or _sample_source(config), options=options, **kwargs)
+
+    def _check_pairs(self) -> None:
+        for strategy in self.config.strategies:
+            if strategy.pair not in self.instruments:
+                known = ", ".join(sorted(self.instruments))
+                raise EngineError(f"strategy {strategy.name!r} trades unknown pair {strategy.pair!r} (known: {known})")
+
+    def _paper_factory(
+        self, instruments: Mapping[str, Instrument], balances: Mapping[str, Decimal], clock: Callable[[], int]
+    ) -> ExchangePort:
+        paper = self.config.paper
+        slippage = FixedBpsSlippage(paper.slippage_bps) if paper.slippage_bps else NoSlippage()
+        return PaperExchange(
+            instruments,
+            balances,
+            clock=clock,
+            slippage=slippage,
+            fee_volume_30d=paper.fee_volume_30d,
+            volume_participation=paper.volume_participation,
+        )
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.exchange.is_live else "paper"
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        """Run a read on the writer thread (the only connection; it also sees an in-memory database)."""
+        return await self.writer.call(fn)
+
+    # -- start-up ---------------------------------------------------------------------------------------------
+    async def _restore(self) -> None:
+        saved = await self.read(_load_saved)
+        kv = saved["kv"]
+        first_run = "opening_balances" not in kv
+        opening = (
+            {k: Decimal(v) for k, v in kv["opening_balances"].items()}
+            if not first_run
+            else dict(self.config.paper.starting_balances)
+        )
+        self.state.opening_balances = opening
+        self.portfolio = Portfolio(self.instruments, opening, self.config.quote_currency)
+        for fill in saved["fills"]:
+            self.portfolio.apply_fill(fill)
+        self.journal = Journal(self.writer, self.portfolio, self.clock.now_ns, durable=self.options.durable_intents)
+        self.exchange = self._exchange_factory(
+            self.instruments, {a: b.total for a, b in self.portfolio.balances.assets().items()}, self.clock.now_ns
+        )
+        limits = RiskLimits.model_validate(kv["risk_limits"]) if "risk_limits" in kv else self.config.risk.limits
+        self.risk = RiskEngine(limits, self.config.risk.caps)
+        if kv.get("trading_state") in ("paused", "halted"):
+            self.risk.state = TradingState(kv["trading_state"])
+            self.risk.halt_reason = str(kv.get("halt_reason", ""))
+        prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
+        self.oms = OrderManager(self.exchange, self.portfolio, self.journal, prefix)
+        orders: list[Order] = saved["orders"]
+        self.oms.restore(orders, int(kv.get("order_sequence", 0)) or len(orders))
+        open_orders = [o for o in orders if o.is_open]
+        restore = getattr(self.exchange, "restore", None)
+        if open_orders and callable(restore):
+            restore({a: b.total for a, b in self.portfolio.balances.assets().items()}, open_orders)
+        self.slots = self._build_slots(saved["params"])
+        self.trader = Trader(
+            self.instruments, self.exchange, self.portfolio, self.risk, self.oms, self.slots, self.clock.now_ns
+        )
+        self.equity_curve = [EquityPoint(ts, eq) for ts, eq in saved["equity"]]
+        same_source = kv.get("source") == self.source.description.split(" (")[0]
+        self.state.cursor = int(kv.get("cursor", 0)) if same_source else 0
+        if not first_run and not same_source:
+            self.journal.event("source_changed", "engine", {"before": kv.get("source"), "after": self.source.description})
+        if first_run:
+            self.journal.set_kv("opening_balances", opening)
+            self.journal.set_kv("id_prefix", prefix)
+            self.journal.set_kv("mode", self.mode)
+            for slot in self.slots:
+                self._save_params(slot, "config", "initial configuration")
+        self.journal.set_kv("source", self.source.description.split(" (")[0])
+        self.journal.event(
+            "engine_started",
+            "engine",
+            {"mode": self.mode, "source": self.source.description, "resumed_at": self.state.cursor, "first_run": first_run},
+        )
+
+    def _build_slots(self, saved_params: Mapping[str, Any]) -> list[StrategySlot]:
+        slots = []
+        for cfg in self.config.strategies:
+            cls = strategy_class(cfg.kind)
+            record = saved_params.get(cfg.name)
+            values: Mapping[str, object] = record.params if record is not None else cfg.params
+            strategy = cls(values)
+            slots.append(
+                StrategySlot(
+                    name=cfg.name,
+                    pair=cfg.pair,
+                    strategy=strategy,
+                    enabled=record.enabled if record is not None else cfg.enabled,
+                    weight=cfg.weight,
+                    order_quote_amount=cfg.order_quote_amount,
+                    version=record.version if record is not None else 1,
+                )
+            )
+        return slots
+
+    def _save_params(self, slot: StrategySlot, source: str, note: str) -> None:
+        params = dict(slot.strategy.values)
+        enabled = slot.enabled
+        ts = self.clock.now_ns()
+        self.writer.submit(lambda store: store.save_strategy_params(slot.name, params, enabled, ts, source, note))
+
+    # -- the loops --------------------------------------------------------------------------------------------
+    def _warm_up(self) -> None:
+        """Feed the events before the cursor to the strategies only (no venue, no orders) after a restart."""
+        if self.state.cursor == 0 or not self.source.replayable:
+            return
+        for event in self.source.history(self.state.cursor):
+            self.clock.advance_to(event.close_ns if isinstance(event, Candle) else event.ts_ns)
+            self.trader.warm(event)
+
+    async def _market_loop(self) -> None:
+        options = self.options
+        trader = self.trader
+        oms = self.oms
+        risk = self.risk
+        clock = self.clock
+        per_candle = options.record_every_candle
+        writer = self.writer
+        portfolio = self.portfolio
+        curve = self.equity_curve
+        state = self.state
+        async for event in self.source.stream(state.cursor):
+            with anyio.CancelScope(shield=True):
+                is_candle = isinstance(event, Candle)
+                ts = event.close_ns if isinstance(event, Candle) else event.ts_ns
+                clock.advance_to(ts)
+                requests = trader.on_market(event, trading=risk.state is TradingState.ACTIVE)
+                for request in requests:
+                    await oms.submit(request)
+                state.cursor += 1
+                state.events_this_run += 1
+                if is_candle:
+                    point = EquityPoint(ts, portfolio.equity())
+                    curve.append(point)
+                    if per_candle:
+                        cursor, seq = state.cursor, oms.sequence
+                        writer.submit(lambda s, p=point, c=cursor, q=seq: _record_step(s, p, c, q))
+                elif per_candle and state.cursor % 256 == 0:
+                    cursor = state.cursor
+                    writer.submit(lambda s, c=cursor: s.set_kv("cursor", c))
+            if options.max_events is not None and state.events_this_run >= options.max_events:
+                return
+        state.finished = True
+
+    async def _notifier_loop(self) -> None:
+        while True:
+            before = anyio.current_time()
+            await anyio.sleep(0.2)
+            self.state.loop_lag_s = max(0.0, anyio.current_time() - before - 0.2)
+            self.journal.publish()
+
+    async def _finish(self) -> None:
+        """Persist what a run keeps only in memory, then drain the writer."""
+        state = self.state
+        curve = self.equity_curve
+        if not self.options.record_every_candle:
+            points = [(p.ts_ns, p.equity) for p in curve]
+            self.writer.submit(lambda s: s.append_equity_many(points))
+        cursor, seq = state.cursor, self.oms.sequence
+        balances = self.portfolio.balances.assets()
+
+        def final(store: Store) -> None:
+            store.set_kv("cursor", cursor)
+            store.set_kv("order_sequence", seq)
+            store.set_balances(balances)
+
+        self.writer.submit(final)
+        self.journal.event(
+            "engine_stopped", "engine", {"cursor": cursor, "finished": state.finished, "equity": self.portfolio.equity()}
+        )
+        await self.writer.flush()
+
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator["EngineFacade"]:
+        """Start everything, yield the facade, and stop cleanly (state saved) when the block exits."""
+        from engine.runtime.facade import EngineFacade
+
+        self.state.started_wall_ns = WallClock().now_ns()
+        self.writer.start()
+        try:
+            await self._restore()
+            await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
+            await self.exchange.start()
+            facade = EngineFacade(self)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run_market)
+                tg.start_soon(self._notifier_loop)
+                try:
+                    yield facade
+                finally:
+                    tg.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self.exchange.stop()
+                await self._finish()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.writer.stop)
+
+    async def _run_market(self) -> None:
+        try:
+            await self._market_loop()
+        finally:
+            self.done.set()
+
+    async def run(self) -> None:
+        """Trade until the data runs out (or ``max_events``), then stop cleanly."""
+        async with self.serve():
+            await self.done.wait()
+
+
+def _record_step(store: Store, point: EquityPoint, cursor: int, sequence: int) -> None:
+    store.append_equity(point.ts_ns, point.equity)
+    store.set_kv("cursor", cursor)
+    store.set_kv("order_sequence", sequence)
+
+
+def _load_saved(store: Store) -> dict[str, Any]:
+    return {
+        "kv": store.load_kv(),
+        "fills": store.load_fills(),
+        "orders": store.load_orders(),
+        "equity": store.load_equity(),
+        "params": store.latest_strategy_params(),
+    }
+
+
+from engine.runtime.facade import EngineFacade  # noqa: E402  (the facade needs Engine; imported for typing)

@@ -1,0 +1,402 @@
+"""Command line: ``run``, ``status`` and ``backtest`` (the MCP package adds ``serve`` and ``attach``).
+
+Every error a user can cause (a bad option, a bad config, an unreadable data file) ends with one clear line on
+stderr and exit status 2, never a traceback; nothing is changed.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from engine.errors import FacadeError
+from engine.exchanges.replay import ReplayError, ReplaySource
+from engine.persistence import Store
+from engine.runtime.app import Engine, EngineError, RunOptions
+from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
+from engine.runtime.facade import EngineFacade
+from engine.runtime.sources import ReplayMarketSource
+from engine.runtime.status_line import format_summary, status_loop
+
+__all__ = ["EXIT_USAGE", "UsageError", "build_parser", "main", "run_engine_command"]
+
+EXIT_USAGE = 2
+Extra = Callable[[EngineFacade], Awaitable[None]]
+
+
+class UsageError(Exception):
+    """A mistake in the command line or configuration; the message is shown as is."""
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    parser = argparse.ArgumentParser(
+        prog="trading-mcp", description="Kraken trading engine with an MCP supervisor (paper trading by default)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="trade (paper by default) until the data ends or Ctrl-C; resumes saved state")
+    _common(run)
+    run.add_argument("--speed", help="replay pace: max, realtime, or a multiple such as 60 (default from config: 600)")
+    run.add_argument("--data", type=Path, help="replay this Kraken OHLCVT CSV or REST OHLC/Trades JSON instead")
+    run.add_argument("--pair", help="pair the replayed data is traded as (default XBTUSD)")
+    run.add_argument("--market", choices=["replay", "kraken"], help="market data: a replayed file or Kraken's live feed")
+    run.add_argument("--live", action="store_true", help="trade real money on Kraken (also needs TRADING_MCP_ALLOW_LIVE=1)")
+    run.add_argument("--reset", action="store_true", help="delete the saved state first and start over")
+    run.add_argument("--quiet", action="store_true", help="no status line")
+
+    status = sub.add_parser("status", help="print the saved state without trading")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    bt = sub.add_parser("backtest", help="run one strategy over a data file as fast as possible")
+    bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
+    bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
+    bt.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
+    bt.add_argument("--pair", default="XBTUSD", help="pair the data is traded as (default XBTUSD)")
+    bt.add_argument("--interval", type=int, help="candle interval in minutes (inferred when omitted)")
+    bt.add_argument("--config", type=Path, help="TOML config (paper account, risk, fees)")
+    bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
+    bt.add_argument("--json", action="store_true", help="print JSON")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser, sub
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default: built-in defaults)")
+    parser.add_argument("--db", type=Path, help="SQLite state file (default: <data_dir>/engine.db)")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    overrides: dict[str, Any] = {}
+    market: dict[str, Any] = {}
+    if getattr(args, "speed", None):
+        try:
+            parse_speed(args.speed)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        market["speed"] = args.speed
+    if getattr(args, "data", None):
+        market["file"] = args.data
+    if getattr(args, "pair", None):
+        market["pair"] = args.pair
+    if getattr(args, "market", None):
+        market["source"] = args.market
+    if market:
+        overrides["market"] = {**config.market.model_dump(), **market}
+    if getattr(args, "live", False):
+        overrides["mode"] = "live"
+    if overrides:
+        config = config_from_mapping({**config.model_dump(), **overrides})
+    return config
+
+
+def _db_path(args: argparse.Namespace, config: Config) -> Path:
+    return args.db if args.db is not None else config.db_path
+
+
+def check_live_opt_in(config: Config, live_flag: bool) -> None:
+    """Refuse live trading unless every opt-in is present; the message lists what is missing.
+
+    Raises:
+        UsageError: when live trading is asked for without ``--live``, ``TRADING_MCP_ALLOW_LIVE=1`` or keys.
+    """
+    if config.mode != "live" and not live_flag:
+        return
+    missing = []
+    if not live_flag:
+        missing.append("the --live flag")
+    if os.environ.get("TRADING_MCP_ALLOW_LIVE") != "1":
+        missing.append("TRADING_MCP_ALLOW_LIVE=1 in the environment")
+    for name in ("KRAKEN_API_KEY", "KRAKEN_API_SECRET"):
+        if not os.environ.get(name):
+            missing.append(f"{name} in the environment")
+    if missing:
+        raise UsageError("live trading refused: missing " + ", ".join(missing))
+
+
+@dataclass
+class RunResult:
+    interrupted: bool
+
+
+async def run_engine(engine: Engine, *, quiet: bool, extras: Sequence[Extra] = ()) -> RunResult:
+    """Run until the data ends or SIGINT/SIGTERM; print the summary. State is saved either way."""
+    interrupted = False
+    async with engine.serve() as facade, anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    tg.cancel_scope.cancel()
+                    return
+
+        async def until_done() -> None:
+            await engine.done.wait()
+            if not engine.options.keep_alive:
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(watch_signals)
+        tg.start_soon(until_done)
+        if not quiet:
+            tg.start_soon(status_loop, facade)
+        for extra in extras:
+            tg.start_soon(extra, facade)
+    return RunResult(interrupted)
+
+
+async def _summary(engine: Engine) -> str:
+    facade = EngineFacade(engine)
+    return format_summary(await facade.performance(), await facade.status())
+
+
+def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: bool = False) -> int:
+    config = _load(args)
+    check_live_opt_in(config, args.live)
+    db = _db_path(args, config)
+    if args.reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    engine = build_engine(config, db, RunOptions(keep_alive=keep_alive))
+
+    async def main() -> RunResult:
+        result = await run_engine(engine, quiet=args.quiet, extras=extras)
+        print(await _summary(engine))
+        return result
+
+    result = anyio.run(main)
+    if result.interrupted:
+        print(f"stopped; state saved in {db} (run again to resume)", file=sys.stderr)
+    return 0
+
+
+def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine:
+    """The engine for ``config``: Kraken's live feed or a replay, paper or live venue."""
+    if config.market.source == "kraken" or config.mode == "live":
+        try:
+            from engine.exchanges.kraken.runtime import build_kraken_engine
+        except ImportError:
+            raise UsageError("the Kraken connection is not available in this build") from None
+        return build_kraken_engine(config, db, options)
+    return Engine.from_config(config, db, options=options)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    db = _db_path(args, config)
+    if not db.exists():
+        raise UsageError(f"no saved state at {db}: run `trading-mcp run` first")
+    with Store.open_readonly(db) as store:
+        report = saved_status(store)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_status(report))
+    return 0
+
+
+def saved_status(store: Store) -> dict[str, Any]:
+    kv = store.load_kv()
+    positions = [
+        {
+            "strategy": p.strategy,
+            "pair": p.pair,
+            "qty": str(p.qty),
+            "avg_entry": str(p.avg_entry),
+            "realized_pnl": str(p.realized_pnl),
+            "fees": str(p.fees),
+        }
+        for p in store.load_positions()
+        if p.qty != 0
+    ]
+    all_positions = store.load_positions()
+    equity = store.load_equity()
+    opening = kv.get("opening_balances", {})
+    return {
+        "mode": kv.get("mode", "paper"),
+        "trading_state": kv.get("trading_state", "active"),
+        "data_source": kv.get("source"),
+        "events_processed": kv.get("cursor", 0),
+        "balances": {a: {"total": str(b.total), "held": str(b.held)} for a, b in sorted(store.load_balances().items())},
+        "opening_balances": opening,
+        "positions": positions,
+        "open_orders": [
+            {
+                "client_id": o.client_id,
+                "strategy": o.strategy,
+                "pair": o.pair,
+                "side": o.side.value,
+                "type": o.order_type.value,
+                "qty": str(o.qty),
+                "filled_qty": str(o.filled_qty),
+                "limit_price": None if o.limit_price is None else str(o.limit_price),
+                "status": o.status.value,
+            }
+            for o in store.load_orders(open_only=True)
+        ],
+        "pnl": {
+            "realized_gross": str(sum((p.realized_pnl for p in all_positions), Decimal(0))),
+            "fees": str(sum((p.fees for p in all_positions), Decimal(0))),
+            "equity": str(equity[-1][1]) if equity else None,
+        },
+        "fills": store.count_fills(),
+    }
+
+
+def render_status(report: dict[str, Any]) -> str:
+    lines = [
+        f"mode: {report['mode']}   trading: {report['trading_state']}   source: {report['data_source']}",
+        f"events processed: {report['events_processed']}   fills: {report['fills']}",
+        "balances:",
+    ]
+    for asset, b in report["balances"].items():
+        lines.append(f"  {asset:<6} total {b['total']}  held {b['held']}")
+    lines.append("positions:" if report["positions"] else "positions: none")
+    for p in report["positions"]:
+        lines.append(f"  {p['strategy']:<16} {p['pair']:<8} qty {p['qty']} @ {p['avg_entry']}")
+    lines.append("open orders:" if report["open_orders"] else "open orders: none")
+    for o in report["open_orders"]:
+        lines.append(f"  {o['client_id']} {o['side']} {o['qty']} {o['pair']} {o['type']} {o['status']}")
+    pnl = report["pnl"]
+    lines.append(f"PnL: realized {pnl['realized_gross']} (gross), fees {pnl['fees']}, last equity {pnl['equity']}")
+    return "\n".join(lines)
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r}: use NAME=VALUE")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def backtest_config(args: argparse.Namespace) -> Config:
+    base = load_config(args.config).model_dump()
+    base["strategies"] = [
+        {"name": args.strategy, "kind": args.strategy, "pair": args.pair, "params": _parse_params(args.param)}
+    ]
+    base["market"] = {**base["market"], "file": args.data, "pair": args.pair, "speed": "max"}
+    if args.interval:
+        base["market"]["interval_minutes"] = args.interval
+    # A backtest must not be stopped by limits tuned for live trading.
+    return config_from_mapping(base)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    config = backtest_config(args)
+    interval = config.market.interval_minutes * 60 if config.market.interval_minutes else None
+    replay = ReplaySource(args.data, pair=args.pair, interval_s=interval)
+    source = ReplayMarketSource(replay, None, args.data.name)
+    options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
+    engine = Engine.from_config(config, args.db, source=source, options=options)
+    show_progress = not args.no_progress and len(replay) > 20000 and sys.stderr.isatty()
+
+    async def main() -> dict[str, Any]:
+        async with engine.serve() as facade, anyio.create_task_group() as tg:
+            if show_progress:
+                tg.start_soon(_progress_bar, engine)
+            await engine.done.wait()
+            tg.cancel_scope.cancel()
+        facade = EngineFacade(engine)
+        perf = await facade.performance()
+        return {
+            "data": str(args.data),
+            "pair": args.pair,
+            "strategy": args.strategy,
+            "params": {k: str(v) for k, v in engine.slots[0].strategy.values.items()},
+            "candles": engine.state.cursor,
+            "metrics": perf.metrics,
+            "return_interval": perf.return_interval,
+            "final_equity": format(engine.portfolio.equity(), "f"),
+            "trades": [
+                {
+                    "entry": _iso(t.entry_ts_ns),
+                    "exit": _iso(t.exit_ts_ns),
+                    "qty": format(t.qty, "f"),
+                    "entry_price": format(t.entry_price, "f"),
+                    "exit_price": format(t.exit_price, "f"),
+                    "pnl": format(t.pnl, "f"),
+                    "fees": format(t.fees, "f"),
+                }
+                for t in engine.portfolio.round_trips
+            ],
+        }
+
+    result = anyio.run(main)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render_backtest(result))
+    return 0
+
+
+def _iso(ts_ns: int) -> str:
+    from engine.runtime.facade import iso
+
+    return iso(ts_ns) or ""
+
+
+def render_backtest(result: dict[str, Any]) -> str:
+    m = result["metrics"]
+    lines = [
+        f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
+        f"  final equity {result['final_equity']}",
+    ]
+    for key in (
+        "total_return", "realized_pnl", "fees_paid", "max_drawdown", "sharpe", "sortino", "trade_count",
+        "win_rate", "profit_factor", "expectancy", "exposure",
+    ):
+        lines.append(f"  {key:<14} {m.get(key)}")
+    lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")
+    lines.append(f"Trades ({len(result['trades'])}):")
+    for t in result["trades"]:
+        lines.append(
+            f"  {t['entry'][:16]} -> {t['exit'][:16]}  qty {t['qty']}  {t['entry_price']} -> {t['exit_price']}"
+            f"  pnl {float(t['pnl']):,.2f}"
+        )
+    return "\n".join(lines)
+
+
+async def _progress_bar(engine: Engine) -> None:
+    total = engine.source.total or 1
+    while True:
+        done = engine.state.cursor
+        width = 40
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+        await anyio.sleep(0.2)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "backtest": cmd_backtest,
+}
+
+
+def run_engine_command(args: argparse.Namespace) -> int:
+    """Run one of the engine's own commands, turning user errors into one line and exit status 2."""
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, EngineError, ReplayError, FacadeError) as exc:
+        print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    args = parser.parse_args(argv)
+    return run_engine_command(args)

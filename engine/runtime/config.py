@@ -1,0 +1,240 @@
+"""Configuration: one TOML file, validated by pydantic; every setting documented and defaulted.
+
+No file is needed: ``Config()`` is a paper-trading engine on the shipped sample data with 10,000 USD. Unknown keys
+are errors that name the key. Secrets never live here: Kraken keys come only from the environment
+(``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET``).
+"""
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.risk.limits import RiskLimits
+from engine.strategies import ParamError, strategy_class
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "KrakenConfig",
+    "MarketConfig",
+    "McpConfig",
+    "PaperConfig",
+    "RiskConfig",
+    "RiskLimits",
+    "StrategyConfig",
+    "config_from_mapping",
+    "load_config",
+    "parse_speed",
+]
+
+PositiveDec = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+NonNegDec = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the rule."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` -> None (as fast as possible); ``realtime`` -> 1.0; a positive number -> that multiple.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    value = text.strip().lower()
+    if value == "max":
+        return None
+    if value in ("realtime", "real-time", "real"):
+        return 1.0
+    try:
+        speed = float(value.removeprefix("x").removesuffix("x"))
+    except ValueError:
+        raise ValueError(f"speed {text!r}: use 'max', 'realtime' or a positive multiple such as 60") from None
+    if not speed > 0 or speed == float("inf"):
+        raise ValueError(f"speed {text!r} must be a positive finite number")
+    return speed
+
+
+class PaperConfig(_Section):
+    """The simulated account and exchange."""
+
+    starting_balances: dict[str, NonNegDec] = Field(
+        default_factory=lambda: {"USD": Decimal("10000")},
+        description="Opening balances of the paper account, per asset.",
+    )
+    slippage_bps: NonNegDec = Field(Decimal(0), description="Market-order slippage in basis points (0 = none).")
+    fee_volume_30d: NonNegDec = Field(Decimal(0), description="30-day volume that picks the fee tier.")
+    volume_participation: Annotated[Decimal, Field(gt=0, le=1)] = Field(
+        Decimal(1), description="Share of a candle's volume a resting limit order may fill."
+    )
+
+
+class MarketConfig(_Section):
+    """Where market data comes from."""
+
+    source: Literal["replay", "kraken"] = Field("replay", description="Replay a file, or Kraken's live feed.")
+    file: Path | None = Field(None, description="File to replay; empty = the shipped Kraken sample.")
+    pair: str = Field("XBTUSD", description="Pair the replayed file is traded as.")
+    interval_minutes: Annotated[int, Field(gt=0, le=43200)] | None = Field(
+        None, description="Candle interval of the file (inferred when empty)."
+    )
+    speed: str = Field("600", description="Replay pace: 'max', 'realtime' or a multiple such as 60.")
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, value: str) -> str:
+        parse_speed(value)
+        return value
+
+
+class StrategyConfig(_Section):
+    """One strategy instance: a kind, the pair it trades, its weight and its parameters."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    kind: str
+    pair: str = "XBTUSD"
+    enabled: bool = True
+    weight: Annotated[Decimal, Field(ge=0, le=10, allow_inf_nan=False)] = Decimal(1)
+    order_quote_amount: PositiveDec = Field(Decimal(1000), description="Quote amount spent per entry (× weight).")
+    params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_params(self) -> Self:
+        try:
+            strategy_class(self.kind).validate(self.params, base=None)
+        except ParamError as exc:
+            raise ValueError(f"strategy {self.name!r}: {exc}") from None
+        return self
+
+
+def _default_strategies() -> list[StrategyConfig]:
+    return [
+        StrategyConfig(name="ema_cross", kind="ema_cross", pair="XBTUSD", params={"fast": 12, "slow": 26}),
+        StrategyConfig(name="mean_reversion", kind="mean_reversion", pair="XBTUSD", params={"period": 20}),
+    ]
+
+
+class RiskConfig(_Section):
+    """Current limits, and the operator's caps: nothing (the MCP server included) may loosen beyond the caps."""
+
+    limits: RiskLimits = Field(default_factory=RiskLimits)
+    caps: RiskLimits = Field(
+        default_factory=lambda: RiskLimits(
+            max_order_qty=Decimal(5),
+            max_order_notional=Decimal(5000),
+            max_pair_notional=Decimal(10000),
+            max_total_notional=Decimal(20000),
+            max_open_orders=50,
+        )
+    )
+    flatten_on_emergency_stop: bool = Field(False, description="Default of emergency_stop's flatten option.")
+
+    @model_validator(mode="after")
+    def _limits_within_caps(self) -> Self:
+        for name in RiskLimits.model_fields:
+            if getattr(self.limits, name) > getattr(self.caps, name):
+                raise ValueError(f"risk.limits.{name} exceeds risk.caps.{name}")
+        return self
+
+
+class ParamBounds(_Section):
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+
+
+class TuningConfig(_Section):
+    """What remote tuning may do: per strategy name, per parameter, bounds narrower than the declared ones."""
+
+    allowed: bool = Field(True, description="Whether strategies may be tuned at run time at all.")
+    bounds: dict[str, dict[str, ParamBounds]] = Field(default_factory=dict)
+
+
+class KrakenConfig(_Section):
+    """Kraken endpoints and pacing (overridable so tests can point at a local fake)."""
+
+    rest_url: str = "https://api.kraken.com"
+    ws_public_url: str = "wss://ws.kraken.com/v2"
+    ws_private_url: str = "wss://ws-auth.kraken.com/v2"
+    tier: Literal["starter", "intermediate", "pro"] = "starter"
+    book_depth: Literal[10, 25, 100, 500, 1000] = 10
+    ohlc_interval: Literal[1, 5, 15, 30, 60, 240, 1440] = 1
+    dead_man_switch_s: Annotated[int, Field(ge=10, lt=86400)] = 60
+
+
+class McpConfig(_Section):
+    read_only: bool = Field(False, description="Register only read-only MCP tools.")
+    token_env: str = Field("TRADING_MCP_TOKEN", description="Environment variable holding the HTTP bearer token.")
+
+
+class Config(_Section):
+    """The whole configuration."""
+
+    mode: Literal["paper", "live"] = Field("paper", description="live also needs --live and TRADING_MCP_ALLOW_LIVE=1.")
+    data_dir: Path = Field(Path("trading_data"), description="Where the SQLite state and tokens live.")
+    quote_currency: str = Field("USD", description="Currency equity and PnL are reported in.")
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    strategies: list[StrategyConfig] = Field(default_factory=_default_strategies)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    kraken: KrakenConfig = Field(default_factory=KrakenConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [s.name for s in self.strategies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "engine.db"
+
+
+def _format_validation(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def config_from_mapping(data: dict[str, object]) -> Config:
+    """Validate a mapping (as TOML gives it).
+
+    Raises:
+        ConfigError: naming every offending key.
+    """
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_format_validation(exc)}") from None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a TOML file; ``None`` gives the defaults.
+
+    Raises:
+        ConfigError: when the file is missing, is not TOML, or breaks a rule.
+    """
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return config_from_mapping(data)

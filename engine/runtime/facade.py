@@ -1,0 +1,536 @@
+"""The engine's facade: the one surface the CLI and the MCP server use to read and steer a running engine.
+
+Reads come from memory (fast while the engine is busy); the event log is read through the writer thread.
+Every state-changing call is validated first (a refusal raises a :mod:`engine.errors` exception and changes
+nothing), then applied, then written to the event log with its arguments, its result and ``source`` (who asked).
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
+from engine.domain.orders import Order, OrderSide, OrderType
+from engine.errors import InvalidRequest, NotAllowed, NotFound
+from engine.exchanges.port import OrderRequest
+from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
+from engine.risk.checks import TradingState
+from engine.risk.limits import RiskLimits
+from engine.runtime import diagnostics
+from engine.runtime.journal import ChangeCallback, jsonable
+from engine.runtime.views import (
+    AssetBalanceView,
+    BalanceView,
+    DiagnosisView,
+    EmergencyStopView,
+    EventView,
+    FillView,
+    MarketView,
+    OrdersView,
+    OrderView,
+    ParamChange,
+    ParamView,
+    PerformanceView,
+    PositionsView,
+    PositionView,
+    RiskLimitView,
+    RiskView,
+    StatusView,
+    StrategiesView,
+    StrategyView,
+    TradesView,
+    TradingStateView,
+    TuneResultView,
+)
+from engine.strategies import ParamError
+
+if TYPE_CHECKING:
+    from engine.runtime.app import Engine
+    from engine.runtime.trader import StrategySlot
+
+__all__ = ["EngineFacade", "ProgressCallback", "iso"]
+
+ProgressCallback = Callable[[float, float, str], Awaitable[None]]
+
+_LIMIT_TEXT = {
+    "max_order_qty": "Largest single order, in base units.",
+    "max_order_notional": "Largest single order value, in the quote currency.",
+    "max_pair_notional": "Largest exposure in one pair (positions + open buys).",
+    "max_total_notional": "Largest exposure over all pairs.",
+    "max_open_orders": "Most open orders at once.",
+}
+
+
+def iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None or ts_ns <= 0:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: object) -> str:
+    return format(value, "f") if isinstance(value, Decimal) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class EngineFacade:
+    """Read and steer one running :class:`~engine.runtime.app.Engine`."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self._engine = engine
+
+    # -- identity ---------------------------------------------------------------------------------------------
+    @property
+    def mode(self) -> Literal["paper", "live"]:
+        return "live" if self._engine.exchange.is_live else "paper"
+
+    @property
+    def venue(self) -> str:
+        return self._engine.exchange.name
+
+    def pair_names(self) -> list[str]:
+        return sorted(self._engine.instruments)
+
+    def strategy_names(self) -> list[str]:
+        return [slot.name for slot in self._engine.slots]
+
+    def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], None]:
+        return self._engine.journal.subscribe(callback)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def _state(self) -> Literal["active", "paused", "halted"]:
+        return self._engine.risk.state.value  # type: ignore[return-value]
+
+    async def status(self) -> StatusView:
+        e = self._engine
+        total = e.source.total
+        now = e.clock.now_ns()
+        from engine.runtime.clock import WallClock
+
+        return StatusView(
+            mode=self.mode,
+            venue=self.venue,
+            trading_state=self._state(),
+            halt_reason=e.risk.halt_reason,
+            data_source=e.source.description,
+            market_time=iso(now),
+            uptime_s=round((WallClock().now_ns() - e.state.started_wall_ns) / 1e9, 3),
+            progress=round(e.state.cursor / total, 6) if total else None,
+            events_processed=e.state.cursor,
+            events_total=total,
+            strategies_running=[s.name for s in e.slots if s.enabled],
+            quote_currency=e.config.quote_currency,
+            equity=e.portfolio.equity(),
+            open_positions=len(e.portfolio.open_positions()),
+            open_orders=len(e.oms.open_ids),
+            trades=e.portfolio.fill_count,
+        )
+
+    async def balance(self) -> BalanceView:
+        p = self._engine.portfolio
+        assets = [
+            AssetBalanceView(asset=a, total=b.total, held=self._held(a), available=b.total - self._held(a))
+            for a, b in sorted(p.balances.assets().items())
+        ]
+        return BalanceView(
+            mode=self.mode, quote_currency=p.quote_currency, equity=p.equity(), cash=p.cash(), assets=assets
+        )
+
+    def _held(self, asset: str) -> Decimal:
+        e = self._engine
+        held = Decimal(0)
+        for cid in e.oms.open_ids:
+            order = e.oms.orders[cid]
+            inst = e.instruments[order.pair]
+            if order.side is OrderSide.BUY and inst.quote == asset:
+                price = order.limit_price or e.portfolio.marks.get(order.pair, Decimal(0))
+                held += order.remaining * price
+            elif order.side is OrderSide.SELL and inst.base == asset:
+                held += order.remaining
+        return held
+
+    def _position_views(self) -> list[PositionView]:
+        p = self._engine.portfolio
+        views = []
+        for (strategy, pair), pos in sorted(p.positions.items()):
+            if pos.qty == 0:
+                continue
+            mark = p.marks.get(pair)
+            views.append(
+                PositionView(
+                    strategy=strategy,
+                    pair=pair,
+                    qty=pos.qty,
+                    avg_entry=pos.avg_entry,
+                    mark=mark,
+                    unrealized_pnl=pos.unrealized_pnl(mark) if mark is not None else Decimal(0),
+                    realized_pnl=pos.realized_pnl,
+                    fees=pos.fees,
+                )
+            )
+        return views
+
+    async def positions(self) -> PositionsView:
+        return PositionsView(mode=self.mode, positions=self._position_views())
+
+    async def orders(self, open_only: bool = True, limit: int = 100) -> OrdersView:
+        if limit <= 0 or limit > 10000:
+            raise InvalidRequest("limit must be between 1 and 10000")
+        oms = self._engine.oms
+        if open_only:
+            chosen = [oms.orders[cid] for cid in sorted(oms.open_ids)]
+        else:
+            chosen = sorted(oms.orders.values(), key=lambda o: (o.created_ts_ns, o.client_id))[-limit:]
+        return OrdersView(mode=self.mode, orders=[_order_view(o) for o in chosen[:limit]])
+
+    async def trades(self, limit: int = 50) -> TradesView:
+        if limit <= 0 or limit > 10000:
+            raise InvalidRequest("limit must be between 1 and 10000")
+        fills = await self._engine.read(lambda s: s.load_fills()[-limit:])
+        return TradesView(
+            mode=self.mode,
+            trades=[
+                FillView(
+                    trade_id=f.trade_id,
+                    client_id=f.client_id,
+                    strategy=f.strategy,
+                    pair=f.pair,
+                    side=f.side.value,
+                    qty=f.qty,
+                    price=f.price,
+                    fee=f.fee,
+                    fee_asset=f.fee_asset,
+                    liquidity=f.liquidity,
+                    time=iso(f.ts_ns) or "",
+                )
+                for f in reversed(fills)
+            ],
+        )
+
+    async def performance(self, strategy: str | None = None, pair: str | None = None) -> PerformanceView:
+        e = self._engine
+        trips = e.portfolio.round_trips
+        curve = e.equity_curve
+        span = (curve[0].ts_ns, curve[-1].ts_ns) if len(curve) >= 2 else None
+        if strategy is not None and pair is not None:
+            raise InvalidRequest("give a strategy or a pair, not both")
+        if strategy is not None:
+            self._slot(strategy)
+            report = compute_group_reports(trips, "strategy", span_ns=span).get(strategy)
+            scope = f"strategy:{strategy}"
+            if report is None:
+                report = compute_trade_report([], span_ns=span)
+        elif pair is not None:
+            self._instrument(pair)
+            report = compute_group_reports(trips, "pair", span_ns=span).get(pair) or compute_trade_report([], span_ns=span)
+            scope = f"pair:{pair}"
+        else:
+            report = compute_report(
+                curve, trips, e.portfolio.fees_paid, starting_equity=self._opening_equity()
+            ) if curve else compute_trade_report(trips)
+            scope = "portfolio"
+        metrics = report.to_dict()
+        metrics["unrealized_pnl"] = format(e.portfolio.unrealized_pnl(), "f")
+        metrics["fees_paid_total"] = format(e.portfolio.fees_paid, "f")
+        return PerformanceView(
+            mode=self.mode, scope=scope, return_interval=report.return_interval or "n/a", metrics=metrics
+        )
+
+    def _opening_equity(self) -> Decimal | None:
+        e = self._engine
+        opening = e.state.opening_balances
+        total = Decimal(0)
+        first_mark = e.equity_curve[0] if e.equity_curve else None
+        for asset, amount in opening.items():
+            if asset == e.config.quote_currency:
+                total += amount
+            elif amount:
+                return first_mark.equity if first_mark else None
+        return total
+
+    def _slot(self, name: str) -> "StrategySlot":
+        slot = self._engine.trader.slot(name)
+        if slot is None:
+            raise NotFound(f"unknown strategy {name!r}; known: {', '.join(self.strategy_names())}")
+        return slot
+
+    def _instrument(self, pair: str) -> None:
+        if pair not in self._engine.instruments:
+            raise NotFound(f"unknown pair {pair!r}; known: {', '.join(self.pair_names())}")
+
+    def _strategy_view(self, slot: "StrategySlot") -> StrategyView:
+        strategy = slot.strategy
+        bounds = self._engine.config.tuning.bounds.get(slot.name, {})
+        params = []
+        for p in strategy.params:
+            lo, hi = p.minimum, p.maximum
+            if p.name in bounds:
+                b = bounds[p.name]
+                lo = b.minimum if b.minimum is not None and (lo is None or b.minimum > lo) else lo
+                hi = b.maximum if b.maximum is not None and (hi is None or b.maximum < hi) else hi
+            params.append(
+                ParamView(
+                    name=p.name,
+                    type=p.kind,
+                    value=_plain(strategy.values[p.name]),
+                    default=_plain(p.default),
+                    minimum=None if lo is None else _plain(lo),
+                    maximum=None if hi is None else _plain(hi),
+                    description=p.description,
+                )
+            )
+        return StrategyView(
+            name=slot.name,
+            kind=strategy.kind,
+            description=strategy.description,
+            pair=slot.pair,
+            enabled=slot.enabled,
+            weight=slot.weight,
+            version=slot.version,
+            params=params,
+        )
+
+    async def strategies(self) -> StrategiesView:
+        return StrategiesView(strategies=[self._strategy_view(s) for s in self._engine.slots])
+
+    async def strategy(self, name: str) -> StrategyView:
+        return self._strategy_view(self._slot(name))
+
+    async def risk(self) -> RiskView:
+        e = self._engine
+        limits, caps = e.risk.limits, e.risk.caps
+        used: dict[str, Decimal | None] = {
+            "max_order_qty": None,
+            "max_order_notional": None,
+            "max_pair_notional": max(
+                (e.portfolio.pair_notional(pair) for pair in e.instruments), default=Decimal(0)
+            ),
+            "max_total_notional": e.portfolio.total_notional(),
+            "max_open_orders": Decimal(len(e.oms.open_ids)),
+        }
+        return RiskView(
+            mode=self.mode,
+            trading_state=self._state(),
+            limits=[
+                RiskLimitView(
+                    name=name,
+                    value=Decimal(getattr(limits, name)),
+                    cap=Decimal(getattr(caps, name)),
+                    used=used[name],
+                    description=_LIMIT_TEXT[name],
+                )
+                for name in RiskLimits.model_fields
+            ],
+        )
+
+    async def market(self, pair: str) -> MarketView:
+        self._instrument(pair)
+        e = self._engine
+        event = e.trader.last_event.get(pair)
+        last = e.portfolio.marks.get(pair)
+        bid = ask = bid_qty = ask_qty = None
+        if isinstance(event, Ticker):
+            bid, ask, bid_qty, ask_qty, last = event.bid, event.ask, event.bid_qty, event.ask_qty, event.last
+        elif isinstance(event, BookSnapshot):
+            if event.bids:
+                bid, bid_qty = event.bids[0].price, event.bids[0].qty
+            if event.asks:
+                ask, ask_qty = event.asks[0].price, event.asks[0].qty
+        elif isinstance(event, Candle):
+            last = event.close
+        elif isinstance(event, TradeTick):
+            last = event.price
+        ts = None if event is None else (event.close_ns if isinstance(event, Candle) else event.ts_ns)
+        return MarketView(pair=pair, time=iso(ts), last=last, bid=bid, ask=ask, bid_qty=bid_qty, ask_qty=ask_qty)
+
+    async def events(self, limit: int = 50, kind: str | None = None) -> list[EventView]:
+        if limit <= 0 or limit > 1000:
+            raise InvalidRequest("limit must be between 1 and 1000")
+        records = await self._engine.read(lambda s: s.tail_events(limit, kind))
+        return [
+            EventView(id=r.id, time=iso(r.ts_ns) or "", kind=r.kind, source=r.source, payload=dict(r.payload))
+            for r in records
+        ]
+
+    async def diagnose(self, progress: ProgressCallback | None = None) -> DiagnosisView:
+        checks = await diagnostics.run_checks(self._engine, progress)
+        worst = "fail" if any(c.status == "fail" for c in checks) else "warn" if any(c.status == "warn" for c in checks) else "ok"
+        return DiagnosisView(mode=self.mode, overall=worst, checks=checks)
+
+    # -- changes ----------------------------------------------------------------------------------------------
+    async def record_event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:
+        self._engine.journal.event(kind, source, payload)
+
+    def _audit(self, action: str, source: str, args: Mapping[str, object], result: object) -> None:
+        self._engine.journal.event(action, source, {"args": args, "result": result, "mode": self.mode})
+
+    async def tune_strategy(
+        self, name: str, params: Mapping[str, object], *, preview: bool, source: str
+    ) -> TuneResultView:
+        e = self._engine
+        slot = self._slot(name)
+        if not e.config.tuning.allowed:
+            raise NotAllowed("run-time tuning is disabled by the operator (tuning.allowed = false)")
+        if not isinstance(params, Mapping) or not params:
+            raise InvalidRequest("params must name at least one parameter")
+        try:
+            merged = slot.strategy.validate(params, base=slot.strategy.values)
+        except ParamError as exc:
+            raise InvalidRequest(str(exc)) from None
+        bounds = e.config.tuning.bounds.get(name, {})
+        for pname in params:
+            b = bounds.get(pname)
+            value = merged[pname]
+            if b is not None and not isinstance(value, bool):
+                if b.minimum is not None and value < b.minimum:
+                    raise InvalidRequest(f"{pname}: {value} is below the operator's minimum {b.minimum}")
+                if b.maximum is not None and value > b.maximum:
+                    raise InvalidRequest(f"{pname}: {value} is above the operator's maximum {b.maximum}")
+        changes = [
+            ParamChange(name=k, before=_plain(slot.strategy.values[k]), after=_plain(merged[k]))
+            for k in params
+            if merged[k] != slot.strategy.values[k]
+        ]
+        if preview or not changes:
+            return TuneResultView(mode=self.mode, strategy=name, applied=False, version=slot.version, changes=changes)
+        slot.retune(merged)
+        slot.version += 1
+        e._save_params(slot, source, "tune_strategy")
+        result = TuneResultView(mode=self.mode, strategy=name, applied=True, version=slot.version, changes=changes)
+        self._audit("tune_strategy", source, {"strategy": name, "params": jsonable(params)}, result.model_dump(mode="json"))
+        e.journal.mark_dirty("strategies")
+        return result
+
+    async def set_strategy_enabled(self, name: str, enabled: bool, *, source: str) -> StrategyView:
+        if not isinstance(enabled, bool):
+            raise InvalidRequest("enabled must be true or false")
+        slot = self._slot(name)
+        e = self._engine
+        if slot.enabled != enabled:
+            slot.enabled = enabled
+            slot.version += 1
+            e._save_params(slot, source, "enabled" if enabled else "disabled")
+        view = self._strategy_view(slot)
+        self._audit("enable_strategy" if enabled else "disable_strategy", source, {"strategy": name}, {"enabled": enabled})
+        e.journal.mark_dirty("strategies", "status")
+        return view
+
+    def _set_state(self, state: TradingState, reason: str) -> None:
+        e = self._engine
+        e.risk.state = state
+        e.risk.halt_reason = reason
+        e.journal.set_kv("trading_state", state.value)
+        e.journal.set_kv("halt_reason", reason)
+        e.journal.mark_dirty("status")
+
+    async def pause(self, *, source: str, reason: str = "") -> TradingStateView:
+        e = self._engine
+        if e.risk.state is TradingState.HALTED:
+            raise NotAllowed("the engine is halted by an emergency stop; resume it first")
+        self._set_state(TradingState.PAUSED, reason or f"paused by {source}")
+        view = TradingStateView(mode=self.mode, trading_state=self._state(), halt_reason=e.risk.halt_reason)
+        self._audit("pause_trading", source, {"reason": reason}, view.model_dump(mode="json"))
+        return view
+
+    async def resume(self, *, source: str) -> TradingStateView:
+        e = self._engine
+        if e.risk.state is TradingState.ACTIVE:
+            raise NotAllowed("trading is already active")
+        before = e.risk.state.value
+        self._set_state(TradingState.ACTIVE, "")
+        view = TradingStateView(mode=self.mode, trading_state=self._state(), halt_reason="")
+        self._audit("resume_trading", source, {"from": before}, view.model_dump(mode="json"))
+        return view
+
+    async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView:
+        e = self._engine
+        before = e.risk.limits.model_dump(mode="json")
+        proposed = e.risk.propose_limits(changes)
+        e.risk.limits = proposed
+        e.journal.set_kv("risk_limits", proposed.model_dump(mode="json"))
+        view = await self.risk()
+        self._audit("set_risk_limits", source, {"changes": jsonable(changes)}, {"before": before, "after": proposed.model_dump(mode="json")})
+        e.journal.mark_dirty("risk")
+        return view
+
+    async def emergency_stop(self, *, flatten: bool, source: str, reason: str = "") -> EmergencyStopView:
+        """Cancel every open order, optionally flatten, and latch the engine halted. Idempotent."""
+        e = self._engine
+        already = e.risk.state is TradingState.HALTED
+        self._set_state(TradingState.HALTED, reason or f"emergency stop by {source}")
+        canceled = await e.exchange.cancel_all()
+        flatten_ids: list[str] = []
+        if flatten:
+            for position in e.portfolio.open_positions():
+                if position.qty <= 0:
+                    continue
+                request = OrderRequest(
+                    client_id=e.oms.next_client_id(),
+                    pair=position.pair,
+                    side=OrderSide.SELL,
+                    order_type=OrderType.MARKET,
+                    qty=position.qty,
+                    limit_price=None,
+                    ts_ns=e.clock.now_ns(),
+                    strategy=position.strategy,
+                )
+                order = await e.oms.submit(request)
+                flatten_ids.append(order.client_id)
+        await e.writer.flush()
+        view = EmergencyStopView(
+            mode=self.mode,
+            already_halted=already,
+            canceled_orders=canceled,
+            flatten_orders=flatten_ids,
+            trading_state=self._state(),
+            open_orders_after=len(e.oms.open_ids),
+            positions_after=self._position_views(),
+        )
+        self._audit("emergency_stop", source, {"flatten": flatten, "reason": reason}, view.model_dump(mode="json"))
+        return view
+
+    async def submit_order(
+        self, pair: str, side: Literal["buy", "sell"], qty: Decimal, limit_price: Decimal | None, *, source: str
+    ) -> OrderView:
+        """Place a manual order through risk checks (engine API for operators, tests and benchmarks)."""
+        e = self._engine
+        self._instrument(pair)
+        inst = e.instruments[pair]
+        request = OrderRequest(
+            client_id=e.oms.next_client_id(),
+            pair=pair,
+            side=OrderSide(side),
+            order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+            qty=qty,
+            limit_price=limit_price,
+            ts_ns=e.clock.now_ns(),
+            strategy="manual",
+        )
+        ref = limit_price if limit_price is not None else e.portfolio.marks.get(pair)
+        if ref is None:
+            raise NotAllowed(f"no price known yet for {pair}")
+        if e.risk.state is not TradingState.ACTIVE:
+            raise NotAllowed(f"trading is {e.risk.state.value}")
+        check = inst.check_order(qty, limit_price if limit_price is not None else None)
+        if check is not None:
+            raise InvalidRequest(check)
+        order = await e.oms.submit(request)
+        self._audit("submit_order", source, {"pair": pair, "side": side, "qty": qty, "limit_price": limit_price}, order.client_id)
+        return _order_view(order)
+
+
+def _order_view(order: Order) -> OrderView:
+    return OrderView(
+        client_id=order.client_id,
+        venue_order_id=order.venue_order_id,
+        strategy=order.strategy,
+        pair=order.pair,
+        side=order.side.value,
+        order_type=order.order_type.value,
+        qty=order.qty,
+        filled_qty=order.filled_qty,
+        limit_price=order.limit_price,
+        avg_price=order.avg_price,
+        status=order.status.value,
+        reason=order.reason,
+        created=iso(order.created_ts_ns) or "",
+    )

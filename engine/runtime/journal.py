@@ -1,0 +1,128 @@
+"""The journal: everything the engine must remember goes through here to the single store writer.
+
+It is the order manager's listener (order intents made durable before they are sent, order changes, fills,
+positions, balances, round trips, anomalies), the append-only event log, and the source of change notifications
+(topics such as ``balance`` or ``orders``) for the MCP server. Records are copied before they are queued: the
+writer thread must never see an object the event loop is still changing.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from engine.domain.orders import Fill, Order
+from engine.domain.positions import Position
+from engine.persistence import RoundTripRow, Store, StoreWriter
+from engine.portfolio.performance import ClosedTrade
+from engine.portfolio.portfolio import Portfolio
+
+__all__ = ["ChangeCallback", "Journal"]
+
+ChangeCallback = Callable[[set[str]], None]
+
+
+def jsonable(value: object) -> Any:
+    """Decimals as strings, containers recursively; what the event log stores."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class Journal:
+    """Persistence, event log and change notifications, on behalf of the trading core."""
+
+    def __init__(self, writer: StoreWriter, portfolio: Portfolio, clock: Callable[[], int], *, durable: bool) -> None:
+        self.writer = writer
+        self.portfolio = portfolio
+        self.clock = clock
+        self.durable = durable
+        self.dirty: set[str] = set()
+        self.subscribers: list[ChangeCallback] = []
+        self.anomalies = 0
+        self.last_anomaly = ""
+
+    # -- OrderListener -------------------------------------------------------------------------------------
+    async def order_intent(self, order: Order) -> None:
+        snapshot = _copy_order(order)
+        self.writer.submit(lambda store: store.upsert_order(snapshot))
+        if self.durable:
+            await self.writer.flush()
+        self.dirty.add("orders")
+
+    def order_changed(self, order: Order) -> None:
+        snapshot = _copy_order(order)
+        self.writer.submit(lambda store: store.upsert_order(snapshot))
+        self.dirty.add("orders")
+
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+        pos = dataclasses.replace(position, trade_ids=set(position.trade_ids))
+        balances = self.portfolio.balances.assets()
+
+        def write(store: Store) -> None:
+            store.add_fill(fill)
+            store.upsert_position(pos)
+            store.set_balances(balances)
+            if closed is not None:
+                store.add_round_trip(
+                    RoundTripRow(
+                        pair=closed.pair,
+                        strategy=closed.strategy,
+                        entry_ts_ns=closed.entry_ts_ns,
+                        exit_ts_ns=closed.exit_ts_ns,
+                        qty=closed.qty,
+                        entry_price=closed.entry_price,
+                        exit_price=closed.exit_price,
+                        pnl=closed.pnl,
+                        fees=closed.fees,
+                    )
+                )
+
+        self.writer.submit(write)
+        self.dirty.update(("balance", "positions", "trades", "performance"))
+
+    def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None:
+        self.anomalies += 1
+        self.last_anomaly = f"{kind}: {detail}"
+        self.event(kind, "engine", {"detail": detail, **payload})
+
+    # -- event log and state ---------------------------------------------------------------------------------
+    def event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:
+        ts = self.clock()
+        data = jsonable(payload)
+        self.writer.submit(lambda store: store.append_event(ts, kind, source, data))
+        self.dirty.add("events")
+
+    def set_kv(self, key: str, value: object) -> None:
+        data = jsonable(value)
+        self.writer.submit(lambda store: store.set_kv(key, data))
+
+    def mark_dirty(self, *topics: str) -> None:
+        self.dirty.update(topics)
+
+    def publish(self) -> None:
+        """Tell subscribers which topics changed since the last call (called by the runtime's notifier loop)."""
+        if not self.dirty:
+            return
+        topics, self.dirty = self.dirty, set()
+        for callback in list(self.subscribers):
+            callback(topics)
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        self.subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self.subscribers:
+                self.subscribers.remove(callback)
+
+        return unsubscribe
+
+
+def _copy_order(order: Order) -> Order:
+    return dataclasses.replace(order, trade_ids=set(order.trade_ids))

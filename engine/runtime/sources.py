@@ -1,0 +1,91 @@
+"""Market-data sources for the runtime: a replayed file (paced by ``--speed``) or a live feed.
+
+A source numbers its events, so a run can resume after a restart at the first event it had not processed.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from engine.domain.market_data import MarketEvent
+from engine.exchanges.replay import Pacer, ReplaySource
+
+__all__ = ["MarketSource", "ReplayMarketSource", "shipped_sample"]
+
+# Yield to the event loop this often when replaying at full speed, so the MCP server stays responsive.
+CHECKPOINT_EVERY = 64
+
+
+def shipped_sample() -> Path:
+    """The Kraken one-minute OHLC capture that ships with the package."""
+    return Path(__file__).resolve().parent.parent / "data" / "kraken_xbtusdt_1m_ohlc.json"
+
+
+class MarketSource(Protocol):
+    """Where market events come from."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def total(self) -> int | None:
+        """How many events there are (None for an endless live feed)."""
+        ...
+
+    @property
+    def replayable(self) -> bool:
+        """True when past events can be read again (to warm strategies up after a restart)."""
+        ...
+
+    def history(self, stop: int) -> Iterator[MarketEvent]:
+        """Events ``[0, stop)`` again, unpaced (only for replayable sources)."""
+        ...
+
+    def stream(self, start: int) -> AsyncIterator[MarketEvent]:
+        """Events from index ``start`` on, paced."""
+        ...
+
+
+class ReplayMarketSource:
+    """A file replayed at a chosen speed (None = as fast as possible)."""
+
+    def __init__(self, replay: ReplaySource, speed: float | None, label: str) -> None:
+        self.replay = replay
+        self.speed = speed
+        self.label = label
+
+    @property
+    def description(self) -> str:
+        pace = "max" if self.speed is None else f"x{self.speed:g}"
+        return f"replay {self.label} ({len(self.replay)} events, speed {pace})"
+
+    @property
+    def total(self) -> int:
+        return len(self.replay)
+
+    @property
+    def replayable(self) -> bool:
+        return True
+
+    def history(self, stop: int) -> Iterator[MarketEvent]:
+        for index, event in enumerate(self.replay.iter_from(0)):
+            if index >= stop:
+                return
+            yield event
+
+    async def stream(self, start: int) -> AsyncIterator[MarketEvent]:
+        pacer = Pacer(self.speed)
+        previous: int | None = None
+        count = 0
+        for event in self.replay.iter_from(start):
+            if self.speed is not None and previous is not None:
+                delay = pacer.delay(previous, event.ts_ns)
+                if delay > 0:
+                    await anyio.sleep(delay)
+            previous = event.ts_ns
+            count += 1
+            if count % CHECKPOINT_EVERY == 0:
+                await anyio.lowlevel.checkpoint()
+            yield event

@@ -1,0 +1,194 @@
+"""The trading core: market event in, order requests out. Synchronous and allocation-light: it is the hot path.
+
+For each market event: the venue sees it first (a simulated venue fills resting orders here), marks move, and on
+a closed candle every enabled strategy on that pair is asked for a signal. A signal is sized (a fixed quote
+amount × weight per entry, rounded down to the lot precision; the whole position on exit), checked by risk, and
+returned as an :class:`~engine.exchanges.port.OrderRequest` for the runtime to submit.
+"""
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.domain.instrument import Instrument
+from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
+from engine.domain.orders import OrderSide, OrderType
+from engine.execution.order_manager import OrderManager
+from engine.exchanges.port import ExchangePort, OrderRequest
+from engine.portfolio.portfolio import Portfolio
+from engine.risk.checks import ExposureSnapshot, RiskEngine
+from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
+
+__all__ = ["StrategySlot", "Trader"]
+
+HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
+
+
+@dataclass(slots=True)
+class StrategySlot:
+    """One configured strategy instance and its run-time state."""
+
+    name: str
+    pair: str
+    strategy: Strategy
+    enabled: bool
+    weight: Decimal
+    order_quote_amount: Decimal
+    version: int = 1
+    signals: int = 0
+    refusals: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_refusal: str = ""
+    history: deque[Candle] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+    def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
+        """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
+        applied = self.strategy.retune(values)
+        ctx = StrategyContext(Decimal(0))
+        for candle in self.history:
+            self.strategy.on_candle(candle, ctx)
+        return applied
+
+
+class Trader:
+    """Strategies → sizing → risk → order requests, with the venue and portfolio kept current."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        exchange: ExchangePort,
+        portfolio: Portfolio,
+        risk: RiskEngine,
+        oms: OrderManager,
+        slots: list[StrategySlot],
+        clock: Callable[[], int],
+    ) -> None:
+        self.instruments = instruments
+        self.exchange = exchange
+        self.portfolio = portfolio
+        self.risk = risk
+        self.oms = oms
+        self.slots = slots
+        self.clock = clock
+        self.by_pair: dict[str, list[StrategySlot]] = {}
+        for slot in slots:
+            self.by_pair.setdefault(slot.pair, []).append(slot)
+        self.last_event: dict[str, MarketEvent] = {}
+        self.last_candle_ns = 0
+        self.refusal_log: deque[str] = deque(maxlen=50)
+
+    def slot(self, name: str) -> StrategySlot | None:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        return None
+
+    def warm(self, event: MarketEvent) -> None:
+        """Feed an already-processed event to the strategies only (after a restart): no venue, no orders."""
+        if isinstance(event, Candle):
+            self.portfolio.marks[event.pair] = event.close
+            for slot in self.by_pair.get(event.pair, ()):
+                slot.history.append(event)
+                slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
+
+    def on_market(self, event: MarketEvent, *, trading: bool = True) -> list[OrderRequest]:
+        """Process one market event; returns the orders to submit (none while warming up)."""
+        self.exchange.on_market(event)
+        pair = event.pair
+        self.last_event[pair] = event
+        if isinstance(event, Candle):
+            self.portfolio.marks[pair] = event.close
+            self.last_candle_ns = event.close_ns
+            slots = self.by_pair.get(pair)
+            if not slots:
+                return []
+            requests: list[OrderRequest] = []
+            for slot in slots:
+                slot.history.append(event)
+                request = self._run_slot(slot, event, trading)
+                if request is not None:
+                    requests.append(request)
+            return requests
+        if isinstance(event, TradeTick):
+            self.portfolio.marks[pair] = event.price
+        elif isinstance(event, Ticker):
+            self.portfolio.marks[pair] = event.last
+        elif isinstance(event, BookSnapshot) and event.best_bid is not None and event.best_ask is not None:
+            self.portfolio.marks[pair] = (event.best_bid + event.best_ask) / 2
+        return []
+
+    def _run_slot(self, slot: StrategySlot, candle: Candle, trading: bool) -> OrderRequest | None:
+        qty_held = self.portfolio.position_qty(slot.name, slot.pair)
+        try:
+            signal = slot.strategy.on_candle(candle, StrategyContext(qty_held))
+        except Exception as exc:  # noqa: BLE001 - a strategy bug must not stop the engine; it is counted and shown
+            slot.errors += 1
+            slot.last_error = f"{type(exc).__name__}: {exc}"
+            return None
+        if signal is None or not trading or not slot.enabled:
+            return None
+        slot.signals += 1
+        if self.oms.has_open_order(slot.name, slot.pair):
+            return None
+        return self._size(slot, signal, candle, qty_held)
+
+    def _size(self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal) -> OrderRequest | None:
+        instrument = self.instruments[slot.pair]
+        price = candle.close
+        if signal.side == "buy":
+            qty = instrument.round_qty_down(slot.order_quote_amount * slot.weight / price)
+            side = OrderSide.BUY
+        else:
+            qty = qty_held
+            side = OrderSide.SELL
+        if qty <= 0:
+            return None
+        request = OrderRequest(
+            client_id=self.oms.next_client_id(),
+            pair=slot.pair,
+            side=side,
+            order_type=OrderType.MARKET,
+            qty=qty,
+            limit_price=None,
+            ts_ns=self.clock(),
+            strategy=slot.name,
+        )
+        reason = self.risk.check(request, instrument, price, self.exposure(slot, instrument))
+        if reason is not None:
+            slot.refusals += 1
+            slot.last_refusal = reason
+            self.refusal_log.append(f"{slot.name} {side} {qty} {slot.pair}: {reason}")
+            return None
+        return request
+
+    def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:
+        portfolio = self.portfolio
+        held_quote = held_base = Decimal(0)
+        pending_pair = pending_total = Decimal(0)
+        for cid in self.oms.open_ids:
+            order = self.oms.orders[cid]
+            remaining = order.remaining
+            mark = portfolio.marks.get(order.pair, Decimal(0))
+            price = order.limit_price if order.limit_price is not None else mark
+            if order.side is OrderSide.BUY:
+                notional = remaining * price
+                pending_total += notional
+                if order.pair == slot.pair:
+                    pending_pair += notional
+                if self.instruments[order.pair].quote == instrument.quote:
+                    held_quote += notional
+            elif order.pair == slot.pair:
+                held_base += remaining
+        balances = portfolio.balances
+        return ExposureSnapshot(
+            pair_notional=portfolio.pair_notional(slot.pair) + pending_pair,
+            total_notional=portfolio.total_notional() + pending_total,
+            open_orders=len(self.oms.open_ids),
+            available_quote=balances.total(instrument.quote) - held_quote,
+            available_base=min(
+                balances.total(instrument.base) - held_base, portfolio.position_qty(slot.name, slot.pair)
+            ),
+            position_qty=portfolio.position_qty(slot.name, slot.pair),
+        )

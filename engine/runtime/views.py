@@ -1,0 +1,242 @@
+"""Read models of the engine, as the facade returns them (JSON-ready, stable field names).
+
+Decimals are serialised as strings so no consumer (an MCP client, a JSON file) ever sees a float. These models are
+the documented schemas of the CLI's ``--json`` output and of the MCP resources and tools.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+__all__ = [
+    "AssetBalanceView",
+    "BalanceView",
+    "CheckView",
+    "DiagnosisView",
+    "Dec",
+    "EmergencyStopView",
+    "EventView",
+    "FillView",
+    "MarketView",
+    "OrderView",
+    "OrdersView",
+    "ParamChange",
+    "ParamView",
+    "PerformanceView",
+    "PositionView",
+    "PositionsView",
+    "RiskLimitView",
+    "RiskView",
+    "StatusView",
+    "StrategiesView",
+    "StrategyView",
+    "TradesView",
+    "TradingStateView",
+    "TuneResultView",
+]
+
+Dec = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="always")]
+Mode = Literal["paper", "live"]
+TradingState = Literal["active", "paused", "halted"]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class StatusView(_View):
+    mode: Mode
+    venue: str
+    trading_state: TradingState
+    halt_reason: str
+    data_source: str
+    market_time: str | None
+    uptime_s: float
+    progress: float | None
+    events_processed: int
+    events_total: int | None
+    strategies_running: list[str]
+    quote_currency: str
+    equity: Dec
+    open_positions: int
+    open_orders: int
+    trades: int
+
+
+class AssetBalanceView(_View):
+    asset: str
+    total: Dec
+    held: Dec
+    available: Dec
+
+
+class BalanceView(_View):
+    mode: Mode
+    quote_currency: str
+    equity: Dec
+    cash: Dec
+    assets: list[AssetBalanceView]
+
+
+class PositionView(_View):
+    strategy: str
+    pair: str
+    qty: Dec
+    avg_entry: Dec
+    mark: Dec | None
+    unrealized_pnl: Dec
+    realized_pnl: Dec
+    fees: Dec
+
+
+class PositionsView(_View):
+    mode: Mode
+    positions: list[PositionView]
+
+
+class OrderView(_View):
+    client_id: str
+    venue_order_id: str | None
+    strategy: str
+    pair: str
+    side: str
+    order_type: str
+    qty: Dec
+    filled_qty: Dec
+    limit_price: Dec | None
+    avg_price: Dec | None
+    status: str
+    reason: str
+    created: str
+
+
+class OrdersView(_View):
+    mode: Mode
+    orders: list[OrderView]
+
+
+class FillView(_View):
+    trade_id: str
+    client_id: str
+    strategy: str
+    pair: str
+    side: str
+    qty: Dec
+    price: Dec
+    fee: Dec
+    fee_asset: str
+    liquidity: str
+    time: str
+
+
+class TradesView(_View):
+    mode: Mode
+    trades: list[FillView]
+
+
+class PerformanceView(_View):
+    mode: Mode
+    scope: str
+    return_interval: str
+    metrics: dict[str, str | int | None]
+
+
+class ParamView(_View):
+    name: str
+    type: Literal["int", "decimal", "bool"]
+    value: str
+    default: str
+    minimum: str | None
+    maximum: str | None
+    description: str
+
+
+class StrategyView(_View):
+    name: str
+    kind: str
+    description: str
+    pair: str
+    enabled: bool
+    weight: Dec
+    version: int
+    params: list[ParamView]
+
+
+class StrategiesView(_View):
+    strategies: list[StrategyView]
+
+
+class ParamChange(_View):
+    name: str
+    before: str
+    after: str
+
+
+class TuneResultView(_View):
+    mode: Mode
+    strategy: str
+    applied: bool
+    version: int
+    changes: list[ParamChange]
+
+
+class TradingStateView(_View):
+    mode: Mode
+    trading_state: TradingState
+    halt_reason: str
+
+
+class RiskLimitView(_View):
+    name: str
+    value: Dec
+    cap: Dec
+    used: Dec | None
+    description: str
+
+
+class RiskView(_View):
+    mode: Mode
+    trading_state: TradingState
+    limits: list[RiskLimitView]
+
+
+class MarketView(_View):
+    pair: str
+    time: str | None
+    last: Dec | None
+    bid: Dec | None
+    ask: Dec | None
+    bid_qty: Dec | None
+    ask_qty: Dec | None
+
+
+class EventView(_View):
+    id: int
+    time: str
+    kind: str
+    source: str
+    payload: dict[str, object]
+
+
+class CheckView(_View):
+    component: str
+    status: Literal["ok", "warn", "fail"]
+    evidence: str
+    suggestion: str
+
+
+class DiagnosisView(_View):
+    mode: Mode
+    overall: Literal["ok", "warn", "fail"]
+    checks: list[CheckView]
+
+
+class EmergencyStopView(_View):
+    mode: Mode
+    already_halted: bool
+    canceled_orders: int
+    flatten_orders: list[str]
+    trading_state: TradingState
+    open_orders_after: int
+    positions_after: list[PositionView]

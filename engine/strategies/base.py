@@ -1,0 +1,142 @@
+"""Strategies and their declared, tunable parameters.
+
+A strategy declares its parameters (:class:`Param`: name, type, bounds, default, description) so that anything
+tuning it, from a TOML file to an LLM over MCP, is validated against one schema. A strategy sees closed candles of
+one pair and answers with a :class:`Signal` or nothing; sizing, risk and execution happen downstream.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import ClassVar, Literal
+
+from engine.domain.market_data import Candle
+
+__all__ = ["Param", "ParamError", "ParamValue", "Signal", "Strategy", "StrategyContext"]
+
+ParamValue = int | Decimal | bool
+
+
+class ParamError(ValueError):
+    """A parameter value is unknown, of the wrong type or out of its declared range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One declared parameter. ``kind`` is ``int``, ``decimal`` or ``bool``; bounds are inclusive."""
+
+    name: str
+    kind: Literal["int", "decimal", "bool"]
+    default: ParamValue
+    minimum: ParamValue | None = None
+    maximum: ParamValue | None = None
+    description: str = ""
+
+    def coerce(self, value: object) -> ParamValue:
+        """Check ``value`` against this declaration and return it in the declared type.
+
+        Accepts ints, Decimals and decimal strings (as TOML and JSON give them); refuses floats that are not
+        whole for ``int``, NaN, infinities, booleans where numbers are expected, and values out of range.
+
+        Raises:
+            ParamError: with a message naming the parameter and the rule broken.
+        """
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ParamError(f"{self.name}: expected true or false, got {value!r}")
+        if isinstance(value, bool) or value is None:
+            raise ParamError(f"{self.name}: expected a number, got {value!r}")
+        try:
+            number = Decimal(str(value).strip()) if isinstance(value, int | str | float | Decimal) else None
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            raise ParamError(f"{self.name}: expected a finite number, got {value!r}")
+        result: ParamValue
+        if self.kind == "int":
+            if number != number.to_integral_value():
+                raise ParamError(f"{self.name}: expected a whole number, got {value!r}")
+            result = int(number)
+        else:
+            result = number
+        if self.minimum is not None and result < self.minimum:
+            raise ParamError(f"{self.name}: {value} is below the minimum {self.minimum}")
+        if self.maximum is not None and result > self.maximum:
+            raise ParamError(f"{self.name}: {value} is above the maximum {self.maximum}")
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a strategy wants: ``buy`` opens (or adds to) a long, ``sell`` closes the whole position."""
+
+    side: Literal["buy", "sell"]
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class StrategyContext:
+    """What a strategy may know besides market data: its own position in its pair."""
+
+    position_qty: Decimal
+
+
+class Strategy(ABC):
+    """Base class: subclasses set ``kind``, ``description`` and ``params``, and implement :meth:`on_candle`."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+
+    def __init__(self, values: Mapping[str, object] | None = None) -> None:
+        self.values: dict[str, ParamValue] = self.validate(values or {}, base=None)
+        self.reset()
+
+    @classmethod
+    def param(cls, name: str) -> Param:
+        for declared in cls.params:
+            if declared.name == name:
+                return declared
+        known = ", ".join(p.name for p in cls.params)
+        raise ParamError(f"unknown parameter {name!r} for {cls.kind} (known: {known})")
+
+    @classmethod
+    def validate(
+        cls, values: Mapping[str, object], base: Mapping[str, ParamValue] | None
+    ) -> dict[str, ParamValue]:
+        """Merge ``values`` over ``base`` (or the defaults) and check every rule, including cross-field ones.
+
+        Raises:
+            ParamError: on an unknown name, a bad value, or a combination the strategy refuses.
+        """
+        merged: dict[str, ParamValue] = dict(base) if base is not None else {p.name: p.default for p in cls.params}
+        for name, value in values.items():
+            merged[name] = cls.param(name).coerce(value)
+        cls.check_combination(merged)
+        return merged
+
+    @classmethod
+    def check_combination(cls, values: Mapping[str, ParamValue]) -> None:
+        """Cross-parameter rules (override). Raises ParamError."""
+
+    def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
+        """Apply new values (validated first; nothing changes on error) and return them."""
+        merged = self.validate(values, base=self.values)
+        self.values = merged
+        self.reset()
+        return merged
+
+    @property
+    def warmup(self) -> int:
+        """How many candles the strategy needs before it can signal."""
+        return 0
+
+    @abstractmethod
+    def reset(self) -> None:
+        """(Re)build indicators from the current values."""
+
+    @abstractmethod
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
+        """React to a closed candle."""

@@ -1,0 +1,123 @@
+"""The ``trading-mcp`` command: the engine's commands plus the MCP ones (``serve``, ``attach``, ``run --mcp-http``).
+
+This module lives in ``trading_mcp`` because ``engine`` never imports ``mcp``; it only adds the MCP commands and
+hands everything else to :mod:`engine.runtime.cli`.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from engine.errors import FacadeError
+from engine.runtime.app import EngineError, RunOptions
+from engine.runtime.cli import (
+    EXIT_USAGE,
+    UsageError,
+    _load,
+    build_engine,
+    build_parser,
+    check_live_opt_in,
+    cmd_run,
+    run_engine_command,
+)
+from engine.runtime.config import ConfigError
+from engine.runtime.facade import EngineFacade
+
+__all__ = ["main"]
+
+
+def _parse_host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--mcp-http {text!r}: use HOST:PORT, e.g. 127.0.0.1:8765")
+    return host.strip("[]"), int(port)
+
+
+def _add_mcp_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", help="run the engine and an MCP server on stdio (for Claude Desktop)")
+    serve.add_argument("--config", type=__import__("pathlib").Path, help="TOML configuration file")
+    serve.add_argument("--db", type=__import__("pathlib").Path, help="SQLite state file")
+    serve.add_argument("--speed", help="replay pace: max, realtime or a multiple")
+    serve.add_argument("--data", type=__import__("pathlib").Path, help="replay this file instead of the sample")
+    serve.add_argument("--pair", help="pair the replayed data is traded as")
+    serve.add_argument("--market", choices=["replay", "kraken"], help="market data source")
+    serve.add_argument("--live", action="store_true", help="trade real money (also needs TRADING_MCP_ALLOW_LIVE=1)")
+    serve.add_argument("--read-only", action="store_true", help="register only read-only tools")
+
+    attach = sub.add_parser("attach", help="bridge stdio to a running engine's MCP HTTP endpoint")
+    attach.add_argument("--url", default="http://127.0.0.1:8765/mcp", help="the engine's MCP endpoint")
+    attach.add_argument("--token-file", type=__import__("pathlib").Path, help="read the bearer token from this file")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from trading_mcp.stdio import serve_stdio
+
+    config = _load(args)
+    check_live_opt_in(config, args.live)
+    db = args.db if args.db is not None else config.db_path
+    engine = build_engine(config, db, RunOptions(keep_alive=True))
+    read_only = args.read_only or config.mcp.read_only
+
+    async def main() -> None:
+        async with engine.serve() as facade:
+            await serve_stdio(facade, read_only=read_only)
+
+    anyio.run(main)
+    return 0
+
+
+def _cmd_run_with_http(args: argparse.Namespace) -> int:
+    from trading_mcp.http import resolve_token, serve_http
+
+    host, port = _parse_host_port(args.mcp_http)
+    config = _load(args)
+    token, where = resolve_token(config.data_dir, env_var=config.mcp.token_env)
+    print(f"MCP over HTTP at http://{host}:{port}/mcp; bearer token {where}", file=sys.stderr)
+
+    async def http(facade: EngineFacade) -> None:
+        await serve_http(facade, host, port, token, read_only=config.mcp.read_only)
+
+    return cmd_run(args, extras=[http], keep_alive=True)
+
+
+def _cmd_attach(args: argparse.Namespace) -> int:
+    import os
+
+    from trading_mcp.bridge import attach
+
+    token = os.environ.get("TRADING_MCP_TOKEN", "")
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read token file {args.token_file}: {exc.strerror}") from None
+    if not token:
+        raise UsageError("no bearer token: set TRADING_MCP_TOKEN or pass --token-file")
+    anyio.run(attach, args.url, token)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, sub = build_parser()
+    _add_mcp_commands(sub)
+    sub.choices["run"].add_argument(
+        "--mcp-http", metavar="HOST:PORT", help="also serve MCP over streamable HTTP (bearer token required)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _cmd_serve(args)
+        if args.command == "attach":
+            return _cmd_attach(args)
+        if args.command == "run" and args.mcp_http:
+            return _cmd_run_with_http(args)
+    except (UsageError, ConfigError, EngineError, FacadeError) as exc:
+        print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_engine_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
