@@ -1,0 +1,53 @@
+"""Persistence: the engine's state in one SQLite file, written by a single background thread.
+
+Modules: :mod:`~engine.persistence.schema` (versioned migrations), :mod:`~engine.persistence.codec` (exact
+Decimal/JSON encodings, rows <-> domain), :mod:`~engine.persistence.store` (the synchronous :class:`Store`),
+:mod:`~engine.persistence.writer` (:class:`StoreWriter`, the one writer, kept off the event loop).
+
+Exceptions, by how the caller should respond::
+
+    StoreError                    anything from this package
+    ├── DuplicateRecord           the key is stored already: an idempotent replay, treat as "already done"
+    ├── CodecError                a float/NaN/unknown type reached the store: a bug, fix the caller
+    ├── SchemaError               missing/foreign/outdated database: operator action (path, upgrade)
+    └── WriterError               the background writer itself
+        ├── WriterClosed          submitted while not running: a lifecycle bug
+        └── FlushTimeout          durability unknown: do not send the order; halt or retry the flush
+
+sqlite3 errors (disk full, I/O) pass through unchanged; from the writer they surface on the next flush.
+"""
+
+from engine.persistence.errors import (
+    CodecError,
+    DuplicateRecord,
+    FlushTimeout,
+    SchemaError,
+    StoreError,
+    WriterClosed,
+    WriterError,
+)
+from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.schema import MIGRATIONS, applied_migrations, migrate, pending_migrations
+from engine.persistence.store import TABLES, Store
+from engine.persistence.writer import StoreWriter, WriterStats
+
+__all__ = [
+    "MIGRATIONS",
+    "TABLES",
+    "CodecError",
+    "DuplicateRecord",
+    "EventRecord",
+    "FlushTimeout",
+    "RoundTripRow",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "StoreWriter",
+    "StrategyParamsRecord",
+    "WriterClosed",
+    "WriterError",
+    "WriterStats",
+    "applied_migrations",
+    "migrate",
+    "pending_migrations",
+]

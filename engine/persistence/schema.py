@@ -1,0 +1,204 @@
+"""The store's schema as versioned migrations (``sqlite_utils.Migrations``).
+
+A new database gets every migration; an existing one only those it lacks; the applied names are recorded in
+``_sqlite_migrations``. Never edit a released migration: append a new one. Every table is STRICT, so SQLite
+itself refuses e.g. a REAL in an INTEGER timestamp column (a REAL bound to a TEXT column would silently become
+text, which is why the codec stops floats before they get here).
+
+Column conventions: Decimals are TEXT (see :mod:`engine.persistence.codec`), timestamps are INTEGER UTC
+nanoseconds (``*_ts_ns``), JSON is TEXT, booleans are INTEGER 0/1.
+"""
+
+from sqlite_utils import Database, Migrations
+from sqlite_utils.db import Table
+
+__all__ = ["MIGRATIONS", "MIGRATION_SET", "applied_migrations", "migrate", "pending_migrations"]
+
+MIGRATION_SET = "engine.persistence"
+MIGRATIONS = Migrations(MIGRATION_SET)
+
+
+def _table(db: Database, name: str) -> Table:
+    return db.table(name)
+
+
+@MIGRATIONS(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    """Every table of the first release."""
+    _table(db, "orders").create(
+        {
+            "client_id": str,
+            "pair": str,
+            "side": str,
+            "order_type": str,
+            "qty": str,
+            "limit_price": str,
+            "strategy": str,
+            "status": str,
+            "venue_order_id": str,
+            "filled_qty": str,
+            "filled_cost": str,
+            "fees": str,
+            "reason": str,
+            "created_ts_ns": int,
+            "updated_ts_ns": int,
+            "trade_ids": str,
+        },
+        pk="client_id",
+        not_null=[
+            "pair",
+            "side",
+            "order_type",
+            "qty",
+            "strategy",
+            "status",
+            "filled_qty",
+            "filled_cost",
+            "fees",
+            "reason",
+            "created_ts_ns",
+            "updated_ts_ns",
+            "trade_ids",
+        ],
+        strict=True,
+    )
+    _table(db, "orders").create_index(["status"])
+    _table(db, "fills").create(
+        {
+            "trade_id": str,
+            "client_id": str,
+            "pair": str,
+            "side": str,
+            "qty": str,
+            "price": str,
+            "fee": str,
+            "fee_asset": str,
+            "ts_ns": int,
+            "liquidity": str,
+            "strategy": str,
+            "venue_order_id": str,
+        },
+        pk="trade_id",
+        not_null=[
+            "client_id",
+            "pair",
+            "side",
+            "qty",
+            "price",
+            "fee",
+            "fee_asset",
+            "ts_ns",
+            "liquidity",
+            "strategy",
+        ],
+        strict=True,
+    )
+    _table(db, "fills").create_index(["client_id"])
+    _table(db, "fills").create_index(["ts_ns"])
+    _table(db, "balances").create(
+        {"asset": str, "total": str, "held": str}, pk="asset", not_null=["total", "held"], strict=True
+    )
+    _table(db, "positions").create(
+        {
+            "strategy": str,
+            "pair": str,
+            "qty": str,
+            "avg_entry": str,
+            "realized_pnl": str,
+            "fees": str,
+            "opened_ts_ns": int,
+            "updated_ts_ns": int,
+            "trade_ids": str,
+        },
+        pk=("strategy", "pair"),
+        not_null=["qty", "avg_entry", "realized_pnl", "fees", "updated_ts_ns", "trade_ids"],
+        strict=True,
+    )
+    _table(db, "equity").create(
+        {"id": int, "ts_ns": int, "equity": str, "cash": str},
+        pk="id",
+        not_null=["ts_ns", "equity"],
+        strict=True,
+    )
+    _table(db, "equity").create_index(["ts_ns"])
+    _table(db, "round_trips").create(
+        {
+            "id": int,
+            "pair": str,
+            "strategy": str,
+            "entry_ts_ns": int,
+            "exit_ts_ns": int,
+            "qty": str,
+            "entry_price": str,
+            "exit_price": str,
+            "pnl": str,
+            "fees": str,
+        },
+        pk="id",
+        not_null=[
+            "pair",
+            "strategy",
+            "entry_ts_ns",
+            "exit_ts_ns",
+            "qty",
+            "entry_price",
+            "exit_price",
+            "pnl",
+            "fees",
+        ],
+        strict=True,
+    )
+    _table(db, "round_trips").create_index(["exit_ts_ns"])
+    _table(db, "strategy_params").create(
+        {
+            "strategy": str,
+            "version": int,
+            "params": str,
+            "enabled": int,
+            "ts_ns": int,
+            "source": str,
+            "note": str,
+        },
+        pk=("strategy", "version"),
+        not_null=["params", "enabled", "ts_ns", "source", "note"],
+        strict=True,
+    )
+    # AUTOINCREMENT (not expressible through Table.create) so that ids are never reused, even in theory.
+    db.execute(
+        "CREATE TABLE [events] ("
+        " [id] INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " [ts_ns] INTEGER NOT NULL,"
+        " [kind] TEXT NOT NULL,"
+        " [source] TEXT NOT NULL,"
+        " [payload] TEXT NOT NULL"
+        ") STRICT"
+    )
+    _table(db, "events").create_index(["kind", "id"])
+    _table(db, "kv").create({"key": str, "value": str}, pk="key", not_null=["value"], strict=True)
+
+
+@MIGRATIONS(name="m002_events_append_only")
+def m002_events_append_only(db: Database) -> None:
+    """Make the audit log append-only in the database itself, not only by the Store's missing methods."""
+    for action in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER [events_no_{action.lower()}] BEFORE {action} ON [events]"
+            f" BEGIN SELECT RAISE(ABORT, 'events is append-only'); END"
+        )
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply the pending migrations (each in its own transaction) and return their names."""
+    names = [m.name for m in MIGRATIONS.pending(db)]
+    MIGRATIONS.apply(db)
+    return names
+
+
+def pending_migrations(db: Database) -> list[str]:
+    """Names of the migrations this database lacks (read-only)."""
+    return [m.name for m in MIGRATIONS.pending(db)]
+
+
+def applied_migrations(db: Database) -> list[str]:
+    """Names of the migrations recorded in this database, in the order they were applied (read-only)."""
+    return [m.name for m in MIGRATIONS.applied(db)]

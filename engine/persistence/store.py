@@ -1,0 +1,411 @@
+"""The synchronous store: one SQLite file (WAL, ``synchronous=NORMAL``) behind one ``sqlite_utils.Database``.
+
+A :class:`Store` is bound to the thread that opened it (sqlite3's rule). In the engine the only writable Store
+lives inside :class:`engine.persistence.writer.StoreWriter`'s thread; readers such as the CLI ``status``
+command open their own :meth:`Store.open_readonly`.
+
+Each write method is a single statement, or wraps its statements in :meth:`Store.atomic`, so it is atomic on
+its own and joins the caller's transaction when one is open.
+"""
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from engine.domain.balances import AssetBalance
+from engine.domain.orders import Fill, Order, OrderStatus
+from engine.domain.positions import Position
+from engine.persistence.codec import (
+    FILL_COLUMNS,
+    balance_to_row,
+    dec_from_text,
+    dec_to_text,
+    fill_to_row,
+    from_json,
+    opt_dec_to_text,
+    order_to_row,
+    position_to_row,
+    round_trip_to_row,
+    row_to_balance,
+    row_to_event,
+    row_to_fill,
+    row_to_order,
+    row_to_params_record,
+    row_to_position,
+    row_to_round_trip,
+    to_json,
+)
+from engine.persistence.errors import DuplicateRecord, SchemaError, StoreError
+from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.schema import migrate, pending_migrations
+
+__all__ = ["BUSY_TIMEOUT_MS", "TABLES", "Store"]
+
+BUSY_TIMEOUT_MS = 5000
+TABLES = (
+    "orders",
+    "fills",
+    "balances",
+    "positions",
+    "equity",
+    "round_trips",
+    "strategy_params",
+    "events",
+    "kv",
+)
+
+_OPEN_STATUSES = tuple(s.value for s in OrderStatus if s.is_open)
+
+
+def _upsert_sql(table: str, columns: Iterable[str], key: tuple[str, ...]) -> str:
+    cols = list(columns)
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c not in key)
+    return (
+        f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in cols)})"
+        f" VALUES ({', '.join(f':{c}' for c in cols)})"
+        f" ON CONFLICT ({', '.join(f'[{k}]' for k in key)}) DO UPDATE SET {updates}"
+    )
+
+
+_ORDER_UPSERT = _upsert_sql(
+    "orders",
+    [
+        "client_id",
+        "pair",
+        "side",
+        "order_type",
+        "qty",
+        "limit_price",
+        "strategy",
+        "status",
+        "venue_order_id",
+        "filled_qty",
+        "filled_cost",
+        "fees",
+        "reason",
+        "created_ts_ns",
+        "updated_ts_ns",
+        "trade_ids",
+    ],
+    ("client_id",),
+)
+_POSITION_UPSERT = _upsert_sql(
+    "positions",
+    [
+        "strategy",
+        "pair",
+        "qty",
+        "avg_entry",
+        "realized_pnl",
+        "fees",
+        "opened_ts_ns",
+        "updated_ts_ns",
+        "trade_ids",
+    ],
+    ("strategy", "pair"),
+)
+_BALANCE_UPSERT = _upsert_sql("balances", ("asset", "total", "held"), ("asset",))
+_FILL_INSERT = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
+_KEY_CONFLICTS = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
+
+
+class Store:
+    """Typed reads and writes of the engine's state. Not thread-safe: use it from one thread only."""
+
+    def __init__(self, db: Database, *, path: Path | None, readonly: bool) -> None:
+        """Wrap an already configured database; use :meth:`open` or :meth:`open_readonly` instead."""
+        self._db = db
+        self.path = path
+        self.readonly = readonly
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | None, *, check_same_thread: bool = True) -> Self:
+        """Open (creating it and its parent directories if needed) and migrate a store.
+
+        Args:
+            path: the database file, or None for a private in-memory database.
+            check_same_thread: sqlite3's guard; pass False only to hand the store to another thread that will
+                then be its sole user.
+
+        Raises:
+            SchemaError: the file exists but is not a SQLite database.
+        """
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=check_same_thread)
+        try:
+            db = Database(conn, execute_plugins=False)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if path is not None:
+                db.enable_wal()
+            # NORMAL in WAL mode: a commit survives an application crash; only a power loss can drop the last
+            # few commits, never corrupt the file.
+            db.execute("PRAGMA synchronous = NORMAL")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SchemaError(f"cannot open store {path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(db, path=path, readonly=False)
+
+    @classmethod
+    def open_readonly(cls, path: Path, *, check_same_thread: bool = True) -> Self:
+        """Open an existing store for reading only (e.g. while the engine's writer is running).
+
+        Raises:
+            SchemaError: the file is missing, not a database, or lacks migrations this code expects.
+        """
+        if not path.is_file():
+            raise SchemaError(f"no store at {path}")
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=check_same_thread)
+        try:
+            db = Database(conn, execute_plugins=False)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            missing = pending_migrations(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SchemaError(f"cannot open store {path}: {exc}") from exc
+        if missing:
+            conn.close()
+            raise SchemaError(f"store {path} lacks migrations {missing}; open it writable once to upgrade")
+        return cls(db, path=path, readonly=True)
+
+    @property
+    def db(self) -> Database:
+        """The underlying database, for ad-hoc queries and tests."""
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Self]:
+        """A unit of work: commits on success, rolls back on any exception; nests as a savepoint."""
+        with self._db.atomic():
+            yield self
+
+    # -- writes ----------------------------------------------------------------------------------------
+
+    def upsert_order(self, order: Order) -> None:
+        """Insert or replace the order's whole row (intent and current state)."""
+        self._db.execute(_ORDER_UPSERT, order_to_row(order))
+
+    def add_fill(self, fill: Fill) -> None:
+        """Record one execution.
+
+        Raises:
+            DuplicateRecord: a fill with this trade id is already stored (nothing is written).
+        """
+        try:
+            self._db.execute(_FILL_INSERT, fill_to_row(fill))
+        except sqlite3.IntegrityError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in _KEY_CONFLICTS:
+                raise DuplicateRecord(f"fill {fill.trade_id} is already stored") from exc
+            raise
+
+    def set_balances(self, balances: Mapping[str, AssetBalance], *, replace: bool = True) -> None:
+        """Store balances. With ``replace`` (the default) the mapping is the full snapshot: assets absent
+        from it are removed; otherwise only the given assets are written."""
+        with self._db.atomic():
+            if replace:
+                assets = list(balances)
+                marks = ", ".join("?" * len(assets))
+                self._db.execute(f"DELETE FROM balances WHERE asset NOT IN ({marks})", assets)
+            for asset, balance in balances.items():
+                self._db.execute(_BALANCE_UPSERT, balance_to_row(asset, balance))
+
+    def upsert_position(self, pos: Position) -> None:
+        self._db.execute(_POSITION_UPSERT, position_to_row(pos))
+
+    def append_equity(self, ts_ns: int, equity: Decimal, cash: Decimal | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO equity (ts_ns, equity, cash) VALUES (?, ?, ?)",
+            (ts_ns, dec_to_text(equity), opt_dec_to_text(cash)),
+        )
+
+    def append_equity_many(self, points: Iterable[tuple[int, Decimal]]) -> None:
+        rows = [(ts_ns, dec_to_text(equity)) for ts_ns, equity in points]
+        with self._db.atomic():
+            self._db.conn.executemany("INSERT INTO equity (ts_ns, equity) VALUES (?, ?)", rows)
+
+    def add_round_trip(self, trip: RoundTripRow) -> int:
+        """Record a closed trade; returns its id (``trip.id`` is ignored)."""
+        row = round_trip_to_row(trip)
+        columns = ", ".join(row)
+        cursor = self._db.execute(
+            f"INSERT INTO round_trips ({columns}) VALUES ({', '.join(f':{c}' for c in row)})", row
+        )
+        return _lastrowid(cursor)
+
+    def append_event(self, ts_ns: int, kind: str, source: str, payload: Mapping[str, Any]) -> int:
+        """Append to the audit log (which cannot be updated or deleted); returns the event id."""
+        cursor = self._db.execute(
+            "INSERT INTO events (ts_ns, kind, source, payload) VALUES (?, ?, ?, ?)",
+            (ts_ns, kind, source, to_json(payload)),
+        )
+        return _lastrowid(cursor)
+
+    def save_strategy_params(
+        self,
+        strategy: str,
+        params: Mapping[str, Any],
+        enabled: bool,
+        ts_ns: int,
+        source: str,
+        note: str = "",
+    ) -> int:
+        """Store a new version of a strategy's parameters and return its number (1 for the first).
+
+        Args:
+            source: who made the change, e.g. ``"config"`` or ``"mcp:<client>"``.
+        """
+        encoded = to_json(params)
+        with self._db.atomic():
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM strategy_params WHERE strategy = ?", (strategy,)
+            ).fetchone()
+            version = int(row[0])
+            self._db.execute(
+                "INSERT INTO strategy_params (strategy, version, params, enabled, ts_ns, source, note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (strategy, version, encoded, int(enabled), ts_ns, source, note),
+            )
+        return version
+
+    def set_kv(self, key: str, value: Any) -> None:
+        """Store run state under ``key`` (JSON; Decimals come back as strings)."""
+        self._db.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, to_json(value)),
+        )
+
+    def delete_kv(self, key: str) -> bool:
+        """Remove ``key``; returns whether it existed."""
+        return self._db.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return default if row is None else from_json(row[0])
+
+    def load_kv(self) -> dict[str, Any]:
+        return {row["key"]: from_json(row["value"]) for row in self._db.query("SELECT key, value FROM kv")}
+
+    def load_orders(self, open_only: bool = False) -> list[Order]:
+        """Orders rebuilt exactly (status, fills so far, trade ids), oldest first."""
+        where = f"WHERE status IN ({', '.join('?' * len(_OPEN_STATUSES))})" if open_only else ""
+        sql = f"SELECT * FROM orders {where} ORDER BY created_ts_ns, client_id"
+        return [row_to_order(r) for r in self._db.query(sql, _OPEN_STATUSES if open_only else ())]
+
+    def get_order(self, client_id: str) -> Order | None:
+        rows = list(self._db.query("SELECT * FROM orders WHERE client_id = ?", (client_id,)))
+        return row_to_order(rows[0]) if rows else None
+
+    def load_fills(self, client_id: str | None = None) -> list[Fill]:
+        """Fills in time order (ties in insertion order), optionally of one order."""
+        if client_id is None:
+            rows = self._db.query("SELECT * FROM fills ORDER BY ts_ns, rowid")
+        else:
+            rows = self._db.query(
+                "SELECT * FROM fills WHERE client_id = ? ORDER BY ts_ns, rowid", (client_id,)
+            )
+        return [row_to_fill(r) for r in rows]
+
+    def load_balances(self) -> dict[str, AssetBalance]:
+        return {
+            r["asset"]: row_to_balance(r) for r in self._db.query("SELECT * FROM balances ORDER BY asset")
+        }
+
+    def load_positions(self) -> list[Position]:
+        return [row_to_position(r) for r in self._db.query("SELECT * FROM positions ORDER BY strategy, pair")]
+
+    def load_equity(self, since_ts_ns: int | None = None) -> list[tuple[int, Decimal]]:
+        """Equity points ``(ts_ns, equity)`` in time order, optionally from ``since_ts_ns`` on."""
+        sql = "SELECT ts_ns, equity FROM equity WHERE ts_ns >= ? ORDER BY ts_ns, id"
+        rows = self._db.execute(sql, (since_ts_ns if since_ts_ns is not None else -(2**63),)).fetchall()
+        return [(ts, dec_from_text(eq)) for ts, eq in rows]
+
+    def load_round_trips(self, strategy: str | None = None) -> list[RoundTripRow]:
+        """Closed trades in exit order, optionally of one strategy."""
+        where, args = ("WHERE strategy = ?", (strategy,)) if strategy is not None else ("", ())
+        rows = self._db.query(f"SELECT * FROM round_trips {where} ORDER BY exit_ts_ns, id", args)
+        return [row_to_round_trip(r) for r in rows]
+
+    def latest_strategy_params(self) -> dict[str, StrategyParamsRecord]:
+        """The current (highest) version of every strategy's parameters."""
+        rows = self._db.query(
+            "SELECT p.* FROM strategy_params p JOIN (SELECT strategy, MAX(version) AS version"
+            " FROM strategy_params GROUP BY strategy) m USING (strategy, version) ORDER BY p.strategy"
+        )
+        return {r["strategy"]: row_to_params_record(r) for r in rows}
+
+    def strategy_param_history(self, strategy: str) -> list[StrategyParamsRecord]:
+        """Every version of one strategy's parameters, oldest first."""
+        rows = self._db.query(
+            "SELECT * FROM strategy_params WHERE strategy = ? ORDER BY version", (strategy,)
+        )
+        return [row_to_params_record(r) for r in rows]
+
+    def tail_events(self, n: int, kind: str | None = None) -> list[EventRecord]:
+        """The last ``n`` events (of ``kind`` if given), oldest first, like ``tail``."""
+        where, args = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+        rows = self._db.query(f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?", [*args, max(n, 0)])
+        return [row_to_event(r) for r in reversed(list(rows))]
+
+    def events_after(self, after_id: int, limit: int = 100, kind: str | None = None) -> list[EventRecord]:
+        """Up to ``limit`` events with id greater than ``after_id``, oldest first (for cursors)."""
+        where = "AND kind = ?" if kind is not None else ""
+        args: list[object] = [after_id, *([kind] if kind is not None else []), max(limit, 0)]
+        rows = self._db.query(f"SELECT * FROM events WHERE id > ? {where} ORDER BY id LIMIT ?", args)
+        return [row_to_event(r) for r in rows]
+
+    def count(self, table: str) -> int:
+        """Rows in one of :data:`TABLES`."""
+        if table not in TABLES:
+            raise StoreError(f"unknown table {table!r}")
+        return int(self._db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every table (for ``status`` and diagnostics)."""
+        return {table: self.count(table) for table in TABLES}
+
+    def count_orders(self, open_only: bool = False) -> int:
+        if not open_only:
+            return self.count("orders")
+        sql = f"SELECT COUNT(*) FROM orders WHERE status IN ({', '.join('?' * len(_OPEN_STATUSES))})"
+        return int(self._db.execute(sql, _OPEN_STATUSES).fetchone()[0])
+
+    def count_fills(self) -> int:
+        return self.count("fills")
+
+    def count_events(self, kind: str | None = None) -> int:
+        if kind is None:
+            return self.count("events")
+        return int(self._db.execute("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0])
+
+
+def _lastrowid(cursor: sqlite3.Cursor) -> int:
+    rowid = cursor.lastrowid
+    assert rowid is not None, "INSERT without a rowid"
+    return rowid

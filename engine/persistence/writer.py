@@ -1,0 +1,355 @@
+"""The single writer: one thread owns the writable :class:`Store`; the event loop only enqueues.
+
+``submit`` is a lock-guarded ``SimpleQueue.put`` (cheap enough for the backtest's fill hot path). The thread
+drains the queue into batches, one transaction each, committed when the queue is momentarily empty, after
+``max_batch`` operations, or at a flush/call marker. Every operation runs inside its own savepoint, so a
+failing one is rolled back alone and the rest of its batch still commits.
+
+Errors never die silently: the first failure since the last flush is re-raised by the next :meth:`flush` (and
+by :meth:`stop` if no flush reported it); the latest stays readable as :attr:`StoreWriter.last_error`.
+
+Durability before an exchange call::
+
+    writer.submit(lambda s: s.upsert_order(order))
+    await writer.flush()          # the intent is committed once this returns
+    await venue.add_order(...)
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio.to_thread
+
+from engine.persistence.errors import FlushTimeout, StoreError, WriterClosed, WriterError
+from engine.persistence.store import Store
+
+__all__ = ["StoreWriter", "WriterStats"]
+
+T = TypeVar("T")
+Op = Callable[[Store], object]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """A snapshot for diagnostics."""
+
+    ops_written: int
+    ops_failed: int
+    batches: int
+    queue_depth: int
+    running: bool
+
+
+class _Call:
+    """A queued operation whose outcome someone awaits; ``fn=None`` is a plain flush marker."""
+
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[Store], Any] | None) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+_STOP = object()
+
+
+class StoreWriter:
+    """Owns the writable store on a dedicated thread. Call :meth:`start` first and :meth:`stop` at the end.
+
+    The thread is a daemon so that a forgotten ``stop`` cannot hang interpreter exit; whatever is still queued
+    then is lost (committed batches are safe), so shutdown paths must call :meth:`stop` (or :meth:`aclose`).
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        max_batch: int = 2000,
+        flush_timeout: float = 30.0,
+        name: str = "store-writer",
+    ) -> None:
+        """Configure the writer; nothing runs until :meth:`start`.
+
+        Args:
+            path: the database file (None: in-memory, visible only through :meth:`call`).
+            max_batch: operations per transaction at most.
+            flush_timeout: default bound, in seconds, on :meth:`flush`, :meth:`call`, :meth:`stop`.
+            name: the thread's name.
+        """
+        self.path = path
+        self._max_batch = max_batch
+        self._timeout = flush_timeout
+        self._name = name
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._accepting = False
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._pending_error: BaseException | None = None
+        self._final_error: BaseException | None = None
+        self.last_error: BaseException | None = None
+        self._ops_written = 0
+        self._ops_failed = 0
+        self._batches = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread and open (and migrate) the store in it; raises what opening raised."""
+        if self._thread is not None:
+            raise WriterError("writer already started")
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self._timeout):
+            raise FlushTimeout(f"store did not open within {self._timeout}s")
+        if self._open_error is not None:
+            raise self._open_error
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting work, write everything queued, commit, close the store and join the thread.
+
+        Raises:
+            Exception: the first write error nobody has seen yet (after the store is closed).
+            FlushTimeout: the thread did not finish in time.
+        """
+        thread = self._thread
+        if thread is None:
+            return
+        with self._lock:
+            if self._accepting:
+                self._accepting = False
+                self._queue.put(_STOP)
+        thread.join(self._timeout if timeout is None else timeout)
+        if thread.is_alive():
+            raise FlushTimeout("writer thread did not stop in time")
+        error, self._final_error = self._final_error, None
+        if error is not None:
+            raise error
+
+    async def aclose(self) -> None:
+        """:meth:`stop` without blocking the event loop."""
+        await anyio.to_thread.run_sync(self.stop)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._accepting
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            ops_written=self._ops_written,
+            ops_failed=self._ops_failed,
+            batches=self._batches,
+            queue_depth=self._queue.qsize(),
+            running=self._accepting,
+        )
+
+    # -- enqueueing ------------------------------------------------------------------------------------
+
+    def submit(self, fn: Op) -> None:
+        """Queue ``fn(store)`` to run on the writer thread; returns at once.
+
+        Raises:
+            WriterClosed: the writer is not running.
+        """
+        with self._lock:
+            if not self._accepting:
+                raise WriterClosed("store writer is not running")
+            self._queue.put(fn)
+
+    def _enqueue_call(self, fn: Callable[[Store], Any] | None) -> Future[Any]:
+        if threading.current_thread() is self._thread:
+            raise WriterError("cannot wait for the writer from its own thread")
+        call = _Call(fn)
+        with self._lock:
+            if not self._accepting:
+                raise WriterClosed("store writer is not running")
+            self._queue.put(call)
+        return call.future
+
+    async def _wait(self, future: Future[Any], timeout: float | None) -> Any:
+        if not future.done():
+            limit = self._timeout if timeout is None else timeout
+            try:
+                # A worker thread waits; if we are cancelled it is abandoned and ends by the timeout.
+                await anyio.to_thread.run_sync(future.exception, limit, abandon_on_cancel=True)
+            except TimeoutError as exc:
+                raise FlushTimeout(f"store writer did not answer within {limit}s") from exc
+        return future.result()
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted before this call is committed.
+
+        Raises:
+            Exception: the first write error since the previous flush (those writes were rolled back).
+            FlushTimeout: no answer within ``timeout`` (default: the writer's ``flush_timeout``).
+            WriterClosed: the writer is not running.
+        """
+        await self._wait(self._enqueue_call(None), timeout)
+
+    def flush_sync(self, timeout: float | None = None) -> None:
+        """:meth:`flush` for threads outside the event loop (shutdown paths)."""
+        _result(self._enqueue_call(None), self._timeout if timeout is None else timeout)
+
+    async def call(self, fn: Callable[[Store], T], timeout: float | None = None) -> T:
+        """Run ``fn(store)`` in order with the submitted writes and return its result once committed.
+
+        Use it for writes whose result is needed (``save_strategy_params`` returns the version) and for reads
+        of an in-memory store. ``fn``'s own exception is raised here, not by the next flush.
+        """
+        result: T = await self._wait(self._enqueue_call(fn), timeout)
+        return result
+
+    def call_sync(self, fn: Callable[[Store], T], timeout: float | None = None) -> T:
+        result: T = _result(self._enqueue_call(fn), self._timeout if timeout is None else timeout)
+        return result
+
+    # -- the writer thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            store = Store.open(self.path)
+        except BaseException as exc:
+            self._open_error = exc
+            self._ready.set()
+            return
+        with self._lock:
+            self._accepting = True
+        self._ready.set()
+        try:
+            while self._write_batch(store, self._queue.get()):
+                pass
+        except BaseException as exc:
+            _log.exception("store writer died")
+            self._record(exc)
+        finally:
+            with self._lock:
+                self._accepting = False
+            self._fail_leftovers()
+            self._final_error = self._pending_error
+            self._pending_error = None
+            store.close()
+
+    def _write_batch(self, store: Store, item: object) -> bool:
+        """Run ``item`` and whatever else is queued in one transaction; False once the stop marker is seen."""
+        conn = store.db.conn
+        conn.execute("BEGIN")
+        waiter: tuple[_Call, Any, BaseException | None] | None = None
+        ran = ok = 0
+        keep_running = True
+        try:
+            while True:
+                if item is _STOP:
+                    keep_running = False
+                    break
+                if isinstance(item, _Call):
+                    if item.fn is None:
+                        waiter = (item, None, self._pending_error)
+                        self._pending_error = None
+                    else:
+                        result, error = self._run_op(store, item.fn, report=False)
+                        ok += error is None
+                        waiter = (item, result, error)
+                    break  # commit now: someone is waiting
+                assert callable(item)
+                ok += self._run_op(store, item, report=True)[1] is None
+                ran += 1
+                if ran >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            conn.execute("COMMIT")
+        except BaseException as exc:  # a failed COMMIT, or the thread torn down mid-batch
+            store.db.rollback()
+            self._ops_failed += ok
+            if waiter is not None and waiter[0].fn is None:
+                self.last_error = exc  # the waiting flush reports it
+            else:
+                self._record(exc)
+            if waiter is not None:
+                waiter[0].future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return keep_running
+        self._ops_written += ok
+        self._batches += 1
+        if waiter is not None:
+            call, value, failure = waiter
+            if failure is None:
+                call.future.set_result(value)
+            else:
+                call.future.set_exception(failure)
+        return keep_running
+
+    def _run_op(
+        self, store: Store, fn: Callable[[Store], Any], *, report: bool
+    ) -> tuple[Any, Exception | None]:
+        """Run one operation in its own savepoint; ``report`` leaves its error for the next flush."""
+        conn = store.db.conn
+        conn.execute("SAVEPOINT op")
+        try:
+            result = fn(store)
+        except Exception as exc:
+            self._ops_failed += 1
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            else:
+                # The failure ended the whole transaction: earlier writes of this batch are gone too.
+                self._record(StoreError(f"write failed and aborted its batch: {exc!r}"))
+                conn.execute("BEGIN")
+            if report:
+                self._record(exc)
+            else:
+                self.last_error = exc
+            return None, exc
+        conn.execute("RELEASE op")
+        return result, None
+
+    def _record(self, exc: BaseException) -> None:
+        _log.error("store write failed: %r", exc)
+        self.last_error = exc
+        if self._pending_error is None:
+            self._pending_error = exc
+
+    def _fail_leftovers(self) -> None:
+        # Only reached if the thread dies or stops with work still queued behind the stop marker.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Call):
+                item.future.set_exception(WriterClosed("store writer stopped before this ran"))
+            elif item is not _STOP:
+                self._record(WriterClosed("store writer stopped before a submitted write ran"))
+
+
+def _result(future: Future[Any], timeout: float) -> Any:
+    try:
+        return future.result(timeout)
+    except TimeoutError as exc:
+        if future.done():
+            raise
+        raise FlushTimeout(f"store writer did not answer within {timeout}s") from exc
