@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import MarketEvent
-from engine.domain.orders import ClientOrderId, OrderEvent, OrderSide, OrderStatus, OrderType, VenueOrderId
+from engine.domain.orders import ClientOrderId, Order, OrderEvent, OrderSide, OrderStatus, OrderType, VenueOrderId
 
 __all__ = [
     "ExchangeError",
@@ -31,6 +31,8 @@ __all__ = [
     "ExecutionHandler",
     "OrderRefused",
     "OrderRequest",
+    "Reconciliation",
+    "Reconciling",
     "VenueOrder",
 ]
 
@@ -88,6 +90,31 @@ class ExchangeHealth:
 
 
 ExecutionHandler = Callable[[OrderEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What a venue says happened while the engine was not looking, for the engine to apply at start-up.
+
+    ``adopt``: venue orders the engine has no record of (built with their current status and no fills yet);
+    ``events``: what happened to known and adopted orders (fills, cancels, expiries), in time order;
+    ``balances``: the venue's totals, which the engine's books are corrected to; ``notes``: human-readable
+    findings, each written to the event log.
+    """
+
+    adopt: tuple[Order, ...] = ()
+    events: tuple[OrderEvent, ...] = ()
+    balances: Mapping[str, Decimal] | None = None
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A venue that can reconcile the engine's open orders and fills with its own records."""
+
+    async def reconcile(self, local_orders: list[Order], known_trade_ids: set[str]) -> Reconciliation:
+        """Compare and report; applies nothing itself."""
+        ...
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from engine.domain.market_data import Candle
 from engine.domain.orders import Order
 from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
-from engine.exchanges.port import ExchangePort
+from engine.exchanges.port import ExchangePort, Reconciling
 from engine.exchanges.replay import ReplaySource
 from engine.execution.order_manager import OrderManager
 from engine.persistence import Store, StoreWriter
@@ -237,6 +237,28 @@ class Engine:
         ts = self.clock.now_ns()
         self.writer.submit(lambda store: store.save_strategy_params(slot.name, params, enabled, ts, source, note))
 
+    async def _reconcile(self, venue: Reconciling) -> None:
+        """Apply what the venue reports: adopt unknown orders, replay missed events, correct balances."""
+        known = {str(t) for order in self.oms.orders.values() for t in order.trade_ids}
+        report = await venue.reconcile(list(self.oms.orders.values()), known)
+        for order in report.adopt:
+            self.oms.restore([order], self.oms.sequence)
+            self.journal.order_changed(order)
+            self.journal.event("order_adopted", "reconciliation", {"client_id": order.client_id, "pair": order.pair})
+        for event in report.events:
+            self.oms.on_event(event)
+        if report.balances is not None:
+            books = self.portfolio.balances
+            for asset, amount in report.balances.items():
+                if books.total(asset) != amount:
+                    self.journal.event(
+                        "balance_corrected", "reconciliation", {"asset": asset, "books": books.total(asset), "venue": amount}
+                    )
+                    books.set_total(asset, amount)
+            self.writer.submit(lambda s, b=books.assets(): s.set_balances(b))
+        for note in report.notes:
+            self.journal.event("reconciliation", "reconciliation", {"note": note})
+
     # -- the loops --------------------------------------------------------------------------------------------
     def _warm_up(self) -> None:
         """Feed the events before the cursor to the strategies only (no venue, no orders) after a restart."""
@@ -319,6 +341,8 @@ class Engine:
             await self._restore()
             await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
             await self.exchange.start()
+            if isinstance(self.exchange, Reconciling):
+                await self._reconcile(self.exchange)
             facade = EngineFacade(self)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._run_market)
