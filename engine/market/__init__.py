@@ -1,0 +1,16 @@
+"""Market computations: incremental O(1) indicators over Decimal series."""
+
+from engine.market.indicators import EMA, SMA, Bollinger, Indicator, IndicatorError, StdDev, zscore
+from engine.market.wilder import ATR, RSI
+
+__all__ = [
+    "ATR",
+    "EMA",
+    "RSI",
+    "SMA",
+    "Bollinger",
+    "Indicator",
+    "IndicatorError",
+    "StdDev",
+    "zscore",
+]
