@@ -1,0 +1,414 @@
+"""The simulated exchange: the :class:`ExchangePort` adapter for paper trading and backtests.
+
+One matching engine (``matching``) serves both: the engine feeds every market event to
+:meth:`PaperExchange.on_market` before strategies see it, and orders fill against the data that follows them.
+Everything is deterministic: no randomness, time only from the injected clock and the market events, venue
+order ids ``P-<client id>`` and trade ids ``<client id>-<n>`` (the n-th fill of that order), so a rerun of the
+same data produces the same events. What is accepted and what is held: ``admission``.
+
+Errors raised (besides the port's :class:`OrderRefused` for unknown orders and reused client ids)::
+
+    ExchangeError (port)
+    └── PaperSetupError   no handler bound, or restore() given inconsistent state: fix the caller
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from types import MappingProxyType
+
+from engine.domain.balances import AssetBalance, Balances, InsufficientFunds
+from engine.domain.instrument import Instrument
+from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
+from engine.domain.money import ZERO
+from engine.domain.orders import (
+    ClientOrderId,
+    Fill,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TradeId,
+    VenueOrderId,
+)
+from engine.exchanges.paper.admission import (
+    ERR_UNKNOWN_ORDER,
+    ERR_UNKNOWN_PAIR,
+    fills_so_far,
+    hold_for,
+    plan_order,
+    reference_price,
+)
+from engine.exchanges.paper.book import MutableBook
+from engine.exchanges.paper.matching import Execution, MatchContext, SimOrder, match
+from engine.exchanges.paper.slippage import NO_SLIPPAGE, SlippageModel
+from engine.exchanges.port import (
+    ExchangeError,
+    ExchangeHealth,
+    ExecutionHandler,
+    OrderRefused,
+    OrderRequest,
+    VenueOrder,
+)
+
+__all__ = ["PaperExchange", "PaperSetupError"]
+
+_ONE = Decimal(1)
+
+
+class PaperSetupError(ExchangeError):
+    """The simulated venue is wired or restored inconsistently (a caller's bug, not a market condition)."""
+
+
+class PaperExchange:
+    """A simulated Kraken spot venue.
+
+    Args:
+        instruments: tradable pairs keyed by pair name.
+        balances: initial total per asset.
+        clock: now in nanoseconds (stamps accept, reject and cancel events, and fills made at submit time).
+        slippage: moves the taker price on candle and trade data (book fills use the book's prices).
+        fee_volume_30d: the 30-day volume that selects the fee tier (fixed for the venue's life).
+        volume_participation: the share of a candle's volume (or a trade's quantity) resting orders may fill.
+    """
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        balances: Mapping[str, Decimal],
+        *,
+        clock: Callable[[], int],
+        slippage: SlippageModel = NO_SLIPPAGE,
+        fee_volume_30d: Decimal = ZERO,
+        volume_participation: Decimal = _ONE,
+    ) -> None:
+        if not volume_participation > 0:
+            raise ValueError(f"volume_participation must be positive, got {volume_participation}")
+        self._instruments = dict(instruments)
+        self._instruments_view = MappingProxyType(self._instruments)
+        self._clock = clock
+        self._slippage = slippage
+        self._participation = volume_participation
+        # (taker, maker) fee rate per pair.
+        self._rates = {
+            pair: (
+                inst.fee_rate(maker=False, volume_30d=fee_volume_30d),
+                inst.fee_rate(maker=True, volume_30d=fee_volume_30d),
+            )
+            for pair, inst in self._instruments.items()
+        }
+        self._balances = Balances(balances)
+        self._handler: ExecutionHandler | None = None
+        self._orders: dict[ClientOrderId, SimOrder] = {}
+        self._open_by_pair: dict[str, dict[ClientOrderId, SimOrder]] = {}
+        self._known: set[ClientOrderId] = set()
+        self._latest: dict[str, MarketEvent] = {}
+        self._books: dict[str, MutableBook] = {}
+        self._last_ts: int | None = None
+
+    # -- port members --
+
+    @property
+    def name(self) -> str:
+        return "paper"
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def bind(self, handler: ExecutionHandler) -> None:
+        self._handler = handler
+
+    def instruments(self) -> Mapping[str, Instrument]:
+        return self._instruments_view
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    def on_market(self, event: MarketEvent) -> None:
+        """Record ``event`` as the pair's latest data and fill the pair's open orders against it.
+
+        The backtest hot path: with nothing open on the pair this is two dict operations.
+
+        Raises:
+            PaperSetupError: orders are open but no handler is bound.
+        """
+        pair = event.pair
+        self._latest[pair] = event
+        self._last_ts = event.ts_ns
+        orders = self._open_by_pair.get(pair)
+        if orders is None:
+            return
+        self._require_handler()
+        instrument = self._instruments[pair]
+        if isinstance(event, Candle):
+            budget = instrument.round_qty_down(self._participation * event.volume)
+            ctx = MatchContext(event, event.ts_ns, None, budget)
+        elif isinstance(event, TradeTick):
+            budget = instrument.round_qty_down(self._participation * event.qty)
+            ctx = MatchContext(event, event.ts_ns, None, budget)
+        else:
+            ctx = MatchContext(event, event.ts_ns, self._fresh_book(pair), ZERO)
+        for order in list(orders.values()):
+            self._run(order, ctx)
+
+    async def submit_order(self, request: OrderRequest) -> None:
+        """Accept or reject ``request``; against a current book, fill at once what it takes.
+
+        Raises:
+            PaperSetupError: no handler is bound.
+            OrderRefused: the client id was used before (events under it would corrupt the earlier order).
+        """
+        self._require_handler()
+        client_id = request.client_id
+        if client_id in self._known:
+            raise OrderRefused(f"client order id {client_id!r} already used")
+        self._known.add(client_id)
+        now = self._clock()
+        pair = request.pair
+        instrument = self._instruments.get(pair)
+        if instrument is None:
+            self._emit(OrderRejected(client_id, ERR_UNKNOWN_PAIR, now))
+            return
+        held_asset = instrument.quote if request.side is OrderSide.BUY else instrument.base
+        book = self._fresh_book(pair)
+        plan = plan_order(
+            request,
+            instrument,
+            latest=self._latest.get(pair),
+            book=book,
+            taker_rate=self._rates[pair][0],
+            available=self._balances.available(held_asset),
+        )
+        if isinstance(plan, str):
+            self._emit(OrderRejected(client_id, plan, now))
+            return
+        self._balances.hold(plan.asset, plan.proportional + plan.reserve)
+        order = SimOrder(
+            request=request,
+            instrument=instrument,
+            venue_order_id=VenueOrderId(f"P-{client_id}"),
+            hold_asset=plan.asset,
+            hold_var=plan.proportional,
+            hold_fixed=plan.reserve,
+            protection=plan.protection,
+            # A post-only order never takes, so it rests from the start.
+            arrived=request.post_only,
+        )
+        self._register(order)
+        self._emit(OrderAccepted(client_id, order.venue_order_id, now))
+        if book is not None and not order.arrived:
+            self._run(order, MatchContext(self._latest[pair], now, book, ZERO))
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        """Cancel an open order (an :class:`OrderCanceled` event follows).
+
+        Raises:
+            OrderRefused: ``EOrder:Unknown order`` when the order is unknown or already closed.
+            PaperSetupError: no handler is bound.
+        """
+        order = self._orders.get(client_id)
+        if order is None:
+            raise OrderRefused(ERR_UNKNOWN_ORDER)
+        self._require_handler()
+        self._close(order, self._clock(), "canceled")
+
+    async def cancel_all(self) -> int:
+        if self._orders:
+            self._require_handler()
+        now = self._clock()
+        orders = list(self._orders.values())
+        for order in orders:
+            self._close(order, now, "canceled")
+        return len(orders)
+
+    async def balances(self) -> dict[str, Decimal]:
+        return {asset: entry.total for asset, entry in self._balances.assets().items()}
+
+    async def open_orders(self) -> list[VenueOrder]:
+        return [
+            VenueOrder(
+                client_id=order.request.client_id,
+                venue_order_id=order.venue_order_id,
+                pair=order.request.pair,
+                side=order.request.side,
+                order_type=order.request.order_type,
+                qty=order.request.qty,
+                filled_qty=order.filled_qty,
+                limit_price=order.request.limit_price,
+                status=OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.NEW,
+            )
+            for order in self._orders.values()
+        ]
+
+    def health(self) -> ExchangeHealth:
+        return ExchangeHealth("paper", True, self._last_ts, f"{len(self._orders)} open orders")
+
+    # -- beyond the port --
+
+    def balance_detail(self) -> dict[str, AssetBalance]:
+        """Total and held amount per asset (a copy), for diagnostics and tests."""
+        return self._balances.assets()
+
+    def restore(self, balances: Mapping[str, Decimal], open_orders: Iterable[Order]) -> None:
+        """Reload the account after a restart: totals, and open orders with their funds held again.
+
+        Restored orders keep their filled quantity and venue order id; trade ids continue after the fills the
+        order already has. They rest (a restored limit order takes no liquidity on its first event). Market
+        data seen so far is kept. No events are emitted.
+
+        Raises:
+            PaperSetupError: an order is closed, for an unknown pair, lacks a price to hold funds for, or the
+                balances cannot cover the holds. Nothing is changed then.
+        """
+        fresh = Balances(balances)
+        restored = [self._restored(order, fresh) for order in open_orders]
+        self._balances = fresh
+        self._orders = {}
+        self._open_by_pair = {}
+        self._known = set()
+        for order in restored:
+            self._known.add(order.request.client_id)
+            self._register(order)
+
+    # -- internals --
+
+    def _require_handler(self) -> ExecutionHandler:
+        handler = self._handler
+        if handler is None:
+            raise PaperSetupError("PaperExchange has no execution handler: call bind() before trading")
+        return handler
+
+    def _emit(self, event: OrderEvent) -> None:
+        self._require_handler()(event)
+
+    def _register(self, order: SimOrder) -> None:
+        client_id = order.request.client_id
+        self._orders[client_id] = order
+        self._open_by_pair.setdefault(order.request.pair, {})[client_id] = order
+
+    def _forget(self, order: SimOrder) -> None:
+        client_id = order.request.client_id
+        pair = order.request.pair
+        del self._orders[client_id]
+        siblings = self._open_by_pair[pair]
+        del siblings[client_id]
+        if not siblings:
+            del self._open_by_pair[pair]
+
+    def _fresh_book(self, pair: str) -> MutableBook | None:
+        """The consumable book of ``pair`` when its latest data is a book (or ticker), else None."""
+        latest = self._latest.get(pair)
+        if not isinstance(latest, BookSnapshot | Ticker):
+            return None
+        book = self._books.get(pair)
+        if book is None or book.source is not latest:
+            book = self._books[pair] = MutableBook.from_event(latest)
+        return book
+
+    def _run(self, order: SimOrder, ctx: MatchContext) -> None:
+        outcome = match(order, ctx, self._slippage)
+        for execution in outcome.executions:
+            self._fill(order, execution)
+        if outcome.cancel_reason is not None and order.request.client_id in self._orders:
+            self._close(order, ctx.ts_ns, outcome.cancel_reason)
+
+    def _fill(self, order: SimOrder, execution: Execution) -> None:
+        request = order.request
+        instrument = order.instrument
+        taker, maker = self._rates[request.pair]
+        fee = order.fees.charge(
+            maker=execution.maker,
+            cost=execution.qty * execution.price,
+            rate=maker if execution.maker else taker,
+            cost_decimals=instrument.cost_decimals,
+        )
+        remaining = order.remaining
+        done = execution.qty >= remaining
+        if done:
+            release = order.hold_var + order.hold_fixed
+            order.hold_var = order.hold_fixed = ZERO
+        else:
+            release = order.hold_var * execution.qty / remaining
+            order.hold_var -= release
+        self._balances.release(order.hold_asset, release)
+        order.fill_count += 1
+        fill = Fill(
+            trade_id=TradeId(f"{request.client_id}-{order.fill_count}"),
+            client_id=request.client_id,
+            pair=request.pair,
+            side=request.side,
+            qty=execution.qty,
+            price=execution.price,
+            fee=fee,
+            fee_asset=instrument.quote,
+            ts_ns=execution.ts_ns,
+            liquidity="maker" if execution.maker else "taker",
+            strategy=request.strategy,
+            venue_order_id=order.venue_order_id,
+        )
+        self._balances.apply_fill(fill, instrument.base, instrument.quote)
+        order.filled_qty += execution.qty
+        if done:
+            self._forget(order)
+        self._emit(OrderFilled(fill))
+
+    def _close(self, order: SimOrder, ts_ns: int, reason: str) -> None:
+        self._balances.release(order.hold_asset, order.hold_var + order.hold_fixed)
+        order.hold_var = order.hold_fixed = ZERO
+        self._forget(order)
+        self._emit(OrderCanceled(order.request.client_id, ts_ns, reason))
+
+    def _restored(self, order: Order, balances: Balances) -> SimOrder:
+        """Rebuild one open order and hold its funds in ``balances``."""
+        client_id = order.client_id
+        instrument = self._instruments.get(order.pair)
+        if not order.is_open or order.remaining <= 0:
+            raise PaperSetupError(f"order {client_id} is not open ({order.status}); restore only open orders")
+        if instrument is None:
+            raise PaperSetupError(f"order {client_id}: unknown pair {order.pair!r}")
+        market = order.order_type is OrderType.MARKET
+        if market:
+            price = reference_price(self._latest.get(order.pair), order.side) or order.avg_price
+        else:
+            price = order.limit_price
+        if price is None:
+            raise PaperSetupError(f"order {client_id}: no price to hold funds for; feed market data first")
+        hold = hold_for(
+            instrument, order.side, order.remaining, price, self._rates[order.pair][0], market=market
+        )
+        try:
+            balances.hold(hold.asset, hold.proportional + hold.reserve)
+        except InsufficientFunds as exc:
+            raise PaperSetupError(
+                f"order {client_id}: balances cannot cover its hold of {hold.asset}"
+            ) from exc
+        request = OrderRequest(
+            client_id=client_id,
+            pair=order.pair,
+            side=order.side,
+            order_type=order.order_type,
+            qty=order.qty,
+            limit_price=order.limit_price,
+            ts_ns=order.created_ts_ns,
+            strategy=order.strategy,
+        )
+        return SimOrder(
+            request=request,
+            instrument=instrument,
+            venue_order_id=order.venue_order_id or VenueOrderId(f"P-{client_id}"),
+            hold_asset=hold.asset,
+            hold_var=hold.proportional,
+            hold_fixed=hold.reserve,
+            protection=hold.protection,
+            arrived=True,
+            filled_qty=order.filled_qty,
+            fill_count=fills_so_far(order),
+        )
