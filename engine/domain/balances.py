@@ -4,7 +4,7 @@
 placed, filled or released. Neither may go negative: that raises :class:`InsufficientFunds` and changes nothing.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -67,6 +67,11 @@ class Balances:
 
     def assets(self) -> dict[str, AssetBalance]:
         return {asset: AssetBalance(b.total, b.held) for asset, b in self._assets.items()}
+
+    def totals(self) -> Iterator[tuple[str, Decimal]]:
+        """(asset, total) pairs without copying (for hot paths that only read)."""
+        for asset, entry in self._assets.items():
+            yield asset, entry.total
 
     def _entry(self, asset: str) -> AssetBalance:
         entry = self._assets.get(asset)

@@ -141,10 +141,17 @@ class Portfolio:
     def equity(self) -> Decimal:
         """Everything valued in the quote currency (assets with no mark count at zero)."""
         total = ZERO
-        for asset, balance in self.balances.assets().items():
-            if balance.total:
-                value = self.asset_value(asset, balance.total)
-                total += value if value is not None else ZERO
+        quote = self.quote_currency
+        for asset, amount in self.balances.totals():
+            if not amount:
+                continue
+            if asset == quote:
+                total += amount
+            else:
+                pair = self._asset_pair.get(asset)
+                mark = self.marks.get(pair) if pair is not None else None
+                if mark is not None:
+                    total += amount * mark
         return total
 
     def pair_notional(self, pair: str) -> Decimal:

@@ -30,7 +30,7 @@ from engine.exchanges.port import ExchangePort, Reconciling
 from engine.exchanges.replay import ReplaySource
 from engine.execution.order_manager import OrderManager
 from engine.persistence import Store, StoreWriter
-from engine.portfolio.performance import EquityPoint
+from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
@@ -114,7 +114,7 @@ class Engine:
         self.state = EngineState()
         self.writer = StoreWriter(db_path)
         self.done = anyio.Event()
-        self.equity_curve: list[EquityPoint] = []
+        self.equity_curve = EquityCurve()
         self._check_pairs()
 
     @classmethod
@@ -193,7 +193,8 @@ class Engine:
         self.trader = Trader(
             self.instruments, self.exchange, self.portfolio, self.risk, self.oms, self.slots, self.clock.now_ns
         )
-        self.equity_curve = [EquityPoint(ts, eq) for ts, eq in saved["equity"]]
+        self.equity_curve = EquityCurve()
+        self.equity_curve.extend(saved["equity"])
         same_source = kv.get("source") == self.source.description.split(" (")[0]
         self.state.cursor = int(kv.get("cursor", 0)) if same_source else 0
         if not first_run and not same_source:
@@ -277,29 +278,37 @@ class Engine:
         per_candle = options.record_every_candle
         writer = self.writer
         portfolio = self.portfolio
-        curve = self.equity_curve
+        curve_ts, curve_eq = self.equity_curve.ts_ns, self.equity_curve.equity
         state = self.state
-        async for event in self.source.stream(state.cursor):
-            with anyio.CancelScope(shield=True):
-                is_candle = isinstance(event, Candle)
-                ts = event.close_ns if isinstance(event, Candle) else event.ts_ns
-                clock.advance_to(ts)
+        max_events = options.max_events
+        clock_now = clock.now_ns
+        async for batch in self.source.stream(state.cursor):
+            for event in batch:
+                is_candle = type(event) is Candle
+                ts = event.close_ns if is_candle else event.ts_ns  # type: ignore[union-attr]
+                if ts > clock_now():
+                    clock.advance_to(ts)
                 requests = trader.on_market(event, trading=risk.state is TradingState.ACTIVE)
-                for request in requests:
-                    await oms.submit(request)
+                if requests:
+                    # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its send, or
+                    # before the cursor moves; nothing else in processing an event awaits.
+                    with anyio.CancelScope(shield=True):
+                        for request in requests:
+                            await oms.submit(request)
                 state.cursor += 1
                 state.events_this_run += 1
                 if is_candle:
-                    point = EquityPoint(ts, portfolio.equity())
-                    curve.append(point)
+                    equity = portfolio.equity()
+                    curve_ts.append(ts)
+                    curve_eq.append(equity)
                     if per_candle:
                         cursor, seq = state.cursor, oms.sequence
-                        writer.submit(lambda s, p=point, c=cursor, q=seq: _record_step(s, p, c, q))
+                        writer.submit(lambda s, t=ts, e=equity, c=cursor, q=seq: _record_step(s, t, e, c, q))
                 elif per_candle and state.cursor % 256 == 0:
                     cursor = state.cursor
                     writer.submit(lambda s, c=cursor: s.set_kv("cursor", c))
-            if options.max_events is not None and state.events_this_run >= options.max_events:
-                return
+                if max_events is not None and state.events_this_run >= max_events:
+                    return
         state.finished = True
 
     async def _notifier_loop(self) -> None:
@@ -314,7 +323,7 @@ class Engine:
         state = self.state
         curve = self.equity_curve
         if not self.options.record_every_candle:
-            points = [(p.ts_ns, p.equity) for p in curve]
+            points = curve.rows()
             self.writer.submit(lambda s: s.append_equity_many(points))
         cursor, seq = state.cursor, self.oms.sequence
         balances = self.portfolio.balances.assets()
@@ -370,8 +379,8 @@ class Engine:
             await self.done.wait()
 
 
-def _record_step(store: Store, point: EquityPoint, cursor: int, sequence: int) -> None:
-    store.append_equity(point.ts_ns, point.equity)
+def _record_step(store: Store, ts_ns: int, equity: Decimal, cursor: int, sequence: int) -> None:
+    store.append_equity(ts_ns, equity)
     store.set_kv("cursor", cursor)
     store.set_kv("order_sequence", sequence)
 

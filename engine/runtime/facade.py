@@ -209,7 +209,7 @@ class EngineFacade:
     async def performance(self, strategy: str | None = None, pair: str | None = None) -> PerformanceView:
         e = self._engine
         trips = e.portfolio.round_trips
-        curve = e.equity_curve
+        curve = e.equity_curve.points()
         span = (curve[0].ts_ns, curve[-1].ts_ns) if len(curve) >= 2 else None
         if strategy is not None and pair is not None:
             raise InvalidRequest("give a strategy or a pair, not both")

@@ -6,6 +6,7 @@ positions, balances, round trips, anomalies), the append-only event log, and the
 writer thread must never see an object the event loop is still changing.
 """
 
+import copy
 import dataclasses
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -62,7 +63,9 @@ class Journal:
         self.dirty.add("orders")
 
     def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
-        pos = dataclasses.replace(position, trade_ids=set(position.trade_ids))
+        # The fills table is the record of trade ids; the stored position row is a summary (for `status`), so
+        # its growing id set is not copied or rewritten on every fill.
+        pos = dataclasses.replace(position, trade_ids=set())
         balances = self.portfolio.balances.assets()
 
         def write(store: Store) -> None:
@@ -125,4 +128,6 @@ class Journal:
 
 
 def _copy_order(order: Order) -> Order:
-    return dataclasses.replace(order, trade_ids=set(order.trade_ids))
+    snapshot = copy.copy(order)
+    snapshot.trade_ids = set(order.trade_ids)
+    return snapshot

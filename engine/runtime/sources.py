@@ -3,8 +3,10 @@
 A source numbers its events, so a run can resume after a restart at the first event it had not processed.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
+from time import perf_counter
 from typing import Protocol
 
 import anyio
@@ -14,8 +16,10 @@ from engine.exchanges.replay import Pacer, ReplaySource
 
 __all__ = ["MarketSource", "ReplayMarketSource", "shipped_sample"]
 
-# Yield to the event loop this often when replaying at full speed, so the MCP server stays responsive.
-CHECKPOINT_EVERY = 64
+# Yield to the event loop at least this often (seconds) when replaying at full speed, so that the MCP server stays
+# responsive, but no more: each yield may hand the GIL to the writer thread for a whole switch interval.
+CHECKPOINT_INTERVAL_S = 0.002
+BATCH = 32
 
 
 def shipped_sample() -> Path:
@@ -43,18 +47,21 @@ class MarketSource(Protocol):
         """Events ``[0, stop)`` again, unpaced (only for replayable sources)."""
         ...
 
-    def stream(self, start: int) -> AsyncIterator[MarketEvent]:
-        """Events from index ``start`` on, paced."""
+    def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+        """Events from index ``start`` on, paced, in batches (a live feed yields each event as it comes)."""
         ...
 
 
 class ReplayMarketSource:
     """A file replayed at a chosen speed (None = as fast as possible)."""
 
-    def __init__(self, replay: ReplaySource, speed: float | None, label: str) -> None:
+    def __init__(
+        self, replay: ReplaySource, speed: float | None, label: str, *, yield_interval_s: float = CHECKPOINT_INTERVAL_S
+    ) -> None:
         self.replay = replay
         self.speed = speed
         self.label = label
+        self.yield_interval_s = yield_interval_s
 
     @property
     def description(self) -> str:
@@ -75,17 +82,23 @@ class ReplayMarketSource:
                 return
             yield event
 
-    async def stream(self, start: int) -> AsyncIterator[MarketEvent]:
+    async def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+        if self.speed is None:
+            # As fast as possible: hand out batches, and let the event loop run between them once per interval.
+            events = self.replay.iter_from(start)
+            next_yield = perf_counter() + self.yield_interval_s
+            while batch := list(islice(events, BATCH)):
+                yield batch
+                if perf_counter() >= next_yield:
+                    await anyio.lowlevel.checkpoint()
+                    next_yield = perf_counter() + self.yield_interval_s
+            return
         pacer = Pacer(self.speed)
         previous: int | None = None
-        count = 0
         for event in self.replay.iter_from(start):
-            if self.speed is not None and previous is not None:
+            if previous is not None:
                 delay = pacer.delay(previous, event.ts_ns)
                 if delay > 0:
                     await anyio.sleep(delay)
             previous = event.ts_ns
-            count += 1
-            if count % CHECKPOINT_EVERY == 0:
-                await anyio.lowlevel.checkpoint()
-            yield event
+            yield (event,)

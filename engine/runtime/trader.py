@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.domain.instrument import Instrument
+from engine.domain.money import ZERO
 from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
 from engine.domain.orders import OrderSide, OrderType
 from engine.execution.order_manager import OrderManager
@@ -22,7 +23,8 @@ from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
 
 __all__ = ["StrategySlot", "Trader"]
 
-HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
+HISTORY = 2500
+NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing  # candles kept per slot, to re-warm a strategy after it is retuned
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class StrategySlot:
     last_error: str = ""
     last_refusal: str = ""
     history: deque[Candle] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    context: StrategyContext = field(default_factory=lambda: StrategyContext(ZERO))
 
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
         """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
@@ -76,7 +79,6 @@ class Trader:
         for slot in slots:
             self.by_pair.setdefault(slot.pair, []).append(slot)
         self.last_event: dict[str, MarketEvent] = {}
-        self.last_candle_ns = 0
         self.refusal_log: deque[str] = deque(maxlen=50)
 
     def slot(self, name: str) -> StrategySlot | None:
@@ -98,19 +100,20 @@ class Trader:
         self.exchange.on_market(event)
         pair = event.pair
         self.last_event[pair] = event
-        if isinstance(event, Candle):
+        if type(event) is Candle:
             self.portfolio.marks[pair] = event.close
-            self.last_candle_ns = event.close_ns
             slots = self.by_pair.get(pair)
             if not slots:
-                return []
-            requests: list[OrderRequest] = []
+                return NO_REQUESTS
+            requests: list[OrderRequest] | None = None
             for slot in slots:
                 slot.history.append(event)
                 request = self._run_slot(slot, event, trading)
                 if request is not None:
+                    if requests is None:
+                        requests = []
                     requests.append(request)
-            return requests
+            return requests or NO_REQUESTS
         if isinstance(event, TradeTick):
             self.portfolio.marks[pair] = event.price
         elif isinstance(event, Ticker):
@@ -120,9 +123,12 @@ class Trader:
         return []
 
     def _run_slot(self, slot: StrategySlot, candle: Candle, trading: bool) -> OrderRequest | None:
-        qty_held = self.portfolio.position_qty(slot.name, slot.pair)
+        position = self.portfolio.positions.get((slot.name, slot.pair))
+        qty_held = position.qty if position is not None else ZERO
+        ctx = slot.context
+        ctx.position_qty = qty_held
         try:
-            signal = slot.strategy.on_candle(candle, StrategyContext(qty_held))
+            signal = slot.strategy.on_candle(candle, ctx)
         except Exception as exc:  # noqa: BLE001 - a strategy bug must not stop the engine; it is counted and shown
             slot.errors += 1
             slot.last_error = f"{type(exc).__name__}: {exc}"
