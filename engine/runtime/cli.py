@@ -76,8 +76,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="SQLite state file (default: <data_dir>/engine.db)")
 
 
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise UsageError(f"data file {path} does not exist or is not a file")
+
+
 def _load(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
+    if getattr(args, "data", None) is not None:
+        _require_file(args.data)
     overrides: dict[str, Any] = {}
     market: dict[str, Any] = {}
     if getattr(args, "speed", None):
@@ -285,6 +292,7 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
 
 
 def backtest_config(args: argparse.Namespace) -> Config:
+    _require_file(args.data)
     base = load_config(args.config).model_dump()
     base["strategies"] = [
         {"name": args.strategy, "kind": args.strategy, "pair": args.pair, "params": _parse_params(args.param)}
@@ -395,6 +403,9 @@ def run_engine_command(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, EngineError, ReplayError, FacadeError) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"trading-mcp {args.command}: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return EXIT_USAGE
 
 

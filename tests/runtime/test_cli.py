@@ -1,0 +1,122 @@
+"""The command line: run, status, backtest; bad input gets one clear line and changes nothing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trading_mcp.cli import main
+
+SAMPLE_TRADES = Path(__file__).resolve().parents[2] / "engine" / "data" / "kraken_xbtusdt_trades.json"
+SAMPLE_OHLC = Path(__file__).resolve().parents[2] / "engine" / "data" / "kraken_xbtusdt_1m_ohlc.json"
+
+
+def test_run_then_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "e.db"
+    assert main(["run", "--speed", "max", "--quiet", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "Performance (paper" in out and "Sharpe" in out
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["mode"] == "paper"
+    assert status["events_processed"] == 720
+    assert status["fills"] > 0
+    assert set(status["balances"]) >= {"USD"}
+
+
+def test_backtest_is_deterministic_and_lists_trades(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=5", "--param", "slow=20", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first == second
+    assert first["params"] == {"fast": "5", "slow": "20"}
+    assert first["candles"] == 720
+    assert first["trades"] and first["metrics"]["trade_count"] == len(first["trades"])
+
+
+def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--data", str(SAMPLE_TRADES), "--strategy", "mean_reversion", "--pair", "XBTUSDT", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pair"] == "XBTUSDT" and result["candles"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["backtest", "--data", "missing.csv", "--strategy", "ema_cross"], "missing.csv"),
+        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "nope"], "unknown strategy kind 'nope'"),
+        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=50"], "fast (50) must be smaller"),
+        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=nan"], "fast"),
+        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "speed"], "use NAME=VALUE"),
+        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "DOGEUSD"], "unknown pair"),
+        (["run", "--speed", "fast"], "speed 'fast'"),
+        (["run", "--speed", "-3"], "positive"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if argv[0] == "run":
+        argv = [*argv, "--db", str(tmp_path / "x.db")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[paper]\nstarting_balance = { USD = "5" }\n')
+    assert main(["run", "--config", str(config), "--db", str(tmp_path / "x.db")]) == 2
+    assert "paper.starting_balance: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_live_needs_both_opt_ins(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADING_MCP_ALLOW_LIVE", raising=False)
+    monkeypatch.setenv("KRAKEN_API_KEY", "k")
+    monkeypatch.setenv("KRAKEN_API_SECRET", "c2VjcmV0")
+    assert main(["run", "--live", "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert "TRADING_MCP_ALLOW_LIVE=1" in err and "c2VjcmV0" not in err
+
+
+def test_status_without_state_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--db", str(tmp_path / "none.db")]) == 2
+    assert "run `trading-mcp run` first" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trading_mcp", "run", "--speed", "30", "--db", str(db)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the first status line: the engine is trading
+    assert "[paper]" in first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert "state saved" in err
+    assert "Performance" in out
+    resumed = subprocess.run(
+        [sys.executable, "-m", "trading_mcp", "status", "--db", str(db), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(resumed.stdout)["events_processed"] >= 1
