@@ -34,7 +34,14 @@ def run_ours(data: Path) -> dict[str, object]:
 
     config = config_from_mapping(
         {
-            "strategies": [{"name": "ema_cross", "kind": "ema_cross", "pair": "XBTUSD", "params": {"fast": 12, "slow": 26}}],
+            "strategies": [
+                {
+                    "name": "ema_cross",
+                    "kind": "ema_cross",
+                    "pair": "XBTUSD",
+                    "params": {"fast": 12, "slow": 26},
+                }
+            ],
             "market": {"speed": "max", "file": str(data)},
             "risk": {"limits": {"max_order_qty": "5", "max_open_orders": 50}},
         }
@@ -67,7 +74,7 @@ def run_ours(data: Path) -> dict[str, object]:
 def run_backtrader(data: Path) -> dict[str, object]:
     import resource
 
-    import backtrader as bt  # type: ignore[import-untyped]
+    import backtrader as bt
 
     class EmaCross(bt.Strategy):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -117,7 +124,10 @@ def run_backtrader(data: Path) -> dict[str, object]:
 
 def _child(which: str, data: Path) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", which, "--data", str(data)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", which, "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}

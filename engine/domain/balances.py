@@ -11,7 +11,7 @@ from decimal import Decimal
 from engine.domain.money import ZERO
 from engine.domain.orders import Fill, OrderSide
 
-__all__ = ["AssetBalance", "Balances", "BalanceError", "InsufficientFunds"]
+__all__ = ["AssetBalance", "BalanceError", "Balances", "InsufficientFunds"]
 
 ERR_INSUFFICIENT_FUNDS = "EOrder:Insufficient funds"
 
@@ -115,10 +115,7 @@ class Balances:
             InsufficientFunds: the account cannot pay for the fill (nothing is changed then).
         """
         cost = fill.qty * fill.price
-        if fill.side is OrderSide.BUY:
-            deltas = {quote: -cost, base: fill.qty}
-        else:
-            deltas = {base: -fill.qty, quote: cost}
+        deltas = {quote: -cost, base: fill.qty} if fill.side is OrderSide.BUY else {base: -fill.qty, quote: cost}
         deltas[fill.fee_asset] = deltas.get(fill.fee_asset, ZERO) - fill.fee
         for asset, delta in deltas.items():
             if delta < 0 and self.total(asset) + delta < 0:

@@ -29,7 +29,7 @@ def parse_decimal(value: object, *, field: str = "value") -> Decimal:
     Raises:
         MoneyError: for floats, booleans, NaN, infinities and anything unparsable.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise MoneyError(f"{field}: {value!r} must be a decimal string or Decimal, not {type(value).__name__}")
     if isinstance(value, Decimal):
         result = value

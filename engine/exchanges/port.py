@@ -21,7 +21,15 @@ from typing import Protocol, runtime_checkable
 
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import MarketEvent
-from engine.domain.orders import ClientOrderId, Order, OrderEvent, OrderSide, OrderStatus, OrderType, VenueOrderId
+from engine.domain.orders import (
+    ClientOrderId,
+    Order,
+    OrderEvent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    VenueOrderId,
+)
 
 __all__ = [
     "ExchangeError",

@@ -11,6 +11,7 @@ nothing: it is never silently ignored and never crashes the trading loop.
 from collections.abc import Iterable
 from typing import Protocol
 
+from engine.domain.balances import BalanceError
 from engine.domain.orders import (
     ClientOrderId,
     Fill,
@@ -20,7 +21,6 @@ from engine.domain.orders import (
     OrderFilled,
     OrderRejected,
 )
-from engine.domain.balances import BalanceError
 from engine.domain.positions import Position
 from engine.exchanges.port import ExchangePort, ExchangeUnavailable, OrderRequest
 from engine.portfolio.performance import ClosedTrade
@@ -70,9 +70,7 @@ class OrderManager:
         return [self.orders[cid] for cid in sorted(self.open_ids)]
 
     def has_open_order(self, strategy: str, pair: str) -> bool:
-        return any(
-            (order := self.orders[cid]).strategy == strategy and order.pair == pair for cid in self.open_ids
-        )
+        return any((order := self.orders[cid]).strategy == strategy and order.pair == pair for cid in self.open_ids)
 
     async def submit(self, request: OrderRequest) -> Order:
         """Record the intent, make it durable, then send it.
@@ -97,9 +95,7 @@ class OrderManager:
         try:
             await self.exchange.submit_order(request)
         except ExchangeUnavailable as exc:
-            self.listener.anomaly(
-                "order_outcome_unknown", f"{order.client_id}: {exc}", {"client_id": order.client_id}
-            )
+            self.listener.anomaly("order_outcome_unknown", f"{order.client_id}: {exc}", {"client_id": order.client_id})
         return order
 
     def reject_locally(self, order: Order, reason: str, ts_ns: int) -> None:

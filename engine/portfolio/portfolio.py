@@ -53,7 +53,10 @@ class Portfolio:
         }
 
     def restore(
-        self, positions: Iterable[Position], round_trips: Iterable[ClosedTrade], trips: Mapping[tuple[str, str], TripState]
+        self,
+        positions: Iterable[Position],
+        round_trips: Iterable[ClosedTrade],
+        trips: Mapping[tuple[str, str], TripState],
     ) -> None:
         for position in positions:
             self.positions[(position.strategy, position.pair)] = position

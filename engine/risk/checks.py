@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from engine.domain.instrument import Instrument
 from engine.domain.orders import OrderSide
-from engine.exchanges.port import OrderRequest
 from engine.errors import InvalidRequest, LimitExceeded
+from engine.exchanges.port import OrderRequest
 from engine.risk.limits import RiskLimits
 
 __all__ = ["ExposureSnapshot", "RiskEngine", "TradingState"]
@@ -111,11 +111,16 @@ class RiskEngine:
             raise InvalidRequest("no limits given: name at least one of " + ", ".join(RiskLimits.model_fields))
         unknown = sorted(set(changes) - set(RiskLimits.model_fields))
         if unknown:
-            raise InvalidRequest(f"unknown risk limit(s) {', '.join(unknown)}; known: {', '.join(RiskLimits.model_fields)}")
+            raise InvalidRequest(
+                f"unknown risk limit(s) {', '.join(unknown)}; known: {', '.join(RiskLimits.model_fields)}"
+            )
         for name, value in changes.items():
             if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
                 raise InvalidRequest(f"{name}: expected a number, got {value!r}")
-        merged = {**self.limits.model_dump(), **{k: (str(v) if isinstance(v, float) else v) for k, v in changes.items()}}
+        merged = {
+            **self.limits.model_dump(),
+            **{k: (str(v) if isinstance(v, float) else v) for k, v in changes.items()},
+        }
         try:
             proposed = RiskLimits.model_validate(merged)
         except ValidationError as exc:

@@ -12,6 +12,7 @@ strategies up on the events before it.
 """
 
 import secrets
+from functools import partial
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -174,7 +175,9 @@ class Engine:
             self.portfolio.apply_fill(fill)
         self.journal = Journal(self.writer, self.portfolio, self.clock.now_ns, durable=self.options.durable_intents)
         self.exchange = self._exchange_factory(
-            self.instruments, {a: b.total for a, b in self.portfolio.balances.assets().items()}, self.clock.now_ns
+            self.instruments,
+            {a: b.total for a, b in self.portfolio.balances.assets().items()},
+            self.clock.now_ns,
         )
         limits = RiskLimits.model_validate(kv["risk_limits"]) if "risk_limits" in kv else self.config.risk.limits
         self.risk = RiskEngine(limits, self.config.risk.caps)
@@ -191,14 +194,22 @@ class Engine:
             restore({a: b.total for a, b in self.portfolio.balances.assets().items()}, open_orders)
         self.slots = self._build_slots(saved["params"])
         self.trader = Trader(
-            self.instruments, self.exchange, self.portfolio, self.risk, self.oms, self.slots, self.clock.now_ns
+            self.instruments,
+            self.exchange,
+            self.portfolio,
+            self.risk,
+            self.oms,
+            self.slots,
+            self.clock.now_ns,
         )
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         same_source = kv.get("source") == self.source.description.split(" (")[0]
         self.state.cursor = int(kv.get("cursor", 0)) if same_source else 0
         if not first_run and not same_source:
-            self.journal.event("source_changed", "engine", {"before": kv.get("source"), "after": self.source.description})
+            self.journal.event(
+                "source_changed", "engine", {"before": kv.get("source"), "after": self.source.description}
+            )
         if first_run:
             self.journal.set_kv("opening_balances", opening)
             self.journal.set_kv("id_prefix", prefix)
@@ -209,7 +220,12 @@ class Engine:
         self.journal.event(
             "engine_started",
             "engine",
-            {"mode": self.mode, "source": self.source.description, "resumed_at": self.state.cursor, "first_run": first_run},
+            {
+                "mode": self.mode,
+                "source": self.source.description,
+                "resumed_at": self.state.cursor,
+                "first_run": first_run,
+            },
         )
 
     def _build_slots(self, saved_params: Mapping[str, Any]) -> list[StrategySlot]:
@@ -253,10 +269,13 @@ class Engine:
             for asset, amount in report.balances.items():
                 if books.total(asset) != amount:
                     self.journal.event(
-                        "balance_corrected", "reconciliation", {"asset": asset, "books": books.total(asset), "venue": amount}
+                        "balance_corrected",
+                        "reconciliation",
+                        {"asset": asset, "books": books.total(asset), "venue": amount},
                     )
                     books.set_total(asset, amount)
-            self.writer.submit(lambda s, b=books.assets(): s.set_balances(b))
+            corrected = books.assets()
+            self.writer.submit(lambda s: s.set_balances(corrected))
         for note in report.notes:
             self.journal.event("reconciliation", "reconciliation", {"note": note})
 
@@ -302,11 +321,11 @@ class Engine:
                     curve_ts.append(ts)
                     curve_eq.append(equity)
                     if per_candle:
-                        cursor, seq = state.cursor, oms.sequence
-                        writer.submit(lambda s, t=ts, e=equity, c=cursor, q=seq: _record_step(s, t, e, c, q))
+                        writer.submit(
+                            partial(_record_step, ts_ns=ts, equity=equity, cursor=state.cursor, sequence=oms.sequence)
+                        )
                 elif per_candle and state.cursor % 256 == 0:
-                    cursor = state.cursor
-                    writer.submit(lambda s, c=cursor: s.set_kv("cursor", c))
+                    writer.submit(partial(_record_cursor, cursor=state.cursor))
                 if max_events is not None and state.events_this_run >= max_events:
                     return
         state.finished = True
@@ -335,7 +354,9 @@ class Engine:
 
         self.writer.submit(final)
         self.journal.event(
-            "engine_stopped", "engine", {"cursor": cursor, "finished": state.finished, "equity": self.portfolio.equity()}
+            "engine_stopped",
+            "engine",
+            {"cursor": cursor, "finished": state.finished, "equity": self.portfolio.equity()},
         )
         await self.writer.flush()
 
@@ -377,6 +398,10 @@ class Engine:
         """Trade until the data runs out (or ``max_events``), then stop cleanly."""
         async with self.serve():
             await self.done.wait()
+
+
+def _record_cursor(store: Store, cursor: int) -> None:
+    store.set_kv("cursor", cursor)
 
 
 def _record_step(store: Store, ts_ns: int, equity: Decimal, cursor: int, sequence: int) -> None:

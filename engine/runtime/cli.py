@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +31,7 @@ __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "main", "run_engine_comma
 EXIT_USAGE = 2
 # A backtest serves nobody while it runs: yield to the event loop rarely (each yield can cost a GIL hand-off).
 BACKTEST_YIELD_S = 0.25
-Extra = Callable[[EngineFacade], Awaitable[None]]
+Extra = Callable[[EngineFacade], Coroutine[Any, Any, None]]
 
 
 class UsageError(Exception):
@@ -40,7 +40,8 @@ class UsageError(Exception):
 
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
-        prog="trading-mcp", description="Kraken trading engine with an MCP supervisor (paper trading by default)."
+        prog="trading-mcp",
+        description="Kraken trading engine with an MCP supervisor (paper trading by default).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -49,8 +50,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--speed", help="replay pace: max, realtime, or a multiple such as 60 (default from config: 600)")
     run.add_argument("--data", type=Path, help="replay this Kraken OHLCVT CSV or REST OHLC/Trades JSON instead")
     run.add_argument("--pair", help="pair the replayed data is traded as (default XBTUSD)")
-    run.add_argument("--market", choices=["replay", "kraken"], help="market data: a replayed file or Kraken's live feed")
-    run.add_argument("--live", action="store_true", help="trade real money on Kraken (also needs TRADING_MCP_ALLOW_LIVE=1)")
+    run.add_argument(
+        "--market", choices=["replay", "kraken"], help="market data: a replayed file or Kraken's live feed"
+    )
+    run.add_argument(
+        "--live", action="store_true", help="trade real money on Kraken (also needs TRADING_MCP_ALLOW_LIVE=1)"
+    )
     run.add_argument("--reset", action="store_true", help="delete the saved state first and start over")
     run.add_argument("--quiet", action="store_true", help="no status line")
 
@@ -192,10 +197,8 @@ def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: 
 def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine:
     """The engine for ``config``: Kraken's live feed or a replay, paper or live venue."""
     if config.market.source == "kraken" or config.mode == "live":
-        try:
-            from engine.exchanges.kraken.runtime import build_kraken_engine
-        except ImportError:
-            raise UsageError("the Kraken connection is not available in this build") from None
+        from engine.runtime.live import build_kraken_engine
+
         return build_kraken_engine(config, db, options)
     return Engine.from_config(config, db, options=options)
 
@@ -365,8 +368,17 @@ def render_backtest(result: dict[str, Any]) -> str:
         f"  final equity {result['final_equity']}",
     ]
     for key in (
-        "total_return", "realized_pnl", "fees_paid", "max_drawdown", "sharpe", "sortino", "trade_count",
-        "win_rate", "profit_factor", "expectancy", "exposure",
+        "total_return",
+        "realized_pnl",
+        "fees_paid",
+        "max_drawdown",
+        "sharpe",
+        "sortino",
+        "trade_count",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "exposure",
     ):
         lines.append(f"  {key:<14} {m.get(key)}")
     lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")

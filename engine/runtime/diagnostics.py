@@ -35,7 +35,9 @@ def _market(engine: "Engine") -> CheckView:
     health = engine.exchange.health()
     if engine.source.replayable:
         return _check(
-            "market_data", "ok", f"replaying: {state.cursor} of {total} events, market time {engine.clock.now_ns()}"
+            "market_data",
+            "ok",
+            f"replaying: {state.cursor} of {total} events, market time {engine.clock.now_ns()}",
         )
     last = health.last_message_ts_ns
     if last is None:
@@ -82,7 +84,9 @@ async def _consistency(engine: "Engine") -> CheckView:
             "pause trading, then restart the engine: it rebuilds balances from the stored fills and reconciles",
         )
     return _check(
-        "consistency", "ok", f"{len(fills)} fills, {len(engine.oms.orders)} orders and balances agree (books, store, venue)"
+        "consistency",
+        "ok",
+        f"{len(fills)} fills, {len(engine.oms.orders)} orders and balances agree (books, store, venue)",
     )
 
 
@@ -93,7 +97,12 @@ async def _database(engine: "Engine") -> CheckView:
     counts = await engine.read(lambda s: Store.counts(s))
     depth = writer.stats.queue_depth if hasattr(writer, "stats") else 0
     status: Status = "warn" if depth > 10000 else "ok"
-    return _check("database", status, f"writer healthy, queue depth {depth}; rows {counts}", "" if status == "ok" else "the disk is slow")
+    return _check(
+        "database",
+        status,
+        f"writer healthy, queue depth {depth}; rows {counts}",
+        "" if status == "ok" else "the disk is slow",
+    )
 
 
 def _loop(engine: "Engine") -> CheckView:
@@ -120,7 +129,10 @@ def _anomalies(engine: "Engine") -> CheckView:
     journal = engine.journal
     if journal.anomalies:
         return _check(
-            "order_events", "warn", f"{journal.anomalies} anomalies; last: {journal.last_anomaly}", "see bot://events"
+            "order_events",
+            "warn",
+            f"{journal.anomalies} anomalies; last: {journal.last_anomaly}",
+            "see bot://events",
         )
     return _check("order_events", "ok", "every venue event applied cleanly")
 

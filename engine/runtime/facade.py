@@ -69,7 +69,13 @@ def iso(ts_ns: int | None) -> str | None:
 
 
 def _plain(value: object) -> str:
-    return format(value, "f") if isinstance(value, Decimal) else str(value).lower() if isinstance(value, bool) else str(value)
+    return (
+        format(value, "f")
+        if isinstance(value, Decimal)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
 
 
 class EngineFacade:
@@ -98,7 +104,7 @@ class EngineFacade:
 
     # -- reads ------------------------------------------------------------------------------------------------
     def _state(self) -> Literal["active", "paused", "halted"]:
-        return self._engine.risk.state.value  # type: ignore[return-value]
+        return self._engine.risk.state.value
 
     async def status(self) -> StatusView:
         e = self._engine
@@ -221,12 +227,16 @@ class EngineFacade:
                 report = compute_trade_report([], span_ns=span)
         elif pair is not None:
             self._instrument(pair)
-            report = compute_group_reports(trips, "pair", span_ns=span).get(pair) or compute_trade_report([], span_ns=span)
+            report = compute_group_reports(trips, "pair", span_ns=span).get(pair) or compute_trade_report(
+                [], span_ns=span
+            )
             scope = f"pair:{pair}"
         else:
-            report = compute_report(
-                curve, trips, e.portfolio.fees_paid, starting_equity=self._opening_equity()
-            ) if curve else compute_trade_report(trips)
+            report = (
+                compute_report(curve, trips, e.portfolio.fees_paid, starting_equity=self._opening_equity())
+                if curve
+                else compute_trade_report(trips)
+            )
             scope = "portfolio"
         metrics = report.to_dict()
         metrics["unrealized_pnl"] = format(e.portfolio.unrealized_pnl(), "f")
@@ -301,9 +311,7 @@ class EngineFacade:
         used: dict[str, Decimal | None] = {
             "max_order_qty": None,
             "max_order_notional": None,
-            "max_pair_notional": max(
-                (e.portfolio.pair_notional(pair) for pair in e.instruments), default=Decimal(0)
-            ),
+            "max_pair_notional": max((e.portfolio.pair_notional(pair) for pair in e.instruments), default=Decimal(0)),
             "max_total_notional": e.portfolio.total_notional(),
             "max_open_orders": Decimal(len(e.oms.open_ids)),
         }
@@ -353,7 +361,13 @@ class EngineFacade:
 
     async def diagnose(self, progress: ProgressCallback | None = None) -> DiagnosisView:
         checks = await diagnostics.run_checks(self._engine, progress)
-        worst = "fail" if any(c.status == "fail" for c in checks) else "warn" if any(c.status == "warn" for c in checks) else "ok"
+        worst: Literal["ok", "warn", "fail"] = (
+            "fail"
+            if any(c.status == "fail" for c in checks)
+            else "warn"
+            if any(c.status == "warn" for c in checks)
+            else "ok"
+        )
         return DiagnosisView(mode=self.mode, overall=worst, checks=checks)
 
     # -- changes ----------------------------------------------------------------------------------------------
@@ -396,7 +410,12 @@ class EngineFacade:
         slot.version += 1
         e._save_params(slot, source, "tune_strategy")
         result = TuneResultView(mode=self.mode, strategy=name, applied=True, version=slot.version, changes=changes)
-        self._audit("tune_strategy", source, {"strategy": name, "params": jsonable(params)}, result.model_dump(mode="json"))
+        self._audit(
+            "tune_strategy",
+            source,
+            {"strategy": name, "params": jsonable(params)},
+            result.model_dump(mode="json"),
+        )
         e.journal.mark_dirty("strategies")
         return result
 
@@ -410,7 +429,12 @@ class EngineFacade:
             slot.version += 1
             e._save_params(slot, source, "enabled" if enabled else "disabled")
         view = self._strategy_view(slot)
-        self._audit("enable_strategy" if enabled else "disable_strategy", source, {"strategy": name}, {"enabled": enabled})
+        self._audit(
+            "enable_strategy" if enabled else "disable_strategy",
+            source,
+            {"strategy": name},
+            {"enabled": enabled},
+        )
         e.journal.mark_dirty("strategies", "status")
         return view
 
@@ -448,7 +472,12 @@ class EngineFacade:
         e.risk.limits = proposed
         e.journal.set_kv("risk_limits", proposed.model_dump(mode="json"))
         view = await self.risk()
-        self._audit("set_risk_limits", source, {"changes": jsonable(changes)}, {"before": before, "after": proposed.model_dump(mode="json")})
+        self._audit(
+            "set_risk_limits",
+            source,
+            {"changes": jsonable(changes)},
+            {"before": before, "after": proposed.model_dump(mode="json")},
+        )
         e.journal.mark_dirty("risk")
         return view
 
@@ -489,7 +518,13 @@ class EngineFacade:
         return view
 
     async def submit_order(
-        self, pair: str, side: Literal["buy", "sell"], qty: Decimal, limit_price: Decimal | None, *, source: str
+        self,
+        pair: str,
+        side: Literal["buy", "sell"],
+        qty: Decimal,
+        limit_price: Decimal | None,
+        *,
+        source: str,
     ) -> OrderView:
         """Place a manual order through risk checks (engine API for operators, tests and benchmarks)."""
         e = self._engine
@@ -514,7 +549,12 @@ class EngineFacade:
         if check is not None:
             raise InvalidRequest(check)
         order = await e.oms.submit(request)
-        self._audit("submit_order", source, {"pair": pair, "side": side, "qty": qty, "limit_price": limit_price}, order.client_id)
+        self._audit(
+            "submit_order",
+            source,
+            {"pair": pair, "side": side, "qty": qty, "limit_price": limit_price},
+            order.client_id,
+        )
         return _order_view(order)
 
 

@@ -56,7 +56,12 @@ class ReplayMarketSource:
     """A file replayed at a chosen speed (None = as fast as possible)."""
 
     def __init__(
-        self, replay: ReplaySource, speed: float | None, label: str, *, yield_interval_s: float = CHECKPOINT_INTERVAL_S
+        self,
+        replay: ReplaySource,
+        speed: float | None,
+        label: str,
+        *,
+        yield_interval_s: float = CHECKPOINT_INTERVAL_S,
     ) -> None:
         self.replay = replay
         self.speed = speed

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.domain.instrument import Instrument
-from engine.domain.money import ZERO
 from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
+from engine.domain.money import ZERO
 from engine.domain.orders import OrderSide, OrderType
-from engine.execution.order_manager import OrderManager
 from engine.exchanges.port import ExchangePort, OrderRequest
+from engine.execution.order_manager import OrderManager
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import ExposureSnapshot, RiskEngine
 from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
 
 __all__ = ["StrategySlot", "Trader"]
 
-HISTORY = 2500
-NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing  # candles kept per slot, to re-warm a strategy after it is retuned
+HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
+NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing
 
 
 @dataclass(slots=True)
@@ -129,7 +129,7 @@ class Trader:
         ctx.position_qty = qty_held
         try:
             signal = slot.strategy.on_candle(candle, ctx)
-        except Exception as exc:  # noqa: BLE001 - a strategy bug must not stop the engine; it is counted and shown
+        except Exception as exc:
             slot.errors += 1
             slot.last_error = f"{type(exc).__name__}: {exc}"
             return None

@@ -103,9 +103,7 @@ class Strategy(ABC):
         raise ParamError(f"unknown parameter {name!r} for {cls.kind} (known: {known})")
 
     @classmethod
-    def validate(
-        cls, values: Mapping[str, object], base: Mapping[str, ParamValue] | None
-    ) -> dict[str, ParamValue]:
+    def validate(cls, values: Mapping[str, object], base: Mapping[str, ParamValue] | None) -> dict[str, ParamValue]:
         """Merge ``values`` over ``base`` (or the defaults) and check every rule, including cross-field ones.
 
         Raises:
@@ -120,6 +118,7 @@ class Strategy(ABC):
     @classmethod
     def check_combination(cls, values: Mapping[str, ParamValue]) -> None:
         """Cross-parameter rules (override). Raises ParamError."""
+        return None
 
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
         """Apply new values (validated first; nothing changes on error) and return them."""

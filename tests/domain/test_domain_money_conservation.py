@@ -13,7 +13,9 @@ from engine.domain.positions import Position
 prices = st.decimals(min_value=Decimal("1"), max_value=Decimal("100000"), places=1)
 quantities = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("5"), places=8)
 fees = st.decimals(min_value=Decimal("0"), max_value=Decimal("50"), places=5)
-fill_specs = st.lists(st.tuples(st.sampled_from([OrderSide.BUY, OrderSide.SELL]), quantities, prices, fees), max_size=40)
+fill_specs = st.lists(
+    st.tuples(st.sampled_from([OrderSide.BUY, OrderSide.SELL]), quantities, prices, fees), max_size=40
+)
 
 
 def make_fill(n: int, side: OrderSide, qty: Decimal, price: Decimal, fee: Decimal) -> Fill:
@@ -21,7 +23,9 @@ def make_fill(n: int, side: OrderSide, qty: Decimal, price: Decimal, fee: Decima
 
 
 @given(fill_specs, prices)
-def test_position_pnl_matches_cash_flows(specs: list[tuple[OrderSide, Decimal, Decimal, Decimal]], mark: Decimal) -> None:
+def test_position_pnl_matches_cash_flows(
+    specs: list[tuple[OrderSide, Decimal, Decimal, Decimal]], mark: Decimal
+) -> None:
     position = Position("XBTUSD", "s")
     cash = Decimal(0)
     signed_qty = Decimal(0)

@@ -33,20 +33,34 @@ def new_order(qty: str = "1") -> Order:
     return Order(CID, "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal(qty), Decimal("100"), created_ts_ns=1)
 
 
+def status_of(order: Order) -> OrderStatus:
+    return order.status
+
+
 def fill(trade: str, qty: str, price: str = "100") -> OrderFilled:
     return OrderFilled(
-        Fill(TradeId(trade), CID, "XBTUSD", OrderSide.BUY, Decimal(qty), Decimal(price), Decimal("0.1"), "USD", 2)
+        Fill(
+            TradeId(trade),
+            CID,
+            "XBTUSD",
+            OrderSide.BUY,
+            Decimal(qty),
+            Decimal(price),
+            Decimal("0.1"),
+            "USD",
+            2,
+        )
     )
 
 
 def test_accept_then_partial_then_full_fill() -> None:
     order = new_order("1")
     order.apply(OrderAccepted(CID, VenueOrderId("V1"), 1))
-    assert order.status is OrderStatus.NEW and order.venue_order_id == "V1"
+    assert status_of(order) is OrderStatus.NEW and order.venue_order_id == "V1"
     order.apply(fill("t1", "0.4", "100"))
-    assert order.status is OrderStatus.PARTIALLY_FILLED
+    assert status_of(order) is OrderStatus.PARTIALLY_FILLED
     order.apply(fill("t2", "0.6", "110"))
-    assert order.status is OrderStatus.FILLED
+    assert status_of(order) is OrderStatus.FILLED
     assert order.filled_qty == Decimal("1")
     assert order.avg_price == Decimal("106")
     assert order.fees == Decimal("0.2")

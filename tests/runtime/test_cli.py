@@ -29,7 +29,18 @@ def test_run_then_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_backtest_is_deterministic_and_lists_trades(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=5", "--param", "slow=20", "--json"]
+    args = [
+        "backtest",
+        "--data",
+        str(SAMPLE_OHLC),
+        "--strategy",
+        "ema_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--json",
+    ]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(args) == 0
@@ -41,7 +52,21 @@ def test_backtest_is_deterministic_and_lists_trades(capsys: pytest.CaptureFixtur
 
 
 def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "--data", str(SAMPLE_TRADES), "--strategy", "mean_reversion", "--pair", "XBTUSDT", "--json"]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--data",
+                str(SAMPLE_TRADES),
+                "--strategy",
+                "mean_reversion",
+                "--pair",
+                "XBTUSDT",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["pair"] == "XBTUSDT" and result["candles"] > 0
 
@@ -51,10 +76,19 @@ def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureF
     [
         (["backtest", "--data", "missing.csv", "--strategy", "ema_cross"], "missing.csv"),
         (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "nope"], "unknown strategy kind 'nope'"),
-        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=50"], "fast (50) must be smaller"),
+        (
+            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=50"],
+            "fast (50) must be smaller",
+        ),
         (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "fast=nan"], "fast"),
-        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "speed"], "use NAME=VALUE"),
-        (["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "DOGEUSD"], "unknown pair"),
+        (
+            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--param", "speed"],
+            "use NAME=VALUE",
+        ),
+        (
+            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "DOGEUSD"],
+            "unknown pair",
+        ),
         (["run", "--speed", "fast"], "speed 'fast'"),
         (["run", "--speed", "-3"], "positive"),
     ],
@@ -79,7 +113,9 @@ def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert not (tmp_path / "x.db").exists()
 
 
-def test_live_needs_both_opt_ins(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_needs_both_opt_ins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TRADING_MCP_ALLOW_LIVE", raising=False)
     monkeypatch.setenv("KRAKEN_API_KEY", "k")
     monkeypatch.setenv("KRAKEN_API_SECRET", "c2VjcmV0")

@@ -140,11 +140,8 @@ def plan_order(
         return ERR_INVALID_ARGUMENTS
     side = request.side
     reference = reference_price(latest, side)
-    if is_limit:
-        price = request.limit_price
-    else:
-        # The reference may be off the tick (a foreign feed): it serves the cost check, not the tick check.
-        price = None if reference is None else instrument.round_price(reference)
+    # A market order's reference may be off the tick (a foreign feed): it serves the cost check only.
+    price = request.limit_price if is_limit else (None if reference is None else instrument.round_price(reference))
     error = instrument.check_order(request.qty, price)
     if error is not None:
         return error

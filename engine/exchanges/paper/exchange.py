@@ -381,15 +381,11 @@ class PaperExchange:
             price = order.limit_price
         if price is None:
             raise PaperSetupError(f"order {client_id}: no price to hold funds for; feed market data first")
-        hold = hold_for(
-            instrument, order.side, order.remaining, price, self._rates[order.pair][0], market=market
-        )
+        hold = hold_for(instrument, order.side, order.remaining, price, self._rates[order.pair][0], market=market)
         try:
             balances.hold(hold.asset, hold.proportional + hold.reserve)
         except InsufficientFunds as exc:
-            raise PaperSetupError(
-                f"order {client_id}: balances cannot cover its hold of {hold.asset}"
-            ) from exc
+            raise PaperSetupError(f"order {client_id}: balances cannot cover its hold of {hold.asset}") from exc
         request = OrderRequest(
             client_id=client_id,
             pair=order.pair,
