@@ -44,6 +44,8 @@ from engine.strategies import strategy_class
 
 __all__ = ["Engine", "EngineError", "RunOptions"]
 
+EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
+
 T = TypeVar("T")
 ExchangeFactory = Callable[[Mapping[str, Instrument], Mapping[str, Decimal], Callable[[], int]], ExchangePort]
 
@@ -116,6 +118,7 @@ class Engine:
         self.writer = StoreWriter(db_path)
         self.done = anyio.Event()
         self.equity_curve = EquityCurve()
+        self._equity_written = 0
         self._check_pairs()
 
     @classmethod
@@ -204,6 +207,7 @@ class Engine:
         )
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
+        self._equity_written = len(self.equity_curve)
         same_source = kv.get("source") == self.source.description.split(" (")[0]
         self.state.cursor = int(kv.get("cursor", 0)) if same_source else 0
         if not first_run and not same_source:
@@ -320,7 +324,9 @@ class Engine:
                     equity = portfolio.equity()
                     curve_ts.append(ts)
                     curve_eq.append(equity)
-                    if per_candle:
+                    if not per_candle and len(curve_ts) - self._equity_written >= EQUITY_CHUNK:
+                        self._flush_equity_chunk()
+                    elif per_candle:
                         writer.submit(
                             partial(_record_step, ts_ns=ts, equity=equity, cursor=state.cursor, sequence=oms.sequence)
                         )
@@ -329,6 +335,15 @@ class Engine:
                 if max_events is not None and state.events_this_run >= max_events:
                     return
         state.finished = True
+
+    def _flush_equity_chunk(self) -> None:
+        """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path)."""
+        curve = self.equity_curve
+        start = self._equity_written
+        rows = list(zip(curve.ts_ns[start:], curve.equity[start:], strict=True))
+        self._equity_written = len(curve.ts_ns)
+        if rows:
+            self.writer.submit(lambda s: s.append_equity_many(rows))
 
     async def _notifier_loop(self) -> None:
         while True:
@@ -342,8 +357,7 @@ class Engine:
         state = self.state
         curve = self.equity_curve
         if not self.options.record_every_candle:
-            points = curve.rows()
-            self.writer.submit(lambda s: s.append_equity_many(points))
+            self._flush_equity_chunk()
         cursor, seq = state.cursor, self.oms.sequence
         balances = self.portfolio.balances.assets()
 
