@@ -11,6 +11,7 @@ latest stored version, and a replayed run resumes at the first event it had not 
 strategies up on the events before it.
 """
 
+import heapq
 import secrets
 from functools import partial
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,7 +29,7 @@ from engine.domain.orders import Order
 from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling
-from engine.exchanges.replay import ReplaySource
+from engine.exchanges.replay import ReplaySource, event_time_ns
 from engine.execution.order_manager import OrderManager
 from engine.persistence import Store, StoreWriter
 from engine.portfolio.curve import EquityCurve
@@ -87,10 +88,24 @@ class EngineState:
 
 def _sample_source(config: Config) -> ReplayMarketSource:
     market = config.market
+    speed = parse_speed(market.speed)
+    if market.feeds:
+        sources = [
+            ReplaySource(
+                feed.file,
+                pair=feed.pair,
+                interval_s=feed.interval_minutes * 60 if feed.interval_minutes else None,
+                aggregate_s=feed.aggregate_minutes * 60 if feed.aggregate_minutes else None,
+            )
+            for feed in market.feeds
+        ]
+        merged = heapq.merge(*(source.iter_from(0) for source in sources), key=event_time_ns)
+        label = "+".join(f"{feed.file.name}:{feed.pair}" for feed in market.feeds)
+        return ReplayMarketSource(ReplaySource.from_events(merged, name=label), speed, label)
     path = market.file or shipped_sample()
     interval = market.interval_minutes * 60 if market.interval_minutes else None
     replay = ReplaySource(path, pair=market.pair, interval_s=interval)
-    return ReplayMarketSource(replay, parse_speed(market.speed), path.name)
+    return ReplayMarketSource(replay, speed, path.name)
 
 
 class Engine:

@@ -76,6 +76,17 @@ class PaperConfig(_Section):
     )
 
 
+class FeedConfig(_Section):
+    """One replayed file and the pair it is traded as."""
+
+    file: Path
+    pair: str
+    interval_minutes: Annotated[int, Field(gt=0, le=43200)] | None = None
+    aggregate_minutes: Annotated[int, Field(gt=0, le=43200)] | None = Field(
+        None, description="Turn a trades file into candles of this many minutes."
+    )
+
+
 class MarketConfig(_Section):
     """Where market data comes from."""
 
@@ -86,6 +97,9 @@ class MarketConfig(_Section):
         None, description="Candle interval of the file (inferred when empty)."
     )
     speed: str = Field("600", description="Replay pace: 'max', 'realtime' or a multiple such as 60.")
+    feeds: list[FeedConfig] = Field(
+        default_factory=list, description="Several files (several pairs) replayed together in time order."
+    )
 
     @field_validator("speed")
     @classmethod

@@ -102,3 +102,35 @@ async def test_strategy_parameters_and_halt_survive_a_restart(tmp_path: Path) ->
         events = await facade.events(limit=100)
         kinds = [e.kind for e in events]
         assert "tune_strategy" in kinds and "emergency_stop" in kinds and "set_risk_limits" in kinds
+
+
+async def test_several_strategies_and_pairs_at_once() -> None:
+    data = Path(__file__).resolve().parents[2] / "engine" / "data"
+    config = config_from_mapping(
+        {
+            "paper": {"starting_balances": {"USD": "10000", "USDT": "10000"}},
+            "market": {
+                "speed": "max",
+                "feeds": [
+                    {"file": str(data / "kraken_xbtusdt_1m_ohlc.json"), "pair": "XBTUSD"},
+                    {"file": str(data / "kraken_xbtusdt_trades.json"), "pair": "XBTUSDT", "aggregate_minutes": 1},
+                ],
+            },
+            "strategies": [
+                {"name": "ema_usd", "kind": "ema_cross", "pair": "XBTUSD", "params": {"fast": 5, "slow": 20}},
+                {"name": "mr_usd", "kind": "mean_reversion", "pair": "XBTUSD", "weight": "0.5"},
+                {"name": "ema_usdt", "kind": "ema_cross", "pair": "XBTUSDT", "params": {"fast": 3, "slow": 10}},
+            ],
+        }
+    )
+    engine = Engine.from_config(config, None, options=RunOptions(id_prefix="m"))
+    await run_to_end(engine)
+    traded = {(trip.strategy, trip.pair) for trip in engine.portfolio.round_trips}
+    assert ("ema_usd", "XBTUSD") in traded and ("ema_usdt", "XBTUSDT") in traded
+    assert ("mr_usd", "XBTUSD") in traded
+    # weight 0.5 of 1,000 USD per entry: sized at the signal's close, filled at the next open
+    mr_sizes = [t.qty * t.entry_price for t in engine.portfolio.round_trips if t.strategy == "mr_usd"]
+    assert all(Decimal(495) < size < Decimal(505) for size in mr_sizes)
+    # USDT moved only with XBTUSDT fills, USD only with XBTUSD fills.
+    usdt_fees = sum((t.fees for t in engine.portfolio.round_trips if t.pair == "XBTUSDT"), Decimal(0))
+    assert engine.portfolio.balances.total("USDT") < Decimal(10000) or usdt_fees == 0
