@@ -134,6 +134,7 @@ class Engine:
         self.done = anyio.Event()
         self.equity_curve = EquityCurve()
         self._equity_written = 0
+        self._first_run = False
         self._check_pairs()
 
     @classmethod
@@ -182,6 +183,7 @@ class Engine:
         saved = await self.read(_load_saved)
         kv = saved["kv"]
         first_run = "opening_balances" not in kv
+        self._first_run = first_run
         opening = (
             {k: Decimal(v) for k, v in kv["opening_balances"].items()}
             if not first_run
@@ -283,6 +285,10 @@ class Engine:
             self.journal.event("order_adopted", "reconciliation", {"client_id": order.client_id, "pair": order.pair})
         for event in report.events:
             self.oms.on_event(event)
+        if report.balances is not None and self._first_run and not self.oms.orders:
+            # A live account's opening balances are what the venue holds when the engine first sees it.
+            self.state.opening_balances = dict(report.balances)
+            self.journal.set_kv("opening_balances", self.state.opening_balances)
         if report.balances is not None:
             books = self.portfolio.balances
             for asset, amount in report.balances.items():

@@ -147,15 +147,12 @@ class PaperExchange:
         if orders is None:
             return
         self._require_handler()
-        instrument = self._instruments[pair]
         if isinstance(event, Candle):
-            budget = instrument.round_qty_down(self._participation * event.volume)
-            ctx = MatchContext(event, event.ts_ns, None, budget)
+            ctx = MatchContext(event, event.ts_ns, capacity=self._participation * event.volume)
         elif isinstance(event, TradeTick):
-            budget = instrument.round_qty_down(self._participation * event.qty)
-            ctx = MatchContext(event, event.ts_ns, None, budget)
+            ctx = MatchContext(event, event.ts_ns, capacity=self._participation * event.qty)
         else:
-            ctx = MatchContext(event, event.ts_ns, self._fresh_book(pair), ZERO)
+            ctx = MatchContext(event, event.ts_ns, self._fresh_book(pair))
         for order in list(orders.values()):
             self._run(order, ctx)
 
@@ -205,7 +202,7 @@ class PaperExchange:
         self._register(order)
         self._emit(OrderAccepted(client_id, order.venue_order_id, now))
         if book is not None and not order.arrived:
-            self._run(order, MatchContext(self._latest[pair], now, book, ZERO))
+            self._run(order, MatchContext(self._latest[pair], now, book))
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel an open order (an :class:`OrderCanceled` event follows).
@@ -315,6 +312,8 @@ class PaperExchange:
 
     def _run(self, order: SimOrder, ctx: MatchContext) -> None:
         outcome = match(order, ctx, self._slippage)
+        if outcome is None:
+            return
         for execution in outcome.executions:
             self._fill(order, execution)
         if outcome.cancel_reason is not None and order.request.client_id in self._orders:

@@ -101,16 +101,31 @@ class MatchContext:
         event: the market event.
         ts_ns: the timestamp of fills against the book (the event's, or the submit time).
         book: the consumable book for book data, else None.
-        budget: the base quantity resting orders may still fill on this candle or trade.
     """
 
-    __slots__ = ("book", "budget", "event", "ts_ns")
+    __slots__ = ("_budget", "_capacity", "book", "event", "ts_ns")
 
-    def __init__(self, event: MarketEvent, ts_ns: int, book: MutableBook | None, budget: Decimal) -> None:
+    def __init__(
+        self, event: MarketEvent, ts_ns: int, book: MutableBook | None = None, capacity: Decimal = ZERO
+    ) -> None:
         self.event = event
         self.ts_ns = ts_ns
         self.book = book
-        self.budget = budget
+        self._capacity = capacity
+        self._budget: Decimal | None = None
+
+    def allot(self, want: Decimal, instrument: Instrument) -> Decimal:
+        """Take up to ``want`` from what resting orders may still fill on this candle or trade.
+
+        ``capacity`` (participation × volume) is rounded down to the lot only when first needed: most candles
+        cross no order, and this is the backtest's hot path.
+        """
+        budget = self._budget
+        if budget is None:
+            budget = instrument.round_qty_down(self._capacity)
+        granted = min(want, budget)
+        self._budget = budget - granted
+        return granted
 
 
 def _through(side: OrderSide, price: Decimal, limit: Decimal) -> bool:
@@ -123,8 +138,8 @@ def _cap(side: OrderSide, price: Decimal, limit: Decimal) -> Decimal:
     return min(price, limit) if side is OrderSide.BUY else max(price, limit)
 
 
-def match(order: SimOrder, ctx: MatchContext, slippage: SlippageModel) -> Outcome:
-    """Decide what ``ctx`` does to ``order``; consumes the book or the budget in ``ctx`` as it fills."""
+def match(order: SimOrder, ctx: MatchContext, slippage: SlippageModel) -> Outcome | None:
+    """Decide what ``ctx`` does to ``order`` (None: nothing); consumes the book or budget in ``ctx`` as it fills."""
     if ctx.book is not None:
         return _on_book(order, ctx.book, ctx.ts_ns)
     event = ctx.event
@@ -133,7 +148,7 @@ def match(order: SimOrder, ctx: MatchContext, slippage: SlippageModel) -> Outcom
     if isinstance(event, TradeTick):
         price = event.price
         return _on_price(order, ctx, slippage, price, price, price, event.ts_ns, event.ts_ns)
-    return Outcome()
+    return None
 
 
 def _on_book(order: SimOrder, book: MutableBook, ts_ns: int) -> Outcome:
@@ -170,7 +185,7 @@ def _on_price(
     high: Decimal,
     first_ts: int,
     last_ts: int,
-) -> Outcome:
+) -> Outcome | None:
     """Candles and trades: ``first`` is where a newly arrived order meets the market, low/high its range."""
     request = order.request
     side = request.side
@@ -186,11 +201,9 @@ def _on_price(
         if not request.post_only and _through(side, first, limit):
             price = _cap(side, slippage.adjust(side, first, order.instrument), limit)
             return Outcome([Execution(price, left, False, first_ts)])
-    extreme = low if side is OrderSide.BUY else high
-    if not _through(side, extreme, limit):
-        return Outcome()
-    qty = min(left, ctx.budget)
+    if not (low < limit if side is OrderSide.BUY else high > limit):
+        return None
+    qty = ctx.allot(left, order.instrument)
     if qty <= 0:
-        return Outcome()
-    ctx.budget -= qty
+        return None
     return Outcome([Execution(limit, qty, True, last_ts)])
