@@ -378,9 +378,11 @@ class PaperExchange:
             price = reference_price(self._latest.get(order.pair), order.side) or order.avg_price
         else:
             price = order.limit_price
-        if price is None:
+        if price is None and order.side is OrderSide.BUY:
             raise PaperSetupError(f"order {client_id}: no price to hold funds for; feed market data first")
-        hold = hold_for(instrument, order.side, order.remaining, price, self._rates[order.pair][0], market=market)
+        taker = self._rates[order.pair][0]
+        # A sell holds its base quantity whatever the price.
+        hold = hold_for(instrument, order.side, order.remaining, price or ZERO, taker, market=market)
         try:
             balances.hold(hold.asset, hold.proportional + hold.reserve)
         except InsufficientFunds as exc:
