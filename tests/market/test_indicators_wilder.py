@@ -35,9 +35,7 @@ def _wilder(inputs: list[Fraction], period: int) -> list[Fraction]:
     out = []
     for m in range(len(inputs) - period + 1):
         later = inputs[period : period + m]
-        out.append(
-            keep**m * seed + sum((keep ** (m - 1 - j) * x / period for j, x in enumerate(later)), Fraction(0))
-        )
+        out.append(keep**m * seed + sum((keep ** (m - 1 - j) * x / period for j, x in enumerate(later)), Fraction(0)))
     return out
 
 

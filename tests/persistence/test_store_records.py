@@ -189,9 +189,7 @@ def test_strategy_params_refuse_floats_without_using_a_version(store: Store) -> 
 
 
 def test_events_tail_in_order_and_are_append_only(store: Store) -> None:
-    ids = [
-        store.append_event(i, "fill" if i % 2 else "order", "engine", {"i": i, "px": TINY}) for i in range(6)
-    ]
+    ids = [store.append_event(i, "fill" if i % 2 else "order", "engine", {"i": i, "px": TINY}) for i in range(6)]
     assert ids == sorted(ids)
     assert [e.ts_ns for e in store.tail_events(3)] == [3, 4, 5]
     assert [e.ts_ns for e in store.tail_events(2, kind="fill")] == [3, 5]

@@ -72,9 +72,7 @@ def test_daily_closes_forward_fill_and_partial_last_day() -> None:
 
 
 def test_point_at_midnight_closes_the_day_ending_there() -> None:
-    curve = curve_of(
-        (T0 + HOUR_NS, "100"), (T0 + DAY_NS, "105"), (T0 + DAY_NS + 1, "999"), (T0 + 2 * DAY_NS, "1")
-    )
+    curve = curve_of((T0 + HOUR_NS, "100"), (T0 + DAY_NS, "105"), (T0 + DAY_NS + 1, "999"), (T0 + 2 * DAY_NS, "1"))
     assert daily_closes(curve) == [Decimal(v) for v in ("100", "105", "1")]
 
 

@@ -39,9 +39,7 @@ def trades(draw: st.DrawFn) -> list[ClosedTrade]:
         entry = draw(st.integers(min_value=-10, max_value=60))
         exit_ = entry + draw(st.integers(min_value=0, max_value=30))
         value = draw(pnl)
-        result.append(
-            ClosedTrade("BTC/USD", "s", entry, exit_, Decimal(1), Decimal(100), Decimal(100), value, ZERO)
-        )
+        result.append(ClosedTrade("BTC/USD", "s", entry, exit_, Decimal(1), Decimal(100), Decimal(100), value, ZERO))
     return result
 
 
@@ -72,9 +70,7 @@ def test_running_drawdown_current_is_fall_from_running_max(values: list[Decimal]
 
 
 @given(curves(), st.none() | positive_equity)
-def test_total_return_consistent_with_start_and_end(
-    curve: list[EquityPoint], opening: Decimal | None
-) -> None:
+def test_total_return_consistent_with_start_and_end(curve: list[EquityPoint], opening: Decimal | None) -> None:
     report = compute_report(curve, [], ZERO, starting_equity=opening)
     start = curve[0].equity if opening is None else opening
     assert report.start_equity == start
@@ -129,9 +125,7 @@ def test_trade_stats_bounds(sample: list[ClosedTrade]) -> None:
 
 @given(trades())
 def test_exposure_matches_unit_cell_reference(sample: list[ClosedTrade]) -> None:
-    covered = sum(
-        1 for cell in range(50) if any(t.entry_ts_ns <= cell and cell + 1 <= t.exit_ts_ns for t in sample)
-    )
+    covered = sum(1 for cell in range(50) if any(t.entry_ts_ns <= cell and cell + 1 <= t.exit_ts_ns for t in sample))
     exposure = exposure_fraction(sample, 0, 50)
     assert exposure == REF.divide(Decimal(covered), Decimal(50))
     assert exposure is not None and ZERO <= exposure <= 1

@@ -90,8 +90,7 @@ def test_trimmed_wire_numbers_still_checksum_correctly() -> None:
     book.apply_snapshot(_trimmed(OFFICIAL_BIDS), _trimmed(OFFICIAL_ASKS))
     assert book.checksum() == OFFICIAL_CHECKSUM
     naive = "".join(
-        str(p).replace(".", "").lstrip("0") + str(q).replace(".", "").lstrip("0")
-        for p, q in _trimmed(OFFICIAL_ASKS)
+        str(p).replace(".", "").lstrip("0") + str(q).replace(".", "").lstrip("0") for p, q in _trimmed(OFFICIAL_ASKS)
     )
     assert naive != OFFICIAL_ASKS_STRING
 
@@ -183,9 +182,7 @@ _qtys = st.one_of(st.just(D(0)), st.integers(min_value=1, max_value=10**6).map(l
 _levels = st.lists(st.tuples(_prices, _qtys), max_size=6)
 
 
-def _naive_apply(
-    side: dict[Decimal, Decimal], levels: list[tuple[Decimal, Decimal]], depth: int, asks: bool
-) -> None:
+def _naive_apply(side: dict[Decimal, Decimal], levels: list[tuple[Decimal, Decimal]], depth: int, asks: bool) -> None:
     for price, qty in levels:
         if qty == 0:
             side.pop(price, None)
@@ -199,9 +196,7 @@ def _naive_apply(
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from([3, 10, 25]), st.lists(st.tuples(_levels, _levels), min_size=1, max_size=30))
-def test_book_matches_naive_model(
-    depth: int, messages: list[tuple[list[tuple[Decimal, Decimal]], ...]]
-) -> None:
+def test_book_matches_naive_model(depth: int, messages: list[tuple[list[tuple[Decimal, Decimal]], ...]]) -> None:
     book = OrderBook("T/USD", depth=depth, price_precision=1, qty_precision=3)
     bids: dict[Decimal, Decimal] = {}
     asks: dict[Decimal, Decimal] = {}

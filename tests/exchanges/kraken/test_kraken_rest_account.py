@@ -157,8 +157,7 @@ def test_trades_history_doc_example() -> None:
 
 def test_add_order_examples() -> None:
     simple = parse_add_order(
-        '{"error":[],"result":{"descr":{"order":"buy 1.45 XBTUSD @ limit 27500.0"},'
-        '"txid":["OU22CG-KLAF2-FWUDD7"]}}'
+        '{"error":[],"result":{"descr":{"order":"buy 1.45 XBTUSD @ limit 27500.0"},"txid":["OU22CG-KLAF2-FWUDD7"]}}'
     )
     assert simple.txids == ("OU22CG-KLAF2-FWUDD7",) and simple.descr_close is None
     with_close = parse_add_order(
@@ -166,9 +165,7 @@ def test_add_order_examples() -> None:
         '"close":"close position @ stop loss 22000.0 -> limit 21000.0"},"txid":["OUF4EM-FRGI2-MQMWZD"]}}'
     )
     assert with_close.descr_close == "close position @ stop loss 22000.0 -> limit 21000.0"
-    validated = parse_add_order(
-        '{"error":[],"result":{"descr":{"order":"buy 5000.00000000 XDGUSD @ market"}}}'
-    )
+    validated = parse_add_order('{"error":[],"result":{"descr":{"order":"buy 5000.00000000 XDGUSD @ market"}}}')
     assert validated.txids == ()
 
 
@@ -185,9 +182,7 @@ def test_cancel_token_and_dead_mans_switch() -> None:
     assert after.trigger_time_ns is not None
     assert after.trigger_time_ns - after.current_time_ns == 60 * 10**9
     assert after.current_time_ns == rfc3339_to_ns("2023-03-24T17:41:56Z")
-    disabled = parse_cancel_all_after(
-        '{"error":[],"result":{"currentTime":"2023-03-24T17:41:56Z","triggerTime":"0"}}'
-    )
+    disabled = parse_cancel_all_after('{"error":[],"result":{"currentTime":"2023-03-24T17:41:56Z","triggerTime":"0"}}')
     assert disabled.trigger_time_ns is None
 
 

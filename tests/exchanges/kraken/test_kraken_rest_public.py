@@ -154,9 +154,7 @@ def test_errors_and_malformed_payloads_name_the_field() -> None:
     with pytest.raises(KrakenProtocolError, match="unixtime"):
         parse_time('{"error":[],"result":{"rfc1123":"x"}}')
     with pytest.raises(KrakenProtocolError, match=r"OHLC.XXBTZUSD\[0\].open"):
-        parse_ohlc(
-            '{"error":[],"result":{"XXBTZUSD":[[1,"x","1","1","1","1","1",1]],"last":1}}', interval_min=1
-        )
+        parse_ohlc('{"error":[],"result":{"XXBTZUSD":[[1,"x","1","1","1","1","1",1]],"last":1}}', interval_min=1)
     with pytest.raises(KrakenProtocolError, match="last"):
         parse_trades('{"error":[],"result":{"XXBTZUSD":[]}}')
     with pytest.raises(KrakenProtocolError, match="side"):

@@ -114,9 +114,7 @@ def test_encoders_render_decimals_plainly_and_refuse_floats() -> None:
         "volume=0.00000001&price=10&flag=true"
     )
     assert encode_form({"txid": ["A", "B"]}) == urlencode({"txid": "A,B"})
-    assert (
-        encode_json({"volume": Decimal("0.00000100"), "n": 3, "x": None}) == '{"volume":"0.00000100","n":3}'
-    )
+    assert encode_json({"volume": Decimal("0.00000100"), "n": 3, "x": None}) == '{"volume":"0.00000100","n":3}'
     assert encode_json({"orders": [{"price": Decimal("2.5")}]}) == '{"orders":[{"price":"2.5"}]}'
     with pytest.raises(TypeError):
         encode_form({"volume": 1.25})

@@ -58,9 +58,7 @@ def test_status() -> None:
         '{"channel":"status","data":[{"api_version":"v2","connection_id":13834774380200032777,'
         '"system":"online","version":"2.0.0"}],"type":"update"}'
     )
-    assert msg == Status(
-        system="online", api_version="v2", connection_id=13834774380200032777, version="2.0.0"
-    )
+    assert msg == Status(system="online", api_version="v2", connection_id=13834774380200032777, version="2.0.0")
 
 
 def test_heartbeat_and_ping_pong() -> None:
@@ -69,9 +67,7 @@ def test_heartbeat_and_ping_pong() -> None:
     msg = decode(
         '{"method":"pong","req_id":101,"time_in":"2023-09-24T14:10:23.799685Z","time_out":"2023-09-24T14:10:23.799703Z"}'
     )
-    assert msg == Pong(
-        101, rfc3339_to_ns("2023-09-24T14:10:23.799685Z"), rfc3339_to_ns("2023-09-24T14:10:23.799703Z")
-    )
+    assert msg == Pong(101, rfc3339_to_ns("2023-09-24T14:10:23.799685Z"), rfc3339_to_ns("2023-09-24T14:10:23.799703Z"))
     assert isinstance(msg, Pong) and msg.time_in_ns == 1695564623_799685000
 
 
@@ -323,9 +319,7 @@ def test_subscription_builders() -> None:
 def test_add_order_round_trip() -> None:
     doc = (
         '{"method":"add_order","params":{"order_type":"limit","side":"buy","limit_price":26500.4,'
-        '"order_userref":100054,"order_qty":1.2,"symbol":"BTC/USD","token":"'
-        + TOKEN
-        + '"},"req_id":123456789}'
+        '"order_userref":100054,"order_qty":1.2,"symbol":"BTC/USD","token":"' + TOKEN + '"},"req_id":123456789}'
     )
     text = add_order(
         TOKEN,
@@ -353,9 +347,7 @@ def test_add_order_round_trip() -> None:
     assert isinstance(failed, MethodResponse) and failed.error == "EOrder:Insufficient funds"
     assert isinstance(failed.exception(), KrakenUserError)
     with pytest.raises(ValueError):
-        add_order(
-            TOKEN, symbol="X", side="buy", order_type="market", order_qty=D(1), cl_ord_id="a", order_userref=1
-        )
+        add_order(TOKEN, symbol="X", side="buy", order_type="market", order_qty=D(1), cl_ord_id="a", order_userref=1)
 
 
 def test_amend_edit_cancel_round_trips() -> None:
@@ -478,13 +470,9 @@ def test_unknown_and_malformed() -> None:
         with pytest.raises(KrakenProtocolError):
             decode(bad)
     with pytest.raises(KrakenProtocolError, match="checksum"):
-        decode(
-            '{"channel":"book","type":"update","data":[{"symbol":"X","bids":[],"asks":[],"checksum":"1"}]}'
-        )
+        decode('{"channel":"book","type":"update","data":[{"symbol":"X","bids":[],"asks":[],"checksum":"1"}]}')
     with pytest.raises(KrakenProtocolError, match="book"):
-        decode(
-            '{"channel":"book","type":"update","data":[{"symbol":"X","bids":[{"price":1}],"asks":[],"checksum":1}]}'
-        )
+        decode('{"channel":"book","type":"update","data":[{"symbol":"X","bids":[{"price":1}],"asks":[],"checksum":1}]}')
     with pytest.raises(KrakenProtocolError, match="price"):
         decode(
             '{"channel":"trade","type":"update","data":[{"symbol":"X","side":"buy","qty":1,"timestamp":"2023-09-25T07:49:37Z"}]}'

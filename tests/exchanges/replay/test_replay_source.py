@@ -91,9 +91,7 @@ def test_detect_format_refusals(tmp_path: Path) -> None:
 
 def test_detect_format_reads_past_a_long_head(tmp_path: Path) -> None:
     path = tmp_path / "padded.json"
-    path.write_text(
-        '{"padding": "' + "x" * 70_000 + '", "error": [], "result": {"X": [["1", "1", 1.5, "b"]]}}'
-    )
+    path.write_text('{"padding": "' + "x" * 70_000 + '", "error": [], "result": {"X": [["1", "1", 1.5, "b"]]}}')
     assert detect_format(path) is ReplayFormat.TRADES_JSON
 
 

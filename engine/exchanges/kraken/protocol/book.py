@@ -46,8 +46,7 @@ def checksum_text(
 
     def side(levels: Sequence[tuple[Decimal | str, Decimal | str]]) -> str:
         return "".join(
-            _digits(Decimal(price), pspec) + _digits(Decimal(qty), qspec)
-            for price, qty in levels[:CHECKSUM_LEVELS]
+            _digits(Decimal(price), pspec) + _digits(Decimal(qty), qspec) for price, qty in levels[:CHECKSUM_LEVELS]
         )
 
     return side(asks), side(bids)

@@ -116,9 +116,7 @@ class RestCallCounter:
         costs: per-endpoint overrides of the cost.
     """
 
-    def __init__(
-        self, tier: Tier = "starter", *, history_cost: int = 2, costs: Mapping[str, int] | None = None
-    ):
+    def __init__(self, tier: Tier = "starter", *, history_cost: int = 2, costs: Mapping[str, int] | None = None):
         self.tier = REST_TIERS[tier]
         self._history_cost = history_cost
         self._costs = dict(costs or {})

@@ -281,9 +281,7 @@ def _levels(raw: object, where: str) -> tuple[tuple[BookLevel, ...], int]:
     newest = 0
     for i, item in enumerate(raw):
         row = _row(item, 3, f"{where}[{i}]")
-        levels.append(
-            BookLevel(to_decimal(row[0], f"{where}[{i}].price"), to_decimal(row[1], f"{where}[{i}].qty"))
-        )
+        levels.append(BookLevel(to_decimal(row[0], f"{where}[{i}].price"), to_decimal(row[1], f"{where}[{i}].qty")))
         newest = max(newest, to_seconds_ns(row[2], f"{where}[{i}].timestamp"))
     return tuple(levels), newest
 
@@ -327,9 +325,7 @@ def parse_trades(response: Response, *, pair: str | None = None) -> TradesResult
         side = _SIDES.get(row[3]) if isinstance(row[3], str) else None
         if side is None:
             raise KrakenProtocolError(f"{where}.side: expected 'b' or 's', got {row[3]!r}")
-        trade_id = (
-            row[6] if len(row) > 6 and isinstance(row[6], int) and not isinstance(row[6], bool) else None
-        )
+        trade_id = row[6] if len(row) > 6 and isinstance(row[6], int) and not isinstance(row[6], bool) else None
         trades.append(
             TradeTick(
                 pair=label,

@@ -160,11 +160,7 @@ def parse_cancel_all_after(response: Response) -> CancelAllAfterResult:
     current = to_rfc3339_ns(result.get("currentTime"), "CancelAllOrdersAfter.currentTime")
     trigger_raw = result.get("triggerTime")
     # Disabling the switch (timeout=0) answers with triggerTime "0".
-    trigger = (
-        None
-        if trigger_raw in (None, "0", 0)
-        else to_rfc3339_ns(trigger_raw, "CancelAllOrdersAfter.triggerTime")
-    )
+    trigger = None if trigger_raw in (None, "0", 0) else to_rfc3339_ns(trigger_raw, "CancelAllOrdersAfter.triggerTime")
     return CancelAllAfterResult(current, trigger)
 
 
@@ -179,9 +175,7 @@ class WsToken:
 def parse_ws_token(response: Response) -> WsToken:
     """Parse ``/0/private/GetWebSocketsToken``."""
     result = envelope_result(response, "GetWebSocketsToken")
-    return WsToken(
-        get_str(result, "token", "GetWebSocketsToken"), get_int(result, "expires", "GetWebSocketsToken")
-    )
+    return WsToken(get_str(result, "token", "GetWebSocketsToken"), get_int(result, "expires", "GetWebSocketsToken"))
 
 
 Side = Literal["buy", "sell"]

@@ -246,8 +246,7 @@ def _wallets(raw: object, where: str) -> tuple[Wallet, ...]:
     if not isinstance(raw, list):
         raise KrakenProtocolError(f"{where}: expected an array")
     return tuple(
-        Wallet(get_str(w, "type", where), get_str(w, "id", where), get_decimal(w, "balance", where))
-        for w in raw
+        Wallet(get_str(w, "type", where), get_str(w, "id", where), get_decimal(w, "balance", where)) for w in raw
     )
 
 

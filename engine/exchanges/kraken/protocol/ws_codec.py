@@ -215,7 +215,5 @@ def _method(obj: Mapping[str, Any], method: object) -> WsMessage:
             warnings=_warnings(result),
         )
     if method in TRADING_METHODS:
-        return MethodResponse(
-            str(method), success, result, error, req_id, time_in, time_out, _warnings(result)
-        )
+        return MethodResponse(str(method), success, result, error, req_id, time_in, time_out, _warnings(result))
     return UnknownMessage(obj)

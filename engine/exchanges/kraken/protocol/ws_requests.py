@@ -131,9 +131,7 @@ def subscribe_book(
     return request("subscribe", params, req_id)
 
 
-def subscribe_trade(
-    symbols: Sequence[str], *, snapshot: bool | None = None, req_id: int | None = None
-) -> str:
+def subscribe_trade(symbols: Sequence[str], *, snapshot: bool | None = None, req_id: int | None = None) -> str:
     """Subscribe to ``trade`` (a snapshot is the last 50 trades)."""
     return request("subscribe", {"channel": "trade", "symbol": list(symbols), "snapshot": snapshot}, req_id)
 
