@@ -1,0 +1,108 @@
+"""Read-only tools on both protocol versions: listed with the right hints, structured results, progress."""
+
+import anyio
+import pytest
+from mcp import Client
+from mcp_harness import ok
+from pydantic import BaseModel
+
+from engine.runtime.facade import EngineFacade
+from engine.runtime.views import (
+    BalanceView,
+    DiagnosisView,
+    MarketView,
+    OrdersView,
+    PerformanceView,
+    PositionsView,
+    RiskView,
+    StatusView,
+    StrategiesView,
+    TradesView,
+)
+from trading_mcp.models import EventsView
+from trading_mcp.server import build_server
+from trading_mcp.tools_read import READ_TOOLS
+from trading_mcp.tools_write import WRITE_TOOLS
+
+pytestmark = pytest.mark.anyio
+
+CALLS = [
+    ("get_status", {}, StatusView),
+    ("get_balance", {}, BalanceView),
+    ("get_positions", {}, PositionsView),
+    ("get_orders", {"open_only": False, "limit": 5}, OrdersView),
+    ("get_trades", {"limit": 5}, TradesView),
+    ("get_performance", {}, PerformanceView),
+    ("get_performance", {"strategy": "ema_cross"}, PerformanceView),
+    ("get_performance", {"pair": "xbtusd"}, PerformanceView),
+    ("list_strategies", {}, StrategiesView),
+    ("list_strategies", {"name": "ema_cross"}, StrategiesView),
+    ("get_risk", {}, RiskView),
+    ("get_market", {"pair": "XBTUSD"}, MarketView),
+    ("get_events", {"limit": 10}, EventsView),
+    ("diagnose_system", {}, DiagnosisView),
+]
+
+
+async def test_tools_are_listed_with_honest_hints(facade: EngineFacade, mode: str) -> None:
+    async with Client(build_server(facade), mode=mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == set(READ_TOOLS) | set(WRITE_TOOLS)
+    assert 10 <= len(tools) <= 20
+    for name in READ_TOOLS:
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint is True, name
+        assert tools[name].output_schema is not None, name
+    for name in WRITE_TOOLS:
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint is False, name
+    stop = tools["emergency_stop"].annotations
+    assert stop is not None and stop.destructive_hint is True
+    assert "confirmed" not in tools["emergency_stop"].input_schema["properties"]
+
+
+@pytest.mark.parametrize(("name", "args", "view"), CALLS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CALLS)])
+async def test_every_read_tool_returns_its_view(
+    facade: EngineFacade, mode: str, name: str, args: dict[str, object], view: type[BaseModel]
+) -> None:
+    async with Client(build_server(facade), mode=mode) as client:
+        data = ok(await client.call_tool(name, args))
+    parsed = view.model_validate(data)
+    if hasattr(parsed, "mode"):
+        assert parsed.mode == "paper"
+
+
+async def test_list_strategies_shows_schema_and_values(facade: EngineFacade) -> None:
+    async with Client(build_server(facade)) as client:
+        data = ok(await client.call_tool("list_strategies", {"name": "ema_cross"}))
+    (strategy,) = StrategiesView.model_validate(data).strategies
+    fast = next(p for p in strategy.params if p.name == "fast")
+    assert fast.type == "int" and fast.value == "12" and fast.minimum is not None
+
+
+async def test_diagnose_reports_progress(facade: EngineFacade, mode: str) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(build_server(facade), mode=mode) as client:
+        with anyio.fail_after(20):
+            data = ok(await client.call_tool("diagnose_system", {}, progress_callback=progress))
+    assert DiagnosisView.model_validate(data).overall in ("ok", "warn", "fail")
+    assert seen, "no progress notification arrived"
+    assert seen[-1][0] == seen[-1][1]
+
+
+async def test_status_is_reachable_as_resource_and_tool_alike(facade: EngineFacade) -> None:
+    async with Client(build_server(facade)) as client:
+        tool = StatusView.model_validate(ok(await client.call_tool("get_status", {})))
+        listed = await client.list_resources()
+    assert tool.mode == "paper"
+    assert "bot://status" in {str(r.uri) for r in listed.resources}
+
+
+async def test_instructions_state_paper_mode(facade: EngineFacade, mode: str) -> None:
+    async with Client(build_server(facade), mode=mode) as client:
+        text = client.instructions
+    assert text is not None and "PAPER" in text

@@ -1,0 +1,117 @@
+"""Input checks and the few result models the MCP layer adds to the engine's views.
+
+Engine views (``engine.runtime.views``) are returned as they are; the models here only wrap what a view
+does not cover (the event list, the two-step emergency stop) or what a human is asked (the elicitation
+form).
+"""
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.runtime.views import EmergencyStopView, EventView, StrategyView
+from trading_mcp.errors import InvalidInput, UnknownName
+
+__all__ = [
+    "MAX_CHANGES",
+    "EmergencyStopResult",
+    "EventsView",
+    "ScalarValue",
+    "StopConfirmation",
+    "StrategyStateView",
+    "engine_values",
+    "resolve_name",
+]
+
+ScalarValue = str | int | float | bool
+MAX_CHANGES = 32
+_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
+
+
+class EventsView(BaseModel):
+    """The tail of the engine's event log, newest last."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[EventView]
+
+
+class EmergencyStopResult(BaseModel):
+    """What ``emergency_stop`` did, or what it will do once confirmed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["stopped", "confirmation_required"]
+    mode: Literal["paper", "live"]
+    message: str
+    confirmation_token: str | None = Field(
+        None, description="Pass this back as confirmation_token (same arguments) to execute the stop."
+    )
+    expires_in_s: float | None = None
+    stop: EmergencyStopView | None = Field(None, description="The engine's state after the stop, re-read.")
+
+
+class StrategyStateView(BaseModel):
+    """A strategy after it was enabled or disabled, with the engine's mode."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["paper", "live"]
+    strategy: StrategyView
+
+
+class StopConfirmation(BaseModel):
+    """The form a human fills in to confirm an emergency stop."""
+
+    confirm: bool = Field(description="Tick to cancel every open order and halt trading now.")
+
+
+def engine_values(values: Mapping[str, ScalarValue], *, what: str) -> dict[str, object]:
+    """Check a name -> value mapping from a client and convert it for the facade.
+
+    JSON numbers with a fraction arrive as floats; they are turned into ``Decimal`` through their shortest
+    decimal text (``0.1`` stays ``0.1``) so no float reaches the engine. The facade then validates every value
+    against the declared schema and the operator's limits.
+
+    Raises:
+        InvalidInput: no entries, too many, a malformed name, or a non-finite or over-long value.
+    """
+    if not values:
+        raise InvalidInput(f"no {what} given")
+    if len(values) > MAX_CHANGES:
+        raise InvalidInput(f"too many {what} at once ({len(values)}; at most {MAX_CHANGES})")
+    converted: dict[str, object] = {}
+    for name, value in values.items():
+        if not _NAME.fullmatch(name):
+            raise InvalidInput(f"{what[:-1] if what.endswith('s') else what} name {name[:80]!r} is not a valid name")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidInput(f"{name}: {value} is not a finite number")
+            converted[name] = Decimal(repr(value))
+        elif isinstance(value, str) and len(value) > 64:
+            raise InvalidInput(f"{name}: value is too long")
+        else:
+            converted[name] = value
+    return converted
+
+
+def resolve_name(text: str, known: list[str], *, what: str) -> str:
+    """The entry of ``known`` that ``text`` names, ignoring case and the separators ``/ - _``.
+
+    Raises:
+        UnknownName: naming the known entries when none matches.
+    """
+
+    def norm(s: str) -> str:
+        return re.sub(r"[/\-_ ]", "", s).upper()
+
+    wanted = norm(text)
+    for name in known:
+        if norm(name) == wanted:
+            return name
+    listing = ", ".join(known) if known else "none"
+    raise UnknownName(f"unknown {what} {text[:80]!r} (known: {listing})")
