@@ -31,7 +31,11 @@ def jsonable(value: object) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, float):
+        # The store keeps no floats; a float that reaches the event log (an argument a client sent) is kept as
+        # the decimal text it printed as.
+        return repr(value) if value != value or value in (float("inf"), float("-inf")) else format(Decimal(repr(value)), "f")
+    if isinstance(value, str | int | bool) or value is None:
         return value
     return str(value)
 
