@@ -314,25 +314,26 @@ class Engine:
             self.trader.warm(event)
 
     async def _market_loop(self) -> None:
+        # The backtest's hot loop: everything it touches per event is bound to a local first.
         options = self.options
-        trader = self.trader
         oms = self.oms
         risk = self.risk
-        clock = self.clock
         per_candle = options.record_every_candle
         writer = self.writer
-        portfolio = self.portfolio
         curve_ts, curve_eq = self.equity_curve.ts_ns, self.equity_curve.equity
         state = self.state
         max_events = options.max_events
-        clock_now = clock.now_ns
+        on_market = self.trader.on_market
+        advance_clock = self.clock.advance_to  # a no-op for the wall clock; the sim clock never goes back
+        active = TradingState.ACTIVE
+        # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
+        equity_now = self.portfolio.equity_meter().value
         async for batch in self.source.stream(state.cursor):
             for event in batch:
                 is_candle = type(event) is Candle
                 ts = event.close_ns if is_candle else event.ts_ns  # type: ignore[union-attr]
-                if ts > clock_now():
-                    clock.advance_to(ts)
-                requests = trader.on_market(event, trading=risk.state is TradingState.ACTIVE)
+                advance_clock(ts)
+                requests = on_market(event, trading=risk.state is active)
                 if requests:
                     # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its send, or
                     # before the cursor moves; nothing else in processing an event awaits.
@@ -342,15 +343,15 @@ class Engine:
                 state.cursor += 1
                 state.events_this_run += 1
                 if is_candle:
-                    equity = portfolio.equity()
+                    equity = equity_now()
                     curve_ts.append(ts)
                     curve_eq.append(equity)
-                    if not per_candle and len(curve_ts) - self._equity_written >= EQUITY_CHUNK:
-                        self._flush_equity_chunk()
-                    elif per_candle:
+                    if per_candle:
                         writer.submit(
                             partial(_record_step, ts_ns=ts, equity=equity, cursor=state.cursor, sequence=oms.sequence)
                         )
+                    elif len(curve_ts) - self._equity_written >= EQUITY_CHUNK:
+                        self._flush_equity_chunk()
                 elif per_candle and state.cursor % 256 == 0:
                     writer.submit(partial(_record_cursor, cursor=state.cursor))
                 if max_events is not None and state.events_this_run >= max_events:
@@ -361,10 +362,11 @@ class Engine:
         """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path)."""
         curve = self.equity_curve
         start = self._equity_written
-        rows = list(zip(curve.ts_ns[start:], curve.equity[start:], strict=True))
+        # Two list slices (ints and Decimals, which the garbage collector ignores), not a tuple per point.
+        ts_ns, equity = curve.ts_ns[start:], curve.equity[start:]
         self._equity_written = len(curve.ts_ns)
-        if rows:
-            self.writer.submit(lambda s: s.append_equity_many(rows))
+        if ts_ns:
+            self.writer.submit(lambda s: s.append_equity_columns(ts_ns, equity))
 
     async def _notifier_loop(self) -> None:
         while True:
@@ -406,19 +408,22 @@ class Engine:
             await self._restore()
             await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
             await self.exchange.start()
-            if isinstance(self.exchange, Reconciling):
-                await self._reconcile(self.exchange)
-            facade = EngineFacade(self)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._run_market)
-                tg.start_soon(self._notifier_loop)
-                try:
-                    yield facade
-                finally:
-                    tg.cancel_scope.cancel()
-            with anyio.CancelScope(shield=True):
-                await self.exchange.stop()
-                await self._finish()
+            try:
+                if isinstance(self.exchange, Reconciling):
+                    await self._reconcile(self.exchange)
+                facade = EngineFacade(self)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._run_market)
+                    tg.start_soon(self._notifier_loop)
+                    try:
+                        yield facade
+                    finally:
+                        tg.cancel_scope.cancel()
+            finally:
+                # Whatever ended the run (the data, a stop, an error), the venue is released and the state saved.
+                with anyio.CancelScope(shield=True):
+                    await self.exchange.stop()
+                    await self._finish()
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.writer.stop)

@@ -63,6 +63,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
 
+    check = sub.add_parser("kraken-check", help="check connectivity, status, clock skew, keys and instruments")
+    check.add_argument("--config", type=Path, help="TOML configuration file")
+    check.add_argument("--json", action="store_true", help="print JSON")
+
     bt = sub.add_parser("backtest", help="run one strategy over a data file as fast as possible")
     bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
     bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
@@ -402,7 +406,22 @@ async def _progress_bar(engine: Engine) -> None:
         await anyio.sleep(0.2)
 
 
+def cmd_kraken_check(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from engine.runtime.live import kraken_check, render_check
+
+    config = load_config(args.config)
+    report = anyio.run(lambda: kraken_check(config, env=os.environ))
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2, default=str))
+    else:
+        print(render_check(report))
+    return 0 if report.ok else 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "kraken-check": cmd_kraken_check,
     "run": cmd_run,
     "status": cmd_status,
     "backtest": cmd_backtest,
