@@ -1,8 +1,12 @@
 """Shared test fixtures: the anyio backend, paths to the shared reference data (skip when absent)."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fakes.mcp_harness import running_engine
+
+from engine.runtime.facade import EngineFacade
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -19,3 +23,21 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared reference data is not present")
     return SHARED
+
+
+# -- MCP tests: a real engine and both protocol eras --------------------------------------------------------
+# "auto" connects an in-process server at 2026-07-28 (no handshake); "legacy" does the 2025-11-25 handshake.
+MODES = ("auto", "legacy")
+
+
+@pytest.fixture
+async def facade() -> AsyncIterator[EngineFacade]:
+    """A running paper engine that replayed a few candles and then holds still (so state can be compared)."""
+    async with running_engine() as (_engine, running):
+        yield running
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """The client's connection mode."""
+    return str(request.param)

@@ -16,6 +16,7 @@ __all__ = [
     "MarketEvent",
     "Ticker",
     "TradeTick",
+    "make_candle",
 ]
 
 NS_PER_SECOND = 1_000_000_000
@@ -50,6 +51,51 @@ class Candle:
     @property
     def close_ns(self) -> int:
         return self.ts_ns + self.interval_s * NS_PER_SECOND
+
+
+# The member descriptors behind Candle's slots, bound once: make_candle stores through them directly.
+_CANDLE_NEW = object.__new__
+(
+    _set_pair,
+    _set_ts_ns,
+    _set_interval_s,
+    _set_open,
+    _set_high,
+    _set_low,
+    _set_close,
+    _set_volume,
+    _set_trades,
+) = (Candle.__dict__[name].__set__ for name in Candle.__dataclass_fields__)
+
+
+def make_candle(
+    pair: str,
+    ts_ns: int,
+    interval_s: int,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: Decimal,
+    trades: int,
+) -> Candle:
+    """``Candle(pair, ts_ns, ...)`` built without the dataclass ``__init__``: the same frozen value, about twice
+    as fast to make. For loaders that turn whole files into candles (the replay's hot path).
+
+    A frozen dataclass's ``__init__`` stores each field through ``object.__setattr__`` (a generic lookup per
+    field); here each slot's descriptor is called directly.
+    """
+    candle = _CANDLE_NEW(Candle)
+    _set_pair(candle, pair)
+    _set_ts_ns(candle, ts_ns)
+    _set_interval_s(candle, interval_s)
+    _set_open(candle, open)
+    _set_high(candle, high)
+    _set_low(candle, low)
+    _set_close(candle, close)
+    _set_volume(candle, volume)
+    _set_trades(candle, trades)
+    return candle
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Market computations: incremental O(1) indicators over Decimal series."""
 
-from engine.market.indicators import EMA, SMA, Bollinger, Indicator, IndicatorError, StdDev, zscore
+from engine.market.indicators import EMA, SMA, Bollinger, EMASpread, Indicator, IndicatorError, StdDev, zscore
 from engine.market.wilder import ATR, RSI
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "RSI",
     "SMA",
     "Bollinger",
+    "EMASpread",
     "Indicator",
     "IndicatorError",
     "StdDev",

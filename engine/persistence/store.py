@@ -9,7 +9,7 @@ its own and joins the caller's transaction when one is open.
 """
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from engine.domain.balances import AssetBalance
 from engine.domain.orders import Fill, Order, OrderStatus
 from engine.domain.positions import Position
+from engine.persistence.bulk import EQUITY_FROM_JSON, EncodedRows, equity_payload, write_rows
 from engine.persistence.codec import (
     FILL_COLUMNS,
     balance_to_row,
@@ -247,6 +248,25 @@ class Store:
         with self._db.atomic():
             self._db.conn.executemany("INSERT INTO equity (ts_ns, equity) VALUES (?, ?)", rows)
 
+    def append_equity_columns(self, ts_ns: Sequence[int], equity: Sequence[Decimal]) -> None:
+        """Append the points ``(ts_ns[i], equity[i])`` in order, as one statement (see :mod:`.bulk`: a backtest
+        writes a point per candle, and one statement lets SQLite insert them with the GIL released).
+
+        Raises:
+            CodecError: an equity value is not a finite Decimal.
+            StoreError: the columns differ in length, or a timestamp is not an int.
+        """
+        if ts_ns or equity:
+            self._db.execute(EQUITY_FROM_JSON, (equity_payload(ts_ns, equity),))
+
+    def write_rows(self, batch: Iterable[EncodedRows]) -> None:
+        """Write rows encoded by :mod:`.bulk`'s ``encode_*`` functions, one statement per table.
+
+        Raises:
+            PartialWrite: some rows were refused (each is named; the rest are written).
+        """
+        write_rows(self._db.conn, batch)
+
     def add_round_trip(self, trip: RoundTripRow) -> int:
         """Record a closed trade; returns its id (``trip.id`` is ignored)."""
         row = round_trip_to_row(trip)
@@ -294,8 +314,7 @@ class Store:
     def set_kv(self, key: str, value: Any) -> None:
         """Store run state under ``key`` (JSON; Decimals come back as strings)."""
         self._db.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, to_json(value)),
         )
 
@@ -327,15 +346,11 @@ class Store:
         if client_id is None:
             rows = self._db.query("SELECT * FROM fills ORDER BY ts_ns, rowid")
         else:
-            rows = self._db.query(
-                "SELECT * FROM fills WHERE client_id = ? ORDER BY ts_ns, rowid", (client_id,)
-            )
+            rows = self._db.query("SELECT * FROM fills WHERE client_id = ? ORDER BY ts_ns, rowid", (client_id,))
         return [row_to_fill(r) for r in rows]
 
     def load_balances(self) -> dict[str, AssetBalance]:
-        return {
-            r["asset"]: row_to_balance(r) for r in self._db.query("SELECT * FROM balances ORDER BY asset")
-        }
+        return {r["asset"]: row_to_balance(r) for r in self._db.query("SELECT * FROM balances ORDER BY asset")}
 
     def load_positions(self) -> list[Position]:
         return [row_to_position(r) for r in self._db.query("SELECT * FROM positions ORDER BY strategy, pair")]
@@ -362,9 +377,7 @@ class Store:
 
     def strategy_param_history(self, strategy: str) -> list[StrategyParamsRecord]:
         """Every version of one strategy's parameters, oldest first."""
-        rows = self._db.query(
-            "SELECT * FROM strategy_params WHERE strategy = ? ORDER BY version", (strategy,)
-        )
+        rows = self._db.query("SELECT * FROM strategy_params WHERE strategy = ? ORDER BY version", (strategy,))
         return [row_to_params_record(r) for r in rows]
 
     def tail_events(self, n: int, kind: str | None = None) -> list[EventRecord]:

@@ -3,7 +3,13 @@
 ``submit`` is a lock-guarded ``SimpleQueue.put`` (cheap enough for the backtest's fill hot path). The thread
 drains the queue into batches, one transaction each, committed when the queue is momentarily empty, after
 ``max_batch`` operations, or at a flush/call marker. Every operation runs inside its own savepoint, so a
-failing one is rolled back alone and the rest of its batch still commits.
+failing one is rolled back alone and the rest of its batch still commits (a bulk write that raises
+:class:`~engine.persistence.bulk.PartialWrite` keeps the rows it wrote).
+
+Staging: a producer that would rather hand over its writes in bulk (the journal, in a backtest) registers a
+``take`` function with :meth:`StoreWriter.set_stager`. Before anything else is queued (a submit, a flush, a
+call, the stop), ``take()`` is asked for the staged writes as one operation, which goes first: staged writes
+keep their place among all writes, and every flush or read sees them.
 
 Errors never die silently: the first failure since the last flush is re-raised by the next :meth:`flush` (and
 by :meth:`stop` if no flush reported it); the latest stays readable as :attr:`StoreWriter.last_error`.
@@ -27,6 +33,7 @@ from typing import Any, Self, TypeVar
 
 import anyio.to_thread
 
+from engine.persistence.bulk import PartialWrite
 from engine.persistence.errors import FlushTimeout, StoreError, WriterClosed, WriterError
 from engine.persistence.store import Store
 
@@ -101,6 +108,7 @@ class StoreWriter:
         self._ops_written = 0
         self._ops_failed = 0
         self._batches = 0
+        self._stager: Callable[[], Op | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -127,6 +135,7 @@ class StoreWriter:
             return
         with self._lock:
             if self._accepting:
+                self._put_staged()
                 self._accepting = False
                 self._queue.put(_STOP)
         thread.join(self._timeout if timeout is None else timeout)
@@ -165,6 +174,33 @@ class StoreWriter:
 
     # -- enqueueing ------------------------------------------------------------------------------------
 
+    def set_stager(self, take: Callable[[], Op | None] | None) -> None:
+        """Register the source of staged writes (None removes it); see the module's docstring.
+
+        ``take`` runs on the thread that submits, flushes or stops, under the writer's lock: it must be quick
+        when nothing is staged, must not call back into the writer, and must only be used where the staged
+        objects cannot change meanwhile (their owner's thread, or when that thread is waiting for the writer).
+        """
+        with self._lock:
+            self._stager = take
+
+    def _put_staged(self) -> None:
+        # Called with the lock held.
+        take = self._stager
+        if take is None:
+            return
+        try:
+            staged = take()
+        except Exception as exc:
+            # Reported like any failed write: by the next flush, not by whoever happened to submit.
+            failure = exc
+
+            def staged(store: Store) -> None:
+                raise failure
+
+        if staged is not None:
+            self._queue.put(staged)
+
     def submit(self, fn: Op) -> None:
         """Queue ``fn(store)`` to run on the writer thread; returns at once.
 
@@ -174,6 +210,7 @@ class StoreWriter:
         with self._lock:
             if not self._accepting:
                 raise WriterClosed("store writer is not running")
+            self._put_staged()
             self._queue.put(fn)
 
     def _enqueue_call(self, fn: Callable[[Store], Any] | None) -> Future[Any]:
@@ -183,6 +220,7 @@ class StoreWriter:
         with self._lock:
             if not self._accepting:
                 raise WriterClosed("store writer is not running")
+            self._put_staged()
             self._queue.put(call)
         return call.future
 
@@ -302,14 +340,21 @@ class StoreWriter:
                 call.future.set_exception(failure)
         return keep_running
 
-    def _run_op(
-        self, store: Store, fn: Callable[[Store], Any], *, report: bool
-    ) -> tuple[Any, Exception | None]:
+    def _run_op(self, store: Store, fn: Callable[[Store], Any], *, report: bool) -> tuple[Any, Exception | None]:
         """Run one operation in its own savepoint; ``report`` leaves its error for the next flush."""
         conn = store.db.conn
         conn.execute("SAVEPOINT op")
         try:
             result = fn(store)
+        except PartialWrite as exc:
+            # The rows it could write stay written; the refused ones are reported like a failed write.
+            self._ops_failed += 1
+            conn.execute("RELEASE op")
+            if report:
+                self._record(exc)
+            else:
+                self.last_error = exc
+            return None, exc
         except Exception as exc:
             self._ops_failed += 1
             if conn.in_transaction:

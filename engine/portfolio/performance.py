@@ -310,9 +310,7 @@ def compute_report(
     )
 
 
-def compute_trade_report(
-    trades: Sequence[ClosedTrade], *, span_ns: tuple[int, int] | None = None
-) -> PerformanceReport:
+def compute_trade_report(trades: Sequence[ClosedTrade], *, span_ns: tuple[int, int] | None = None) -> PerformanceReport:
     """Trade-only report (no equity curve): curve-derived fields are ``None``.
 
     Args:

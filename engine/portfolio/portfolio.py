@@ -16,7 +16,7 @@ from engine.domain.orders import Fill
 from engine.domain.positions import Position
 from engine.portfolio.performance import ClosedTrade
 
-__all__ = ["Portfolio", "TripState"]
+__all__ = ["EquityMeter", "Portfolio", "TripState"]
 
 
 @dataclass(slots=True)
@@ -157,6 +157,10 @@ class Portfolio:
                     total += amount * mark
         return total
 
+    def equity_meter(self) -> "EquityMeter":
+        """A cheap way to read :meth:`equity` after every market event (see :class:`EquityMeter`)."""
+        return EquityMeter(self)
+
     def pair_notional(self, pair: str) -> Decimal:
         mark = self.marks.get(pair, ZERO)
         return sum((p.qty * mark for (_, p_pair), p in self.positions.items() if p_pair == pair), ZERO)
@@ -172,3 +176,92 @@ class Portfolio:
 
     def open_positions(self) -> list[Position]:
         return [p for p in self.positions.values() if p.qty != 0]
+
+
+class EquityMeter:
+    """:meth:`Portfolio.equity`, recomputed only when it can have changed: the run loop reads it every candle.
+
+    Equity moves only with a fill (``Portfolio.fill_count``) or with the mark of a pair whose base asset the
+    account holds. While the account is flat, :meth:`value` returns the same Decimal object again (which also
+    lets the equity curve's writer encode a flat stretch once). While exactly one such asset is held and it is
+    the last one :meth:`Portfolio.equity` adds up, its value is ``prefix + amount × mark`` with ``prefix`` the
+    sum before it: the same operations in the same order, so the result is identical to a full recomputation.
+    Anything else is recomputed in full.
+
+    Valid for as long as the portfolio's balances change only through :meth:`Portfolio.apply_fill` (the run
+    loop's case: reconciliation sets balances before it starts); after any other change, make a new meter.
+    """
+
+    __slots__ = ("_amount", "_fills", "_mark", "_marks_used", "_pair", "_portfolio", "_prefix", "_value")
+
+    def __init__(self, portfolio: Portfolio) -> None:
+        self._portfolio = portfolio
+        self._fills = -1
+        self._value = ZERO
+        # The single held pair of the incremental case, or None.
+        self._pair: str | None = None
+        self._prefix = ZERO
+        self._amount = ZERO
+        self._mark: Decimal | None = None
+        # Otherwise: (pair, mark object used) for every pair whose mark counts.
+        self._marks_used: list[tuple[str, Decimal | None]] = []
+
+    def value(self) -> Decimal:
+        """The portfolio's equity now (equal to ``portfolio.equity()``)."""
+        portfolio = self._portfolio
+        if portfolio.fill_count != self._fills:
+            return self._refresh()
+        pair = self._pair
+        if pair is not None:
+            mark = portfolio.marks.get(pair)
+            if mark is self._mark:
+                return self._value
+            value = self._prefix + self._amount * mark if mark is not None else self._prefix
+            self._mark = mark
+            self._value = value
+            return value
+        marks = portfolio.marks
+        for held, used in self._marks_used:
+            if marks.get(held) is not used:
+                return self._refresh()
+        return self._value
+
+    def _refresh(self) -> Decimal:
+        """:meth:`Portfolio.equity`'s loop, noting which marks it read and the sum before the last of them."""
+        portfolio = self._portfolio
+        self._fills = portfolio.fill_count
+        quote = portfolio.quote_currency
+        marks = portfolio.marks
+        asset_pair = portfolio._asset_pair
+        total = ZERO
+        prefix = ZERO
+        amount_last = ZERO
+        used: list[tuple[str, Decimal | None]] = []
+        last_is_marked = False
+        for asset, amount in portfolio.balances.totals():
+            if not amount:
+                continue
+            if asset == quote:
+                total += amount
+                last_is_marked = False
+                continue
+            pair = asset_pair.get(asset)
+            if pair is None:
+                continue  # never valued, whatever the marks
+            mark = marks.get(pair)
+            used.append((pair, mark))
+            prefix = total
+            amount_last = amount
+            if mark is not None:
+                total += amount * mark
+            last_is_marked = True
+        if len(used) == 1 and last_is_marked:
+            self._pair, self._mark = used[0]
+            self._prefix = prefix
+            self._amount = amount_last
+            self._marks_used = []
+        else:
+            self._pair = None
+            self._marks_used = used
+        self._value = total
+        return total

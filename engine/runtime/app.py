@@ -13,11 +13,11 @@ strategies up on the events before it.
 
 import heapq
 import secrets
-from functools import partial
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -360,7 +360,6 @@ class Engine:
 
     def _flush_equity_chunk(self) -> None:
         """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path)."""
-        curve = self.equity_curve
         start = self._equity_written
         # Two list slices (ints and Decimals, which the garbage collector ignores), not a tuple per point.
         ts_ns, equity = curve.ts_ns[start:], curve.equity[start:]
@@ -378,7 +377,6 @@ class Engine:
     async def _finish(self) -> None:
         """Persist what a run keeps only in memory, then drain the writer."""
         state = self.state
-        curve = self.equity_curve
         if not self.options.record_every_candle:
             self._flush_equity_chunk()
         cursor, seq = state.cursor, self.oms.sequence

@@ -4,17 +4,34 @@ It is the order manager's listener (order intents made durable before they are s
 positions, balances, round trips, anomalies), the append-only event log, and the source of change notifications
 (topics such as ``balance`` or ``orders``) for the MCP server. Records are copied before they are queued: the
 writer thread must never see an object the event loop is still changing.
+
+Staging (backtests, where intents need not be durable before the send): instead of queueing a write per order
+event and per fill, the journal keeps the orders, positions and balances that changed (their latest state is
+all a row needs) and the new fills and round trips, and hands them to the writer in bulk, encoded at that
+moment, whenever anything else is queued, flushed or read (:meth:`StoreWriter.set_stager`). An order's intent,
+acceptance and fill then cost one row instead of three, nothing is copied per event, and the writer runs a
+handful of GIL-free statements per hand-over instead of thousands of small ones (see
+:mod:`engine.persistence.bulk`). What ends up stored is the same.
 """
 
 import copy
 import dataclasses
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from engine.domain.orders import Fill, Order
+from engine.domain.orders import ClientOrderId, Fill, Order
 from engine.domain.positions import Position
 from engine.persistence import RoundTripRow, Store, StoreWriter
+from engine.persistence.bulk import (
+    EncodedRows,
+    encode_balances,
+    encode_fills,
+    encode_orders,
+    encode_positions,
+    encode_round_trips,
+)
 from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
 
@@ -34,7 +51,11 @@ def jsonable(value: object) -> Any:
     if isinstance(value, float):
         # The store keeps no floats; a float that reaches the event log (an argument a client sent) is kept as
         # the decimal text it printed as.
-        return repr(value) if value != value or value in (float("inf"), float("-inf")) else format(Decimal(repr(value)), "f")
+        return (
+            repr(value)
+            if value != value or value in (float("inf"), float("-inf"))
+            else format(Decimal(repr(value)), "f")
+        )
     if isinstance(value, str | int | bool) or value is None:
         return value
     return str(value)
@@ -43,7 +64,20 @@ def jsonable(value: object) -> Any:
 class Journal:
     """Persistence, event log and change notifications, on behalf of the trading core."""
 
-    def __init__(self, writer: StoreWriter, portfolio: Portfolio, clock: Callable[[], int], *, durable: bool) -> None:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        portfolio: Portfolio,
+        clock: Callable[[], int],
+        *,
+        durable: bool,
+        stage: bool | None = None,
+    ) -> None:
+        """Args:
+        durable: order intents are committed before :meth:`order_intent` returns.
+        stage: hand order, fill, position, balance and round-trip writes to the writer in bulk (see the
+            module's docstring); by default when not ``durable``.
+        """
         self.writer = writer
         self.portfolio = portfolio
         self.clock = clock
@@ -52,21 +86,43 @@ class Journal:
         self.subscribers: list[ChangeCallback] = []
         self.anomalies = 0
         self.last_anomaly = ""
+        self.staging = (not durable) if stage is None else stage
+        self._orders: dict[ClientOrderId, Order] = {}
+        self._fills: list[Fill] = []
+        self._positions: dict[tuple[str, str], Position] = {}
+        self._balances_changed = False
+        self._trips: list[ClosedTrade] = []
+        if self.staging:
+            writer.set_stager(self._take_staged)
 
     # -- OrderListener -------------------------------------------------------------------------------------
     async def order_intent(self, order: Order) -> None:
-        snapshot = _copy_order(order)
-        self.writer.submit(lambda store: store.upsert_order(snapshot))
+        if self.staging:
+            self._orders[order.client_id] = order
+        else:
+            snapshot = _copy_order(order)
+            self.writer.submit(lambda store: store.upsert_order(snapshot))
         if self.durable:
             await self.writer.flush()
         self.dirty.add("orders")
 
     def order_changed(self, order: Order) -> None:
-        snapshot = _copy_order(order)
-        self.writer.submit(lambda store: store.upsert_order(snapshot))
+        if self.staging:
+            self._orders[order.client_id] = order
+        else:
+            snapshot = _copy_order(order)
+            self.writer.submit(lambda store: store.upsert_order(snapshot))
         self.dirty.add("orders")
 
     def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+        if self.staging:
+            self._fills.append(fill)
+            self._positions[(position.strategy, position.pair)] = position
+            self._balances_changed = True
+            if closed is not None:
+                self._trips.append(closed)
+            self.dirty.update(("balance", "positions", "trades", "performance"))
+            return
         # The fills table is the record of trade ids; the stored position row is a summary (for `status`), so
         # its growing id set is not copied or rewritten on every fill.
         pos = dataclasses.replace(position, trade_ids=set())
@@ -77,22 +133,36 @@ class Journal:
             store.upsert_position(pos)
             store.set_balances(balances)
             if closed is not None:
-                store.add_round_trip(
-                    RoundTripRow(
-                        pair=closed.pair,
-                        strategy=closed.strategy,
-                        entry_ts_ns=closed.entry_ts_ns,
-                        exit_ts_ns=closed.exit_ts_ns,
-                        qty=closed.qty,
-                        entry_price=closed.entry_price,
-                        exit_price=closed.exit_price,
-                        pnl=closed.pnl,
-                        fees=closed.fees,
-                    )
-                )
+                store.add_round_trip(_trip_row(closed))
 
         self.writer.submit(write)
         self.dirty.update(("balance", "positions", "trades", "performance"))
+
+    def _take_staged(self) -> Callable[[Store], None] | None:
+        """The staged writes as one operation (encoded now, from the live objects), or None; clears the stage.
+
+        Called by the writer before it queues anything else (on this journal's thread).
+        """
+        if not (self._orders or self._fills or self._positions or self._balances_changed or self._trips):
+            return None
+        batch: list[EncodedRows] = []
+        if self._orders:
+            batch.append(encode_orders(self._orders.values()))
+        if self._fills:
+            batch.append(encode_fills(self._fills))
+        if self._positions:
+            # As in the unstaged path: the position row is a summary; the fills table records the trade ids.
+            batch.append(encode_positions(dataclasses.replace(p, trade_ids=set()) for p in self._positions.values()))
+        if self._balances_changed:
+            batch.append(encode_balances(self.portfolio.balances.assets()))
+        if self._trips:
+            batch.append(encode_round_trips(_trip_row(closed) for closed in self._trips))
+        self._orders = {}
+        self._fills = []
+        self._positions = {}
+        self._balances_changed = False
+        self._trips = []
+        return partial(Store.write_rows, batch=batch)
 
     def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None:
         self.anomalies += 1
@@ -129,6 +199,20 @@ class Journal:
                 self.subscribers.remove(callback)
 
         return unsubscribe
+
+
+def _trip_row(closed: ClosedTrade) -> RoundTripRow:
+    return RoundTripRow(
+        pair=closed.pair,
+        strategy=closed.strategy,
+        entry_ts_ns=closed.entry_ts_ns,
+        exit_ts_ns=closed.exit_ts_ns,
+        qty=closed.qty,
+        entry_price=closed.entry_price,
+        exit_price=closed.exit_price,
+        pnl=closed.pnl,
+        fees=closed.fees,
+    )
 
 
 def _copy_order(order: Order) -> Order:

@@ -45,6 +45,11 @@ class StrategySlot:
     last_refusal: str = ""
     history: deque[Candle] = field(default_factory=lambda: deque(maxlen=HISTORY))
     context: StrategyContext = field(default_factory=lambda: StrategyContext(ZERO))
+    key: tuple[str, str] = field(init=False, repr=False, default=("", ""))
+    """``(name, pair)``: the slot's key into the portfolio's positions, made once."""
+
+    def __post_init__(self) -> None:
+        self.key = (self.name, self.pair)
 
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
         """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
@@ -101,14 +106,29 @@ class Trader:
         pair = event.pair
         self.last_event[pair] = event
         if type(event) is Candle:
+            # The backtest's hot path (once per candle): the slot loop is inlined, and the per-slot work that is
+            # not a strategy call is two dict lookups and an attribute store.
             self.portfolio.marks[pair] = event.close
             slots = self.by_pair.get(pair)
             if not slots:
                 return NO_REQUESTS
             requests: list[OrderRequest] | None = None
+            positions = self.portfolio.positions
             for slot in slots:
                 slot.history.append(event)
-                request = self._run_slot(slot, event, trading)
+                position = positions.get(slot.key)
+                qty_held = position.qty if position is not None else ZERO
+                ctx = slot.context
+                ctx.position_qty = qty_held
+                try:
+                    signal = slot.strategy.on_candle(event, ctx)
+                except Exception as exc:
+                    slot.errors += 1
+                    slot.last_error = f"{type(exc).__name__}: {exc}"
+                    continue
+                if signal is None:
+                    continue
+                request = self._on_signal(slot, signal, event, qty_held, trading)
                 if request is not None:
                     if requests is None:
                         requests = []
@@ -122,18 +142,10 @@ class Trader:
             self.portfolio.marks[pair] = (event.best_bid + event.best_ask) / 2
         return []
 
-    def _run_slot(self, slot: StrategySlot, candle: Candle, trading: bool) -> OrderRequest | None:
-        position = self.portfolio.positions.get((slot.name, slot.pair))
-        qty_held = position.qty if position is not None else ZERO
-        ctx = slot.context
-        ctx.position_qty = qty_held
-        try:
-            signal = slot.strategy.on_candle(candle, ctx)
-        except Exception as exc:
-            slot.errors += 1
-            slot.last_error = f"{type(exc).__name__}: {exc}"
-            return None
-        if signal is None or not trading or not slot.enabled:
+    def _on_signal(
+        self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal, trading: bool
+    ) -> OrderRequest | None:
+        if not trading or not slot.enabled:
             return None
         slot.signals += 1
         if self.oms.has_open_order(slot.name, slot.pair):

@@ -4,7 +4,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from engine.domain.market_data import Candle
-from engine.market.indicators import EMA
+from engine.domain.money import ZERO
+from engine.market.indicators import EMASpread
 from engine.strategies.base import Param, ParamError, ParamValue, Signal, Strategy, StrategyContext
 
 __all__ = ["EmaCross"]
@@ -18,9 +19,10 @@ class EmaCross(Strategy):
         Param("slow", "int", 26, 3, 2000, "Period of the slow EMA, in candles; must exceed fast."),
     )
 
-    _fast: EMA
-    _slow: EMA
+    _spread: EMASpread
     _prev_diff: Decimal | None
+    _buy: Signal
+    _sell: Signal
 
     @classmethod
     def check_combination(cls, values: Mapping[str, ParamValue]) -> None:
@@ -32,21 +34,25 @@ class EmaCross(Strategy):
         return int(self.values["slow"]) + 1
 
     def reset(self) -> None:
-        self._fast = EMA(int(self.values["fast"]))
-        self._slow = EMA(int(self.values["slow"]))
+        fast, slow = self.values["fast"], self.values["slow"]
+        self._spread = EMASpread(int(fast), int(slow))
         self._prev_diff = None
+        # Signals are immutable: made once, not at every cross.
+        self._buy = Signal("buy", f"EMA{fast} crossed above EMA{slow}")
+        self._sell = Signal("sell", f"EMA{fast} crossed below EMA{slow}")
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
-        fast = self._fast.update(candle.close)
-        slow = self._slow.update(candle.close)
-        if fast is None or slow is None:
+        # Called for every candle of a backtest: one indicator call, and comparisons against the Decimal ZERO
+        # (comparing a Decimal with the int 0 converts the int each time).
+        diff = self._spread.update(candle.close)
+        if diff is None:
             return None
-        diff = fast - slow
-        prev, self._prev_diff = self._prev_diff, diff
+        prev = self._prev_diff
+        self._prev_diff = diff
         if prev is None:
             return None
-        if prev <= 0 < diff and ctx.position_qty == 0:
-            return Signal("buy", f"EMA{self.values['fast']} crossed above EMA{self.values['slow']}")
-        if prev >= 0 > diff and ctx.position_qty > 0:
-            return Signal("sell", f"EMA{self.values['fast']} crossed below EMA{self.values['slow']}")
+        if prev <= ZERO < diff:
+            return self._buy if ctx.position_qty == ZERO else None
+        if prev >= ZERO > diff:
+            return self._sell if ctx.position_qty > ZERO else None
         return None

@@ -86,9 +86,7 @@ def parse_ohlc_json(
             detail = f"expected [time, o, h, l, c, vwap, volume, count], got {row!r}"
             raise ReplayFormatError(source, detail, row=index)
         if row[0] <= prev_ts:
-            raise ReplayOrderError(
-                source, f"time {row[0]} is not after the previous row's {prev_ts}", row=index
-            )
+            raise ReplayOrderError(source, f"time {row[0]} is not after the previous row's {prev_ts}", row=index)
         prev_ts = row[0]
     if drop_open and rows:
         rows = [r for r in rows if r[0] <= last] if _is_int(last) else rows[:-1]
@@ -114,9 +112,7 @@ def parse_ohlc_json(
     return candles
 
 
-def parse_trades_json(
-    text: str | bytes, *, pair: str | None = None, source: str = "<text>"
-) -> list[TradeTick]:
+def parse_trades_json(text: str | bytes, *, pair: str | None = None, source: str = "<text>") -> list[TradeTick]:
     """Parse a saved ``/0/public/Trades`` response into trades in time order.
 
     Args:

@@ -1,8 +1,10 @@
 """Replay sources: a market-data file turned into time-ordered :data:`MarketEvent` values.
 
-A :class:`ReplaySource` loads its file once, eagerly, into a list (about 0.5 KB per candle: 50k hourly candles
-take ~25 MB), then hands out events by index so a restarted run can resume exactly where it stopped. It is
-synchronous; the async runtime wraps it and paces it with :class:`~engine.exchanges.replay.pacing.Pacer`.
+A :class:`ReplaySource` loads its file once, eagerly, then hands out events by index so a restarted run can
+resume exactly where it stopped. A CSV candle file is kept as :class:`CandleColumns` (parsed and checked up
+front; each candle object is made when it is read, which spares the garbage collector 50k tracked objects per
+50k-candle file); other formats as a list of events. It is synchronous; the async runtime wraps it and paces it
+with :class:`~engine.exchanges.replay.pacing.Pacer`.
 
 Event time: a candle is only known once it has closed, so the simulated clock must reach ``close_ns`` before a
 candle is emitted (:func:`event_time_ns`). ``first_ts_ns``, ``last_ts_ns``, ``times_ns`` and ``index_at`` all
@@ -15,9 +17,10 @@ from pathlib import Path
 
 from engine.domain.market_data import Candle, MarketEvent, TradeTick
 from engine.exchanges.replay.aggregate import aggregate_trades
+from engine.exchanges.replay.columns import CandleColumns
 from engine.exchanges.replay.detect import ReplayFormat, detect_format
 from engine.exchanges.replay.errors import ReplayConfigError, ReplayFormatError, ReplayOrderError
-from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_csv, split_kraken_csv_name
+from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns, split_kraken_csv_name
 from engine.exchanges.replay.rest_json import parse_ohlc_json, parse_trades_json
 
 __all__ = ["ReplaySource", "event_time_ns", "load_events"]
@@ -52,15 +55,25 @@ def load_events(
         OSError: the file cannot be read.
     """
     path = Path(path)
-    source = str(path)
     fmt = fmt or detect_format(path)
     if fmt is ReplayFormat.OHLCVT_CSV:
-        name_pair, name_interval = split_kraken_csv_name(path)
-        label = pair or name_pair
-        if label is None:
-            raise ReplayFormatError(source, "cannot tell the pair from the file name; pass it")
-        text = path.read_text(encoding="utf-8")
-        return parse_ohlcvt_csv(text, pair=label, interval_s=interval_s or name_interval, source=source)
+        return list(_load_csv(path, pair, interval_s))
+    return _load_json(path, fmt, pair, interval_s, drop_open)
+
+
+def _load_csv(path: Path, pair: str | None, interval_s: int | None) -> CandleColumns:
+    name_pair, name_interval = split_kraken_csv_name(path)
+    label = pair or name_pair
+    if label is None:
+        raise ReplayFormatError(str(path), "cannot tell the pair from the file name; pass it")
+    text = path.read_text(encoding="utf-8")
+    return parse_ohlcvt_columns(text, pair=label, interval_s=interval_s or name_interval, source=str(path))
+
+
+def _load_json(
+    path: Path, fmt: ReplayFormat, pair: str | None, interval_s: int | None, drop_open: bool
+) -> list[Candle] | list[TradeTick]:
+    source = str(path)
     data = path.read_bytes()
     if fmt is ReplayFormat.OHLC_JSON:
         return parse_ohlc_json(data, pair=pair, interval_s=interval_s, drop_open=drop_open, source=source)
@@ -120,8 +133,8 @@ class ReplaySource:
         self._aggregate_s = aggregate_s
         self._fill_gaps = fill_gaps
         self._drop_open = drop_open
-        self._events: list[MarketEvent] | None = None
-        self._times: list[int] = []
+        self._events: Sequence[MarketEvent] | None = None
+        self._times: list[int] | None = None
 
     @classmethod
     def from_events(cls, events: Iterable[MarketEvent], *, name: str = "<events>") -> "ReplaySource":
@@ -141,7 +154,7 @@ class ReplaySource:
         self._fill_gaps = False
         self._drop_open = True
         self._events = None
-        self._times = []
+        self._times = None
         self._install(list(events))
         return self
 
@@ -157,9 +170,16 @@ class ReplaySource:
             return self
         fmt = self._fmt or detect_format(self._path)
         self._fmt = fmt
-        loaded = load_events(
-            self._path, fmt=fmt, pair=self._pair, interval_s=self._interval_s, drop_open=self._drop_open
-        )
+        if fmt is ReplayFormat.OHLCVT_CSV:
+            columns = _load_csv(self._path, self._pair, self._interval_s)
+            if columns and self._aggregate_s is not None and columns.interval_s != self._aggregate_s:
+                raise ReplayConfigError(f"{self.name}: {self._resampling(columns.interval_s)} is not supported")
+            if not columns:
+                raise ReplayFormatError(self.name, "no events to replay")
+            # Strictly increasing open times (checked by the parser) and one interval: close times increase too.
+            self._events = columns
+            return self
+        loaded = _load_json(self._path, fmt, self._pair, self._interval_s, self._drop_open)
         events: list[MarketEvent]
         if self._aggregate_s is None:
             events = list(loaded)
@@ -167,12 +187,14 @@ class ReplaySource:
             trades = [e for e in loaded if isinstance(e, TradeTick)]
             events = list(aggregate_trades(trades, self._aggregate_s, fill_gaps=self._fill_gaps))
         elif loaded and isinstance(loaded[0], Candle) and loaded[0].interval_s != self._aggregate_s:
-            detail = f"the file holds {loaded[0].interval_s} s candles; resampling to {self._aggregate_s} s"
-            raise ReplayConfigError(f"{self.name}: {detail} is not supported")
+            raise ReplayConfigError(f"{self.name}: {self._resampling(loaded[0].interval_s)} is not supported")
         else:
             events = list(loaded)
         self._install(events)
         return self
+
+    def _resampling(self, interval_s: int) -> str:
+        return f"the file holds {interval_s} s candles; resampling to {self._aggregate_s} s"
 
     def _install(self, events: list[MarketEvent]) -> None:
         if not events:
@@ -200,7 +222,11 @@ class ReplaySource:
     @property
     def times_ns(self) -> Sequence[int]:
         """:func:`event_time_ns` of every event, index for index (do not mutate)."""
-        self.load()
+        events = self.events
+        if self._times is None:
+            # Only a CSV file's columns leave the times to be computed when first asked for.
+            assert isinstance(events, CandleColumns)
+            self._times = events.close_times_ns()
         return self._times
 
     @property
@@ -230,6 +256,8 @@ class ReplaySource:
         events = self.events
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= len(events):
             raise ReplayConfigError(f"index must be an int in 0..{len(events)}, got {index!r}")
+        if isinstance(events, CandleColumns):
+            return events.iter_from(index)
         # map over a range starts at index in O(1) and iterates at C speed, without copying the list.
         return map(events.__getitem__, range(index, len(events)))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+from fakes.mcp_harness import ok
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_harness import ok
 from mcp_types import (
     PROTOCOL_VERSION_META_KEY,
     JSONRPCNotification,

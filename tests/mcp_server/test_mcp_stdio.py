@@ -7,8 +7,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from fakes.mcp_harness import ok
 from mcp import Client, StdioServerParameters
-from mcp_harness import ok
 
 pytestmark = pytest.mark.anyio
 

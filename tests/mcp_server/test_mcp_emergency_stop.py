@@ -3,9 +3,9 @@
 from typing import Any, Literal
 
 import pytest
+from fakes.mcp_harness import ok, rest_buy_orders, text_of
 from mcp import Client
 from mcp.client.session import ClientRequestContext
-from mcp_harness import ok, rest_buy_orders, text_of
 from mcp_types import ElicitRequestParams, ElicitResult, Implementation
 
 from engine.runtime.facade import EngineFacade

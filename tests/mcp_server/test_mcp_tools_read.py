@@ -2,8 +2,8 @@
 
 import anyio
 import pytest
+from fakes.mcp_harness import ok
 from mcp import Client
-from mcp_harness import ok
 from pydantic import BaseModel
 
 from engine.runtime.facade import EngineFacade

@@ -3,8 +3,8 @@
 from typing import Any
 
 import pytest
+from fakes.mcp_harness import ok, snapshot, text_of
 from mcp import Client
-from mcp_harness import ok, snapshot, text_of
 from mcp_types import Implementation
 
 from engine.runtime.facade import EngineFacade

@@ -9,11 +9,11 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+from fakes.mcp_harness import ok, running_engine
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp_harness import ok, running_engine
 from mcp_types import ResourceUpdatedNotification
 
 from engine.runtime.facade import EngineFacade

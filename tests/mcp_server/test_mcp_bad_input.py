@@ -3,8 +3,8 @@
 from typing import Any
 
 import pytest
+from fakes.mcp_harness import snapshot, text_of
 from mcp import Client
-from mcp_harness import snapshot, text_of
 
 from engine.runtime.facade import EngineFacade
 from trading_mcp.server import build_server

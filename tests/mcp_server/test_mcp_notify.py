@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import pytest
+from fakes.mcp_harness import ok, rest_buy_orders
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.subscriptions import ResourceUpdated as ClientResourceUpdated
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, ServerEvent
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_harness import ok, rest_buy_orders
 from mcp_types import ResourceUpdatedNotification, ServerCapabilities
 
 from engine.runtime.facade import EngineFacade
