@@ -360,6 +360,7 @@ class Engine:
 
     def _flush_equity_chunk(self) -> None:
         """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path)."""
+        curve = self.equity_curve
         start = self._equity_written
         # Two list slices (ints and Decimals, which the garbage collector ignores), not a tuple per point.
         ts_ns, equity = curve.ts_ns[start:], curve.equity[start:]
