@@ -188,7 +188,7 @@ def register_write_tools(
                 mode=facade.mode,
                 message=(
                     f"Not executed yet. This will cancel every open order{then} and halt {facade.mode} "
-                    f"trading on {facade.venue} until resume_trading. Ask the user; if they agree, call "
+                    f"trading (venue: {facade.venue}) until resume_trading. Ask the user; if they agree, call "
                     "emergency_stop again with the same arguments and this confirmation_token within "
                     f"{confirmations.ttl_s:g} s."
                 ),
