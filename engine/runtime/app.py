@@ -204,10 +204,16 @@ class Engine:
         if kv.get("trading_state") in ("paused", "halted"):
             self.risk.state = TradingState(kv["trading_state"])
             self.risk.halt_reason = str(kv.get("halt_reason", ""))
+        saved_mode = kv.get("mode")
+        if saved_mode is not None and saved_mode != self.mode:
+            raise EngineError(
+                f"the state in {self.db_path} belongs to a {saved_mode} account; this run is {self.mode}: "
+                "use another --db (paper and live state never mix)"
+            )
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
         self.oms = OrderManager(self.exchange, self.portfolio, self.journal, prefix)
         orders: list[Order] = saved["orders"]
-        self.oms.restore(orders, int(kv.get("order_sequence", 0)) or len(orders))
+        self.oms.restore(orders, _next_sequence(prefix, orders, int(kv.get("order_sequence", 0))))
         open_orders = [o for o in orders if o.is_open]
         restore = getattr(self.exchange, "restore", None)
         if open_orders and callable(restore):
@@ -437,6 +443,16 @@ class Engine:
         """Trade until the data runs out (or ``max_events``), then stop cleanly."""
         async with self.serve():
             await self.done.wait()
+
+
+def _next_sequence(prefix: str, orders: list[Order], saved: int) -> int:
+    """The highest order number used so far: the saved counter may lag an intent written just before a crash."""
+    highest = saved
+    for order in orders:
+        head, _, number = order.client_id.rpartition("-")
+        if head == prefix and number.isdigit():
+            highest = max(highest, int(number))
+    return highest
 
 
 def _record_cursor(store: Store, cursor: int) -> None:

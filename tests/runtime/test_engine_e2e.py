@@ -134,3 +134,47 @@ async def test_several_strategies_and_pairs_at_once() -> None:
     # USDT moved only with XBTUSDT fills, USD only with XBTUSD fills.
     usdt_fees = sum((t.fees for t in engine.portfolio.round_trips if t.pair == "XBTUSDT"), Decimal(0))
     assert engine.portfolio.balances.total("USDT") < Decimal(10000) or usdt_fees == 0
+
+
+async def test_paper_state_is_never_used_for_a_live_account(tmp_path: Path) -> None:
+    from engine.runtime.app import EngineError
+
+    db = tmp_path / "p.db"
+    await run_to_end(Engine.from_config(fast_config(), db, options=RunOptions(max_events=5)))
+    live_like = Engine.from_config(fast_config(), db, options=RunOptions(max_events=5))
+    live_like._exchange_factory = lambda instruments, balances, clock: _LiveStub(  # type: ignore[method-assign]
+        live_like._paper_factory(instruments, balances, clock)
+    )
+    with pytest.raises(EngineError, match="belongs to a paper account"):
+        await run_to_end(live_like)
+
+
+async def test_order_numbers_continue_after_an_intent_the_counter_missed(tmp_path: Path) -> None:
+    from engine.domain.orders import ClientOrderId, Order, OrderSide, OrderType
+    from engine.persistence import Store
+
+    db = tmp_path / "n.db"
+    await run_to_end(Engine.from_config(fast_config(), db, options=RunOptions(id_prefix="t", max_events=5)))
+    store = Store.open(db)
+    # An intent written just before a crash, after the last time the counter was saved.
+    store.upsert_order(
+        Order(ClientOrderId("t-000000041"), "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.001"), Decimal("1"), 1)
+    )
+    store.close()
+    engine = Engine.from_config(fast_config(), db, options=RunOptions(id_prefix="t", max_events=1))
+    async with engine.serve():
+        assert engine.oms.next_client_id() == "t-000000042"
+
+
+class _LiveStub:
+    """A venue that says it is live (only what the mode check reads differs from the paper venue)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
