@@ -142,7 +142,7 @@ async def test_paper_state_is_never_used_for_a_live_account(tmp_path: Path) -> N
     db = tmp_path / "p.db"
     await run_to_end(Engine.from_config(fast_config(), db, options=RunOptions(max_events=5)))
     live_like = Engine.from_config(fast_config(), db, options=RunOptions(max_events=5))
-    live_like._exchange_factory = lambda instruments, balances, clock: _LiveStub(  # type: ignore[method-assign]
+    live_like._exchange_factory = lambda instruments, balances, clock: _LiveStub(
         live_like._paper_factory(instruments, balances, clock)
     )
     with pytest.raises(EngineError, match="belongs to a paper account"):
