@@ -12,6 +12,7 @@ strategies up on the events before it.
 """
 
 import heapq
+import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -43,7 +44,7 @@ from engine.runtime.sources import MarketSource, ReplayMarketSource, shipped_sam
 from engine.runtime.trader import StrategySlot, Trader
 from engine.strategies import strategy_class
 
-__all__ = ["Engine", "EngineError", "RunOptions"]
+__all__ = ["Engine", "EngineError", "RunOptions", "halt_file_for"]
 
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
 
@@ -374,8 +375,31 @@ class Engine:
         if ts_ns:
             self.writer.submit(lambda s: s.append_equity_columns(ts_ns, equity))
 
+    @property
+    def halt_file(self) -> Path | None:
+        """The operator's kill switch: ``trading-mcp halt`` creates this file and the engine halts within 0.2 s."""
+        return None if self.db_path is None else halt_file_for(self.db_path)
+
+    async def _check_halt_file(self) -> None:
+        path = self.halt_file
+        if path is None or not path.exists():
+            return
+        try:
+            request = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            request = {}
+        from engine.runtime.facade import EngineFacade
+
+        await EngineFacade(self).emergency_stop(
+            flatten=bool(request.get("flatten", False)),
+            source="operator:halt-file",
+            reason=str(request.get("reason") or "halted by the operator (trading-mcp halt)"),
+        )
+        path.unlink(missing_ok=True)
+
     async def _notifier_loop(self) -> None:
         while True:
+            await self._check_halt_file()
             before = anyio.current_time()
             await anyio.sleep(0.2)
             self.state.loop_lag_s = max(0.0, anyio.current_time() - before - 0.2)
@@ -416,6 +440,7 @@ class Engine:
             try:
                 if isinstance(self.exchange, Reconciling):
                     await self._reconcile(self.exchange)
+                await self._check_halt_file()  # a halt requested while the engine was down applies before trading
                 facade = EngineFacade(self)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._run_market)
@@ -443,6 +468,11 @@ class Engine:
         """Trade until the data runs out (or ``max_events``), then stop cleanly."""
         async with self.serve():
             await self.done.wait()
+
+
+def halt_file_for(db_path: Path) -> Path:
+    """Where ``trading-mcp halt`` leaves its request for the engine that uses ``db_path``."""
+    return db_path.with_name(db_path.name + ".halt")
 
 
 def _next_sequence(prefix: str, orders: list[Order], saved: int) -> int:

@@ -20,7 +20,7 @@ import anyio
 from engine.errors import FacadeError
 from engine.exchanges.replay import ReplayError, ReplaySource
 from engine.persistence import Store
-from engine.runtime.app import Engine, EngineError, RunOptions
+from engine.runtime.app import Engine, EngineError, RunOptions, halt_file_for
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
 from engine.runtime.sources import ReplayMarketSource
@@ -62,6 +62,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     status = sub.add_parser("status", help="print the saved state without trading")
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    halt = sub.add_parser(
+        "halt", help="kill switch: the engine using this state cancels every open order and halts (no LLM involved)"
+    )
+    _common(halt)
+    halt.add_argument("--flatten", action="store_true", help="also close every position at market")
+    halt.add_argument("--reason", default="", help="why (written to the event log)")
 
     check = sub.add_parser("kraken-check", help="check connectivity, status, clock skew, keys and instruments")
     check.add_argument("--config", type=Path, help="TOML configuration file")
@@ -406,6 +413,19 @@ async def _progress_bar(engine: Engine) -> None:
         await anyio.sleep(0.2)
 
 
+def cmd_halt(args: argparse.Namespace) -> int:
+    """Leave the halt request beside the state file; a running engine acts on it within 0.2 s, a stopped one at
+    its next start. Resuming is explicit (``resume_trading`` over MCP)."""
+    config = load_config(args.config)
+    db = _db_path(args, config)
+    if not db.exists():
+        raise UsageError(f"no saved state at {db}: nothing to halt")
+    path = halt_file_for(db)
+    path.write_text(json.dumps({"flatten": args.flatten, "reason": args.reason}), encoding="utf-8")
+    print(f"halt requested: {path} (a running engine halts within a second; a stopped one at its next start)")
+    return 0
+
+
 def cmd_kraken_check(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -421,6 +441,7 @@ def cmd_kraken_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "halt": cmd_halt,
     "kraken-check": cmd_kraken_check,
     "run": cmd_run,
     "status": cmd_status,

@@ -156,3 +156,16 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(resumed.stdout)["events_processed"] >= 1
+
+
+def test_halt_command_leaves_a_request_the_next_start_obeys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "e.db"
+    assert main(["halt", "--db", str(db)]) == 2
+    assert "nothing to halt" in capsys.readouterr().err
+    assert main(["run", "--speed", "max", "--quiet", "--db", str(db)]) == 0
+    assert main(["halt", "--db", str(db), "--reason", "maintenance"]) == 0
+    assert (tmp_path / "e.db.halt").exists()
+    assert main(["run", "--speed", "max", "--quiet", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trading_state"] == "halted"

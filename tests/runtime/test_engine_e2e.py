@@ -178,3 +178,35 @@ class _LiveStub:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+async def test_operator_halt_file_stops_a_running_engine_and_a_stopped_one(tmp_path: Path) -> None:
+    from engine.runtime.app import halt_file_for
+
+    db = tmp_path / "h.db"
+    engine = Engine.from_config(
+        config_from_mapping({"market": {"speed": "1"}}), db, options=RunOptions(keep_alive=True)
+    )
+    async with engine.serve() as facade:
+        halted = anyio.Event()
+
+        def on_change(topics: set[str]) -> None:
+            if engine.risk.state.value == "halted":
+                halted.set()
+
+        facade.subscribe_changes(on_change)
+        halt_file_for(db).write_text('{"reason": "operator test"}')
+        with anyio.fail_after(10):
+            await halted.wait()
+        status = await facade.status()
+        assert status.trading_state == "halted" and status.halt_reason == "operator test"
+        assert not halt_file_for(db).exists()
+        kinds = [e.kind for e in await facade.events(limit=20)]
+        assert "emergency_stop" in kinds
+        await facade.resume(source="test")
+
+    halt_file_for(db).write_text("{}")
+    again = Engine.from_config(fast_config(), db, options=RunOptions(max_events=50))
+    await run_to_end(again)
+    assert again.risk.state.value == "halted"
+    assert again.portfolio.fill_count == engine.portfolio.fill_count  # halted before it could trade
