@@ -2,7 +2,8 @@
 
 Modules: :mod:`~engine.persistence.schema` (versioned migrations), :mod:`~engine.persistence.codec` (exact
 Decimal/JSON encodings, rows <-> domain), :mod:`~engine.persistence.store` (the synchronous :class:`Store`),
-:mod:`~engine.persistence.writer` (:class:`StoreWriter`, the one writer, kept off the event loop).
+:mod:`~engine.persistence.writer` (:class:`StoreWriter`, the one writer, kept off the event loop),
+:mod:`~engine.persistence.rows` and :mod:`~engine.persistence.bulk` (pre-encoded rows written in one statement).
 
 Exceptions, by how the caller should respond::
 
@@ -10,6 +11,7 @@ Exceptions, by how the caller should respond::
     ├── DuplicateRecord           the key is stored already: an idempotent replay, treat as "already done"
     ├── CodecError                a float/NaN/unknown type reached the store: a bug, fix the caller
     ├── SchemaError               missing/foreign/outdated database: operator action (path, upgrade)
+    ├── PartialWrite              a bulk write (backtests) stored some rows and refused others: see .errors
     └── WriterError               the background writer itself
         ├── WriterClosed          submitted while not running: a lifecycle bug
         └── FlushTimeout          durability unknown: do not send the order; halt or retry the flush
@@ -17,6 +19,7 @@ Exceptions, by how the caller should respond::
 sqlite3 errors (disk full, I/O) pass through unchanged; from the writer they surface on the next flush.
 """
 
+from engine.persistence.bulk import PartialWrite
 from engine.persistence.errors import (
     CodecError,
     DuplicateRecord,
@@ -38,6 +41,7 @@ __all__ = [
     "DuplicateRecord",
     "EventRecord",
     "FlushTimeout",
+    "PartialWrite",
     "RoundTripRow",
     "SchemaError",
     "Store",

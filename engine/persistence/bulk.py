@@ -4,12 +4,17 @@ Why: Python's ``sqlite3`` releases the GIL around every step of every statement.
 steps, and the writer thread must win the GIL back after each; while the event loop thread is busy (a backtest
 is never idle) each win takes up to the interpreter's switch interval (5 ms). A backtest's thousands of rows
 then end up written after the run, one after the other. Here a table's rows travel as one JSON text
-(``[[col0, col1, ...], ...]``) that SQLite expands with ``json_each`` inside one ``INSERT ... SELECT``: one step,
-the GIL released throughout, so the writing overlaps the run.
+(``[[col0, col1, ...], ...]``) that SQLite expands with ``json_each`` inside one ``INSERT ... SELECT``, the GIL
+released throughout, so the writing overlaps the run.
 
-Rows are encoded on the thread that owns the objects (:func:`encode_orders` and friends); the JSON text is
-immutable and safe to hand to the writer thread. Values are the codec's (``str``, ``int``, ``None``), which JSON
-carries exactly; a STRICT table refuses anything else, as it would a bound parameter.
+Better still, all the tables of a batch go in one statement: :func:`install` gives the writer's connection a
+TEMP table ``bulk_inbox`` (a column per kind of rows) whose ``BEFORE INSERT`` trigger runs every table's
+``INSERT ... SELECT`` and then drops the row itself (``RAISE(IGNORE)``). Inserting one inbox row writes the whole
+batch: one GIL hand-over instead of one per table. The trigger lives in the connection's temp schema; the
+database file's schema is untouched.
+
+Rows are encoded by :mod:`.rows` on the thread that owns the objects. A STRICT table refuses a value of the
+wrong type from JSON as it would a bound parameter.
 
 If the bulk statement fails (a duplicate fill, say), SQLite undoes that statement alone; the rows are then
 written one by one, each in its own savepoint, so that only the bad ones are lost, and :class:`PartialWrite`
@@ -18,36 +23,14 @@ names them after the good ones are written.
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
-from engine.domain.balances import AssetBalance
-from engine.domain.orders import Fill, Order
-from engine.domain.positions import Position
-from engine.persistence.codec import (
-    FILL_COLUMNS,
-    balance_to_row,
-    dec_to_text,
-    fill_to_row,
-    order_to_row,
-    position_to_row,
-    round_trip_to_row,
-)
+from engine.persistence.codec import FILL_COLUMNS
 from engine.persistence.errors import StoreError
-from engine.persistence.records import RoundTripRow
+from engine.persistence.rows import EncodedRows
 
-__all__ = [
-    "EncodedRows",
-    "PartialWrite",
-    "encode_balances",
-    "encode_fills",
-    "encode_orders",
-    "encode_positions",
-    "encode_round_trips",
-    "equity_payload",
-    "write_rows",
-]
+__all__ = ["EQUITY_FROM_JSON", "PartialWrite", "install", "write_rows"]
 
 
 class PartialWrite(StoreError):
@@ -56,15 +39,6 @@ class PartialWrite(StoreError):
     def __init__(self, errors: Sequence[Exception]) -> None:
         super().__init__(f"{len(errors)} row(s) refused; first: {errors[0]!r}")
         self.errors = list(errors)
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedRows:
-    """Rows for one table (``kind``: orders, fills, positions, balances, round_trips) as one JSON array."""
-
-    kind: str
-    payload: str
-    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,61 +125,89 @@ _BULK_SQL = {kind: _bulk_sql(table) for kind, table in _TABLES.items()}
 _ROW_SQL = {kind: _row_sql(table) for kind, table in _TABLES.items()}
 _KEEP_ONLY_SQL = "DELETE FROM [{name}] WHERE [{key}] NOT IN (SELECT json_extract(value, '$[0]') FROM json_each(?))"
 
-
-def _encode(kind: str, rows: list[tuple[object, ...]]) -> EncodedRows:
-    return EncodedRows(kind, json.dumps(rows, separators=(",", ":")), len(rows))
-
-
-def _ordered(kind: str, row: Mapping[str, object]) -> tuple[object, ...]:
-    return tuple(row[c] for c in _TABLES[kind].columns)
-
-
-def encode_orders(orders: Iterable[Order]) -> EncodedRows:
-    """Whole order rows (upserted by client id)."""
-    return _encode("orders", [_ordered("orders", order_to_row(o)) for o in orders])
+EQUITY_FROM_JSON = (
+    "INSERT INTO equity (ts_ns, equity)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) ORDER BY key"
+)
+# The inbox's columns, in the order the trigger writes them.
+_INBOX_KINDS = (*_TABLES, "equity")
+_INBOX_INSERT = f"INSERT INTO temp.bulk_inbox ({', '.join(_INBOX_KINDS)}) VALUES ({', '.join('?' * len(_INBOX_KINDS))})"
 
 
-def encode_fills(fills: Iterable[Fill]) -> EncodedRows:
-    return _encode("fills", [fill_to_row(f) for f in fills])
+def _inbox_trigger() -> str:
+    steps: list[str] = []
+    for kind, table in _TABLES.items():
+        if table.replace_all:
+            keep = _KEEP_ONLY_SQL.format(name=table.name, key=table.columns[0]).replace("?", f"NEW.{kind}")
+            steps.append(keep.replace(" WHERE ", f" WHERE NEW.{kind} IS NOT NULL AND ", 1))
+        steps.append(_BULK_SQL[kind].replace("json_each(?)", f"json_each(NEW.{kind})"))
+    steps.append(EQUITY_FROM_JSON.replace("json_each(?)", "json_each(NEW.equity)"))
+    body = "; ".join(steps)
+    return (
+        "CREATE TEMP TRIGGER IF NOT EXISTS bulk_inbox_write BEFORE INSERT ON bulk_inbox"
+        f" BEGIN {body}; SELECT RAISE(IGNORE); END"
+    )
 
 
-def encode_positions(positions: Iterable[Position]) -> EncodedRows:
-    """Position rows as given (upserted by strategy and pair)."""
-    return _encode("positions", [_ordered("positions", position_to_row(p)) for p in positions])
+def install(conn: sqlite3.Connection) -> None:
+    """Give a writable connection its bulk inbox (TEMP: it lasts as long as the connection)."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS bulk_inbox ({', '.join(f'{k} TEXT' for k in _INBOX_KINDS)})")
+    conn.execute(_inbox_trigger())
 
 
-def encode_balances(balances: Mapping[str, AssetBalance]) -> EncodedRows:
-    """The full balance snapshot: assets not in it are removed from the table."""
-    return _encode("balances", [_ordered("balances", balance_to_row(a, b)) for a, b in balances.items()])
+def write_rows(conn: sqlite3.Connection, batch: Sequence[EncodedRows]) -> None:
+    """Write the batch: in one statement through the inbox when the connection has one (see the module's
+    docstring), else (or when that statement fails) table by table and, for a refused table, row by row.
 
-
-def encode_round_trips(trips: Iterable[RoundTripRow]) -> EncodedRows:
-    return _encode("round_trips", [_ordered("round_trips", round_trip_to_row(t)) for t in trips])
-
-
-def write_rows(conn: sqlite3.Connection, batch: Iterable[EncodedRows]) -> None:
-    """Write each table's rows with one statement (see the module's docstring for failures).
+    Atomic on its own: either everything is written, or the rows that could be are and :class:`PartialWrite`
+    names the others, or nothing is and the error is raised.
 
     Raises:
         PartialWrite: some rows were refused (the rest are written).
-        StoreError: an unknown table kind.
+        StoreError: an unknown kind of rows.
     """
-    errors: list[Exception] = []
     for rows in batch:
-        table = _TABLES.get(rows.kind)
-        if table is None:
+        if rows.kind not in _INBOX_KINDS:
             raise StoreError(f"no bulk write for {rows.kind!r}")
-        if table.replace_all:
-            conn.execute(_KEEP_ONLY_SQL.format(name=table.name, key=table.columns[0]), (rows.payload,))
-        if not rows.count:
-            continue
+    columns: dict[str, str | None] = dict.fromkeys(_INBOX_KINDS)
+    if len({rows.kind for rows in batch}) == len(batch):
+        for rows in batch:
+            columns[rows.kind] = rows.payload
         try:
-            conn.execute(_BULK_SQL[rows.kind], (rows.payload,))
+            # The trigger keeps the inbox row itself out (RAISE(IGNORE)): a row counted here means no trigger ran.
+            if conn.execute(_INBOX_INSERT, tuple(columns.values())).rowcount == 0:
+                return
+            conn.execute("DELETE FROM temp.bulk_inbox")
         except sqlite3.DatabaseError:
-            # The failed statement changed nothing; find the rows at fault one by one.
-            errors.extend(_write_one_by_one(conn, rows.kind, json.loads(rows.payload)))
+            pass  # nothing was written (the statement failed as a whole): find out what, below
+    conn.execute("SAVEPOINT bulk")
+    try:
+        errors = [error for rows in batch for error in _write_table(conn, rows)]
+    except BaseException:
+        conn.execute("ROLLBACK TO bulk")
+        conn.execute("RELEASE bulk")
+        raise
+    conn.execute("RELEASE bulk")
     if errors:
         raise PartialWrite(errors)
+
+
+def _write_table(conn: sqlite3.Connection, rows: EncodedRows) -> list[Exception]:
+    """One kind of rows in one statement; if refused, row by row (returns the refusals)."""
+    if rows.kind == "equity":
+        conn.execute(EQUITY_FROM_JSON, (rows.payload,))
+        return []
+    table = _TABLES[rows.kind]
+    if table.replace_all:
+        conn.execute(_KEEP_ONLY_SQL.format(name=table.name, key=table.columns[0]), (rows.payload,))
+    if not rows.count:
+        return []
+    try:
+        conn.execute(_BULK_SQL[rows.kind], (rows.payload,))
+    except sqlite3.DatabaseError:
+        # The failed statement changed nothing; find the rows at fault one by one.
+        return _write_one_by_one(conn, rows.kind, json.loads(rows.payload))
+    return []
 
 
 def _write_one_by_one(conn: sqlite3.Connection, kind: str, rows: list[list[object]]) -> list[Exception]:
@@ -220,36 +222,3 @@ def _write_one_by_one(conn: sqlite3.Connection, kind: str, rows: list[list[objec
             errors.append(exc)
         conn.execute("RELEASE bulk_row")
     return errors
-
-
-def equity_payload(ts_ns: Sequence[int], equity: Sequence[Decimal]) -> str:
-    """The points ``(ts_ns[i], equity[i])`` as one JSON array of ``[ts_ns, "equity"]`` pairs.
-
-    A run of the same Decimal object (a flat stretch of the curve) is encoded once.
-
-    Raises:
-        CodecError: an equity value is not a finite Decimal.
-        StoreError: the columns differ in length, or a timestamp is not an int.
-    """
-    if len(ts_ns) != len(equity):
-        raise StoreError(f"{len(ts_ns)} timestamps for {len(equity)} equity values")
-    for ts in ts_ns:
-        if type(ts) is not int:
-            raise StoreError(f"equity timestamp {ts!r} is not an int")
-    texts: list[str] = []
-    append = texts.append
-    previous: object = None
-    text = ""
-    for value in equity:
-        if value is not previous:
-            text = dec_to_text(value)
-            previous = value
-        append(text)
-    # dec_to_text's digits, sign and point need no JSON escaping; ints are JSON integers.
-    return "[" + ",".join(map('[{},"{}"]'.format, ts_ns, texts)) + "]"
-
-
-EQUITY_FROM_JSON = (
-    "INSERT INTO equity (ts_ns, equity)"
-    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) ORDER BY key"
-)

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 from engine.domain.balances import AssetBalance
 from engine.domain.orders import Fill, Order, OrderStatus
 from engine.domain.positions import Position
-from engine.persistence.bulk import EQUITY_FROM_JSON, EncodedRows, equity_payload, write_rows
+from engine.persistence.bulk import EQUITY_FROM_JSON, install, write_rows
 from engine.persistence.codec import (
     FILL_COLUMNS,
     balance_to_row,
@@ -44,6 +44,7 @@ from engine.persistence.codec import (
 )
 from engine.persistence.errors import DuplicateRecord, SchemaError, StoreError
 from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.rows import EncodedRows, equity_payload
 from engine.persistence.schema import migrate, pending_migrations
 
 __all__ = ["BUSY_TIMEOUT_MS", "TABLES", "Store"]
@@ -151,6 +152,7 @@ class Store:
             # few commits, never corrupt the file.
             db.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
+            install(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise SchemaError(f"cannot open store {path}: {exc}") from exc
@@ -259,8 +261,8 @@ class Store:
         if ts_ns or equity:
             self._db.execute(EQUITY_FROM_JSON, (equity_payload(ts_ns, equity),))
 
-    def write_rows(self, batch: Iterable[EncodedRows]) -> None:
-        """Write rows encoded by :mod:`.bulk`'s ``encode_*`` functions, one statement per table.
+    def write_rows(self, batch: Sequence[EncodedRows]) -> None:
+        """Write rows encoded by :mod:`.bulk`'s ``encode_*`` functions (one statement for the whole batch).
 
         Raises:
             PartialWrite: some rows were refused (each is named; the rest are written).

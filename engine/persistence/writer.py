@@ -4,7 +4,9 @@
 drains the queue into batches, one transaction each, committed when the queue is momentarily empty, after
 ``max_batch`` operations, or at a flush/call marker. Every operation runs inside its own savepoint, so a
 failing one is rolled back alone and the rest of its batch still commits (a bulk write that raises
-:class:`~engine.persistence.bulk.PartialWrite` keeps the rows it wrote).
+:class:`~engine.persistence.bulk.PartialWrite` keeps the rows it wrote). An operation submitted as ``atomic`` is
+all-or-nothing by itself (one statement, or its own savepoint) and runs without one: while a backtest keeps the
+GIL busy, every statement costs this thread a wait of up to the switch interval to get the GIL back.
 
 Staging: a producer that would rather hand over its writes in bulk (the journal, in a backtest) registers a
 ``take`` function with :meth:`StoreWriter.set_stager`. Before anything else is queued (a submit, a flush, a
@@ -66,6 +68,16 @@ class _Call:
         self.future: Future[Any] = Future()
 
 
+class _Atomic:
+    """An operation that is atomic by itself (a single statement, or one that keeps its own savepoint): it runs
+    without the per-operation savepoint, two statements (and two GIL hand-overs) fewer."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Op) -> None:
+        self.fn = fn
+
+
 _STOP = object()
 
 
@@ -109,6 +121,7 @@ class StoreWriter:
         self._ops_failed = 0
         self._batches = 0
         self._stager: Callable[[], Op | None] | None = None
+        self._stager_atomic = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -174,15 +187,17 @@ class StoreWriter:
 
     # -- enqueueing ------------------------------------------------------------------------------------
 
-    def set_stager(self, take: Callable[[], Op | None] | None) -> None:
+    def set_stager(self, take: Callable[[], Op | None] | None, *, atomic: bool = False) -> None:
         """Register the source of staged writes (None removes it); see the module's docstring.
 
         ``take`` runs on the thread that submits, flushes or stops, under the writer's lock: it must be quick
         when nothing is staged, must not call back into the writer, and must only be used where the staged
         objects cannot change meanwhile (their owner's thread, or when that thread is waiting for the writer).
+        ``atomic``: the operations it returns are atomic by themselves (see :meth:`submit`).
         """
         with self._lock:
             self._stager = take
+            self._stager_atomic = atomic
 
     def _put_staged(self) -> None:
         # Called with the lock held.
@@ -199,10 +214,13 @@ class StoreWriter:
                 raise failure
 
         if staged is not None:
-            self._queue.put(staged)
+            self._queue.put(_Atomic(staged) if self._stager_atomic else staged)
 
-    def submit(self, fn: Op) -> None:
+    def submit(self, fn: Op, *, atomic: bool = False) -> None:
         """Queue ``fn(store)`` to run on the writer thread; returns at once.
+
+        ``atomic``: ``fn`` is all-or-nothing by itself (one SQL statement, or its own savepoint), so the writer
+        need not wrap it in one. Its failure is still reported by the next :meth:`flush`.
 
         Raises:
             WriterClosed: the writer is not running.
@@ -211,7 +229,7 @@ class StoreWriter:
             if not self._accepting:
                 raise WriterClosed("store writer is not running")
             self._put_staged()
-            self._queue.put(fn)
+            self._queue.put(_Atomic(fn) if atomic else fn)
 
     def _enqueue_call(self, fn: Callable[[Store], Any] | None) -> Future[Any]:
         if threading.current_thread() is self._thread:
@@ -308,8 +326,11 @@ class StoreWriter:
                         ok += error is None
                         waiter = (item, result, error)
                     break  # commit now: someone is waiting
-                assert callable(item)
-                ok += self._run_op(store, item, report=True)[1] is None
+                if type(item) is _Atomic:
+                    ok += self._run_op(store, item.fn, report=True, savepoint=False)[1] is None
+                else:
+                    assert callable(item)
+                    ok += self._run_op(store, item, report=True)[1] is None
                 ran += 1
                 if ran >= self._max_batch:
                     break
@@ -340,16 +361,21 @@ class StoreWriter:
                 call.future.set_exception(failure)
         return keep_running
 
-    def _run_op(self, store: Store, fn: Callable[[Store], Any], *, report: bool) -> tuple[Any, Exception | None]:
-        """Run one operation in its own savepoint; ``report`` leaves its error for the next flush."""
+    def _run_op(
+        self, store: Store, fn: Callable[[Store], Any], *, report: bool, savepoint: bool = True
+    ) -> tuple[Any, Exception | None]:
+        """Run one operation in its own savepoint (unless it is atomic by itself); ``report`` leaves its error
+        for the next flush."""
         conn = store.db.conn
-        conn.execute("SAVEPOINT op")
+        if savepoint:
+            conn.execute("SAVEPOINT op")
         try:
             result = fn(store)
         except PartialWrite as exc:
             # The rows it could write stay written; the refused ones are reported like a failed write.
             self._ops_failed += 1
-            conn.execute("RELEASE op")
+            if savepoint:
+                conn.execute("RELEASE op")
             if report:
                 self._record(exc)
             else:
@@ -358,8 +384,9 @@ class StoreWriter:
         except Exception as exc:
             self._ops_failed += 1
             if conn.in_transaction:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
+                if savepoint:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
             else:
                 # The failure ended the whole transaction: earlier writes of this batch are gone too.
                 self._record(StoreError(f"write failed and aborted its batch: {exc!r}"))
@@ -369,7 +396,8 @@ class StoreWriter:
             else:
                 self.last_error = exc
             return None, exc
-        conn.execute("RELEASE op")
+        if savepoint:
+            conn.execute("RELEASE op")
         return result, None
 
     def _record(self, exc: BaseException) -> None:
