@@ -6,7 +6,7 @@ Kraken WebSocket v2, Kraken REST) produces these and nothing else reaches strate
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "NS_PER_SECOND",
@@ -34,9 +34,14 @@ class TradeTick:
     trade_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """An OHLCV bar that opened at ``ts_ns`` and lasted ``interval_s`` seconds (closed unless said otherwise)."""
+class Candle(NamedTuple):
+    """An OHLCV bar that opened at ``ts_ns`` and lasted ``interval_s`` seconds (closed unless said otherwise).
+
+    A named tuple: immutable, compared and hashed by value, read by field name like the other market events.
+    A backtest makes one per candle, and a tuple is built by C code (:func:`make_candle`, or
+    ``tuple.__new__(Candle, fields)`` over many rows) several times cheaper than a frozen dataclass, whose
+    ``__init__`` stores each field through ``object.__setattr__``.
+    """
 
     pair: str
     ts_ns: int
@@ -53,19 +58,7 @@ class Candle:
         return self.ts_ns + self.interval_s * NS_PER_SECOND
 
 
-# The member descriptors behind Candle's slots, bound once: make_candle stores through them directly.
-_CANDLE_NEW = object.__new__
-(
-    _set_pair,
-    _set_ts_ns,
-    _set_interval_s,
-    _set_open,
-    _set_high,
-    _set_low,
-    _set_close,
-    _set_volume,
-    _set_trades,
-) = (Candle.__dict__[name].__set__ for name in Candle.__dataclass_fields__)
+_new_tuple = tuple.__new__
 
 
 def make_candle(
@@ -79,23 +72,8 @@ def make_candle(
     volume: Decimal,
     trades: int,
 ) -> Candle:
-    """``Candle(pair, ts_ns, ...)`` built without the dataclass ``__init__``: the same frozen value, about twice
-    as fast to make. For loaders that turn whole files into candles (the replay's hot path).
-
-    A frozen dataclass's ``__init__`` stores each field through ``object.__setattr__`` (a generic lookup per
-    field); here each slot's descriptor is called directly.
-    """
-    candle = _CANDLE_NEW(Candle)
-    _set_pair(candle, pair)
-    _set_ts_ns(candle, ts_ns)
-    _set_interval_s(candle, interval_s)
-    _set_open(candle, open)
-    _set_high(candle, high)
-    _set_low(candle, low)
-    _set_close(candle, close)
-    _set_volume(candle, volume)
-    _set_trades(candle, trades)
-    return candle
+    """``Candle(pair, ts_ns, ...)`` without the named tuple's Python-level ``__new__`` (same value)."""
+    return _new_tuple(Candle, (pair, ts_ns, interval_s, open, high, low, close, volume, trades))
 
 
 @dataclass(frozen=True, slots=True)

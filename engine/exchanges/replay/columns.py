@@ -17,6 +17,8 @@ from engine.domain.market_data import Candle, make_candle
 
 __all__ = ["CandleColumns"]
 
+_new_tuple = tuple.__new__
+
 
 class CandleColumns(Sequence[Candle]):
     """Closed candles of one pair and interval, in time order, stored as parallel columns.
@@ -103,9 +105,8 @@ class CandleColumns(Sequence[Candle]):
 
     def iter_from(self, start: int) -> Iterator[Candle]:
         """The candles from index ``start`` on (``start`` in ``0..len(self)``), made one at a time."""
-        # map() walks the columns and calls make_candle at C speed: no Python frame per candle but its own.
-        return map(
-            make_candle,
+        # zip builds each row and tuple.__new__ types it as a Candle: no Python frame per candle at all.
+        rows = zip(
             repeat(self.pair),
             islice(self.ts_ns, start, None),
             repeat(self.interval_s),
@@ -116,6 +117,7 @@ class CandleColumns(Sequence[Candle]):
             islice(self.volume, start, None),
             islice(self.trades, start, None),
         )
+        return map(_new_tuple, repeat(Candle), rows)
 
     def close_times_ns(self) -> list[int]:
         """When each candle becomes known (its close), index for index."""
