@@ -1,7 +1,6 @@
 """EMA crossover, long only: buy when the fast EMA crosses above the slow one, sell everything on the cross below."""
 
 from collections.abc import Mapping
-from decimal import Decimal
 
 from engine.domain.market_data import Candle
 from engine.domain.money import ZERO
@@ -20,7 +19,7 @@ class EmaCross(Strategy):
     )
 
     _spread: EMASpread
-    _prev_diff: Decimal | None
+    _prev_sign: int | None
     _buy: Signal
     _sell: Signal
 
@@ -36,23 +35,25 @@ class EmaCross(Strategy):
     def reset(self) -> None:
         fast, slow = self.values["fast"], self.values["slow"]
         self._spread = EMASpread(int(fast), int(slow))
-        self._prev_diff = None
+        self._prev_sign = None
         # Signals are immutable: made once, not at every cross.
         self._buy = Signal("buy", f"EMA{fast} crossed above EMA{slow}")
         self._sell = Signal("sell", f"EMA{fast} crossed below EMA{slow}")
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
-        # Called for every candle of a backtest: one indicator call, and comparisons against the Decimal ZERO
-        # (comparing a Decimal with the int 0 converts the int each time).
+        # Called for every candle of a backtest: one indicator call, and the spread's sign found with one or two
+        # Decimal comparisons; the cross is then read off the previous sign (buy when prev <= 0 < diff, sell when
+        # prev >= 0 > diff).
         diff = self._spread.update(candle.close)
         if diff is None:
             return None
-        prev = self._prev_diff
-        self._prev_diff = diff
-        if prev is None:
+        sign = 1 if diff > ZERO else -1 if diff < ZERO else 0
+        prev = self._prev_sign
+        self._prev_sign = sign
+        if prev is None or prev == sign:
             return None
-        if prev <= ZERO < diff:
+        if sign > 0 and prev <= 0:
             return self._buy if ctx.position_qty == ZERO else None
-        if prev >= ZERO > diff:
+        if sign < 0 and prev >= 0:
             return self._sell if ctx.position_qty > ZERO else None
         return None
