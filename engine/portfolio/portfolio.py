@@ -101,7 +101,7 @@ class Portfolio:
         trip = self.trips.get(key)
         if trip is None:
             trip = self.trips[key] = TripState(entry_ts_ns=fill.ts_ns)
-        opening = before == 0 or (before > 0) == (fill.side.sign > 0)
+        opening = not before or (before > 0) == (fill.side.sign > 0)
         trip.fees += fill.fee
         trip.realized += realized
         if opening:
@@ -110,19 +110,20 @@ class Portfolio:
         else:
             trip.exit_qty += fill.qty
             trip.exit_cost += fill.qty * fill.price
-        if position.qty != 0:
+        if position.qty:
             return None
         del self.trips[key]
+        # pair, strategy, entry_ts_ns, exit_ts_ns, qty, entry_price, exit_price, pnl (net of fees), fees.
         closed = ClosedTrade(
-            pair=fill.pair,
-            strategy=fill.strategy,
-            entry_ts_ns=trip.entry_ts_ns,
-            exit_ts_ns=fill.ts_ns,
-            qty=trip.entry_qty,
-            entry_price=trip.entry_cost / trip.entry_qty,
-            exit_price=trip.exit_cost / trip.exit_qty,
-            pnl=trip.realized - trip.fees,
-            fees=trip.fees,
+            fill.pair,
+            fill.strategy,
+            trip.entry_ts_ns,
+            fill.ts_ns,
+            trip.entry_qty,
+            trip.entry_cost / trip.entry_qty,
+            trip.exit_cost / trip.exit_qty,
+            trip.realized - trip.fees,
+            trip.fees,
         )
         self.round_trips.append(closed)
         return closed
@@ -162,11 +163,19 @@ class Portfolio:
         return EquityMeter(self)
 
     def pair_notional(self, pair: str) -> Decimal:
+        # sum(..., ZERO) written out: the same additions in the same order, without a generator per call.
         mark = self.marks.get(pair, ZERO)
-        return sum((p.qty * mark for (_, p_pair), p in self.positions.items() if p_pair == pair), ZERO)
+        total = ZERO
+        for (_, p_pair), p in self.positions.items():
+            if p_pair == pair:
+                total += p.qty * mark
+        return total
 
     def total_notional(self) -> Decimal:
-        return sum((self.pair_notional(pair) for pair in {p for _, p in self.positions}), ZERO)
+        total = ZERO
+        for pair in {p for _, p in self.positions}:
+            total += self.pair_notional(pair)
+        return total
 
     def unrealized_pnl(self) -> Decimal:
         return sum(

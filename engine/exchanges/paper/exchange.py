@@ -108,7 +108,7 @@ class PaperExchange:
         self._known: set[ClientOrderId] = set()
         self._latest: dict[str, MarketEvent] = {}
         self._books: dict[str, MutableBook] = {}
-        self._last_ts: int | None = None
+        self._last_event: MarketEvent | None = None
 
     # -- port members --
 
@@ -135,14 +135,14 @@ class PaperExchange:
     def on_market(self, event: MarketEvent) -> None:
         """Record ``event`` as the pair's latest data and fill the pair's open orders against it.
 
-        The backtest hot path: with nothing open on the pair this is two dict operations.
+        The backtest hot path: with nothing open on the pair this is two dict operations and a store.
 
         Raises:
             PaperSetupError: orders are open but no handler is bound.
         """
         pair = event.pair
         self._latest[pair] = event
-        self._last_ts = event.ts_ns
+        self._last_event = event  # health() reads its time; a store is cheaper than reading it for every event
         orders = self._open_by_pair.get(pair)
         if orders is None:
             return
@@ -246,7 +246,8 @@ class PaperExchange:
         ]
 
     def health(self) -> ExchangeHealth:
-        return ExchangeHealth("paper", True, self._last_ts, f"{len(self._orders)} open orders")
+        last = self._last_event
+        return ExchangeHealth("paper", True, None if last is None else last.ts_ns, f"{len(self._orders)} open orders")
 
     # -- beyond the port --
 
@@ -339,19 +340,21 @@ class PaperExchange:
             order.hold_var -= release
         self._balances.release(order.hold_asset, release)
         order.fill_count += 1
+        # Positional (a third cheaper to build than with keywords): trade_id, client_id, pair, side, qty, price,
+        # fee, fee_asset, ts_ns, liquidity, strategy, venue_order_id.
         fill = Fill(
-            trade_id=TradeId(f"{request.client_id}-{order.fill_count}"),
-            client_id=request.client_id,
-            pair=request.pair,
-            side=request.side,
-            qty=execution.qty,
-            price=execution.price,
-            fee=fee,
-            fee_asset=instrument.quote,
-            ts_ns=execution.ts_ns,
-            liquidity="maker" if execution.maker else "taker",
-            strategy=request.strategy,
-            venue_order_id=order.venue_order_id,
+            TradeId(f"{request.client_id}-{order.fill_count}"),
+            request.client_id,
+            request.pair,
+            request.side,
+            execution.qty,
+            execution.price,
+            fee,
+            instrument.quote,
+            execution.ts_ns,
+            "maker" if execution.maker else "taker",
+            request.strategy,
+            order.venue_order_id,
         )
         self._balances.apply_fill(fill, instrument.base, instrument.quote)
         order.filled_qty += execution.qty

@@ -9,13 +9,18 @@ also capped at the running cost (rounded down), so an order never costs a seller
 """
 
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from functools import cache
 
-from engine.domain.money import ZERO, quantize
+from engine.domain.money import ZERO, quantum
 
 __all__ = ["FEE_ROUNDING", "FeeMeter"]
 
 FEE_ROUNDING = ROUND_UP
 """Kraken rounds fees up (in the trader's disfavour); so do we."""
+
+
+# money.quantize builds its quantum Decimal at every call; a fill needs the same one twice, every time.
+_quantum = cache(quantum)
 
 
 class FeeMeter:
@@ -39,9 +44,10 @@ class FeeMeter:
         i = 1 if maker else 0
         total_cost = self._cost[i] + cost
         self._cost[i] = total_cost
+        step = _quantum(cost_decimals)
         owed = min(
-            quantize(total_cost * rate, cost_decimals, FEE_ROUNDING),
-            quantize(total_cost, cost_decimals, ROUND_DOWN),
+            (total_cost * rate).quantize(step, FEE_ROUNDING),
+            total_cost.quantize(step, ROUND_DOWN),
         )
         fee = max(owed - self._charged[i], ZERO)
         self._charged[i] += fee
