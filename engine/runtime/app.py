@@ -321,7 +321,12 @@ class Engine:
             self.trader.warm(event)
 
     async def _market_loop(self) -> None:
-        # The backtest's hot loop: everything it touches per event is bound to a local first.
+        # The backtest's hot loop: everything it touches per event is bound to a local first, and the counters
+        # live in locals, stored back into ``state`` before anything can read them (an await, the batch's end).
+        from time import perf_counter
+
+        from engine.domain.market_data import NS_PER_SECOND
+
         options = self.options
         oms = self.oms
         risk = self.risk
@@ -335,45 +340,81 @@ class Engine:
         active = TradingState.ACTIVE
         # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
         equity_now = self.portfolio.equity_meter().value
-        async for batch in self.source.stream(state.cursor):
-            for event in batch:
-                is_candle = type(event) is Candle
-                ts = event.close_ns if is_candle else event.ts_ns  # type: ignore[union-attr]
-                advance_clock(ts)
-                requests = on_market(event, trading=risk.state is active)
-                if requests:
-                    # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its send, or
-                    # before the cursor moves; nothing else in processing an event awaits.
-                    with anyio.CancelScope(shield=True):
-                        for request in requests:
-                            await oms.submit(request)
-                state.cursor += 1
-                state.events_this_run += 1
-                if is_candle:
-                    equity = equity_now()
-                    curve_ts.append(ts)
-                    curve_eq.append(equity)
-                    if per_candle:
-                        writer.submit(
-                            partial(_record_step, ts_ns=ts, equity=equity, cursor=state.cursor, sequence=oms.sequence)
-                        )
-                    elif len(curve_ts) - self._equity_written >= EQUITY_CHUNK:
-                        self._flush_equity_chunk()
-                elif per_candle and state.cursor % 256 == 0:
-                    writer.submit(partial(_record_cursor, cursor=state.cursor))
-                if max_events is not None and state.events_this_run >= max_events:
-                    return
-        state.finished = True
+        # Equity points go to the writer in chunks of at least EQUITY_CHUNK, and at most every flush_every
+        # seconds: each hand-over costs the writer thread a few GIL round trips, which take up to the
+        # interpreter's switch interval each while this loop runs; fewer, larger chunks let it keep up.
+        flush_every = 0.05
+        flush_at = len(curve_ts) + EQUITY_CHUNK
+        flush_after = perf_counter() + flush_every
+        cursor = state.cursor
+        seen = state.events_this_run
+        stopped = False  # by max_events
+        try:
+            async for batch in self.source.stream(cursor):
+                for event in batch:
+                    if type(event) is Candle:
+                        ts = event.ts_ns + event.interval_s * NS_PER_SECOND  # close_ns, without the call
+                        advance_clock(ts)
+                        requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                        if requests:
+                            state.cursor, state.events_this_run = cursor, seen
+                            # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
+                            # send, or before the cursor moves; nothing else in processing an event awaits.
+                            with anyio.CancelScope(shield=True):
+                                for request in requests:
+                                    await oms.submit(request)
+                        cursor += 1
+                        seen += 1
+                        equity = equity_now()
+                        curve_ts.append(ts)
+                        curve_eq.append(equity)
+                        if per_candle:
+                            writer.submit(
+                                partial(_record_step, ts_ns=ts, equity=equity, cursor=cursor, sequence=oms.sequence)
+                            )
+                        elif len(curve_ts) >= flush_at:
+                            flush_at = len(curve_ts) + EQUITY_CHUNK
+                            if perf_counter() >= flush_after:
+                                self._flush_equity_chunk()
+                                flush_after = perf_counter() + flush_every
+                    else:
+                        advance_clock(event.ts_ns)
+                        requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                        if requests:
+                            state.cursor, state.events_this_run = cursor, seen
+                            # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
+                            # send, or before the cursor moves; nothing else in processing an event awaits.
+                            with anyio.CancelScope(shield=True):
+                                for request in requests:
+                                    await oms.submit(request)
+                        cursor += 1
+                        seen += 1
+                        if per_candle and cursor % 256 == 0:
+                            writer.submit(partial(_record_cursor, cursor=cursor))
+                    if max_events is not None and seen >= max_events:
+                        stopped = True
+                        break
+                state.cursor, state.events_this_run = cursor, seen
+                if stopped:
+                    break
+        finally:
+            state.cursor, state.events_this_run = cursor, seen
+        if not per_candle:
+            # What the chunks have not taken yet (and the journal's staged writes) goes now, not at shutdown: an
+            # engine that keeps serving after its data ends must not hold them back.
+            self._flush_equity_chunk()
+        if not stopped:
+            state.finished = True
 
     def _flush_equity_chunk(self) -> None:
-        """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path)."""
+        """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path),
+        with the journal's staged writes, as one write."""
         curve = self.equity_curve
         start = self._equity_written
         # Two list slices (ints and Decimals, which the garbage collector ignores), not a tuple per point.
         ts_ns, equity = curve.ts_ns[start:], curve.equity[start:]
         self._equity_written = len(curve.ts_ns)
-        if ts_ns:
-            self.writer.submit(lambda s: s.append_equity_columns(ts_ns, equity))
+        self.journal.equity_points(ts_ns, equity)
 
     @property
     def halt_file(self) -> Path | None:

@@ -24,9 +24,10 @@ from typing import Any
 from engine.domain.orders import ClientOrderId, Fill, Order
 from engine.domain.positions import Position
 from engine.persistence import RoundTripRow, Store, StoreWriter
-from engine.persistence.bulk import (
+from engine.persistence.rows import (
     EncodedRows,
     encode_balances,
+    encode_equity,
     encode_fills,
     encode_orders,
     encode_positions,
@@ -93,7 +94,7 @@ class Journal:
         self._balances_changed = False
         self._trips: list[ClosedTrade] = []
         if self.staging:
-            writer.set_stager(self._take_staged)
+            writer.set_stager(self._take_staged, atomic=True)
 
     # -- OrderListener -------------------------------------------------------------------------------------
     async def order_intent(self, order: Order) -> None:
@@ -138,31 +139,57 @@ class Journal:
         self.writer.submit(write)
         self.dirty.update(("balance", "positions", "trades", "performance"))
 
-    def _take_staged(self) -> Callable[[Store], None] | None:
-        """The staged writes as one operation (encoded now, from the live objects), or None; clears the stage.
+    def take_rows(self) -> list[EncodedRows]:
+        """The staged writes, encoded now from the live objects (empty when nothing is staged); clears the stage.
 
-        Called by the writer before it queues anything else (on this journal's thread).
+        For a caller that hands them to the writer with its own rows in one operation (the run loop's equity
+        chunks). Call it on this journal's thread.
         """
         if not (self._orders or self._fills or self._positions or self._balances_changed or self._trips):
-            return None
-        batch: list[EncodedRows] = []
-        if self._orders:
-            batch.append(encode_orders(self._orders.values()))
-        if self._fills:
-            batch.append(encode_fills(self._fills))
-        if self._positions:
-            # As in the unstaged path: the position row is a summary; the fills table records the trade ids.
-            batch.append(encode_positions(dataclasses.replace(p, trade_ids=set()) for p in self._positions.values()))
-        if self._balances_changed:
-            batch.append(encode_balances(self.portfolio.balances.assets()))
-        if self._trips:
-            batch.append(encode_round_trips(_trip_row(closed) for closed in self._trips))
-        self._orders = {}
-        self._fills = []
-        self._positions = {}
+            return []
+        # Cleared before encoding: a value that cannot be encoded fails this hand-over once, not every one after.
+        orders, fills, positions, trips = self._orders, self._fills, self._positions, self._trips
+        balances_changed = self._balances_changed
+        self._orders, self._fills, self._positions, self._trips = {}, [], {}, []
         self._balances_changed = False
-        self._trips = []
-        return partial(Store.write_rows, batch=batch)
+        batch: list[EncodedRows] = []
+        if orders:
+            batch.append(encode_orders(orders.values()))
+        if fills:
+            batch.append(encode_fills(fills))
+        if positions:
+            # As in the unstaged path: the position row is a summary; the fills table records the trade ids.
+            batch.append(encode_positions(positions.values(), trade_ids=False))
+        if balances_changed:
+            batch.append(encode_balances(self.portfolio.balances.assets()))
+        if trips:
+            batch.append(encode_round_trips(trips))
+        return batch
+
+    def equity_points(self, ts_ns: list[int], equity: list[Decimal]) -> None:
+        """Queue points of the equity curve, together with whatever is staged, as one write (one statement for
+        the writer: see :mod:`engine.persistence.bulk`)."""
+        self._submit_rows(lambda: [*self.take_rows(), *([encode_equity(ts_ns, equity)] if ts_ns else [])])
+
+    def _submit_rows(self, encode: Callable[[], list[EncodedRows]]) -> None:
+        try:
+            batch = encode()
+        except Exception as exc:
+            # A value that cannot be stored (a NaN, say) is reported like any failed write, by the next flush.
+            failure = exc
+
+            def fail(store: Store) -> None:
+                raise failure
+
+            self.writer.submit(fail)
+            return
+        if batch:
+            self.writer.submit(partial(Store.write_rows, batch=batch), atomic=True)
+
+    def _take_staged(self) -> Callable[[Store], None] | None:
+        """The staged writes as one (atomic) operation, or None: the writer's stager (see the module's docstring)."""
+        batch = self.take_rows()
+        return partial(Store.write_rows, batch=batch) if batch else None
 
     def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None:
         self.anomalies += 1
@@ -184,7 +211,13 @@ class Journal:
         self.dirty.update(topics)
 
     def publish(self) -> None:
-        """Tell subscribers which topics changed since the last call (called by the runtime's notifier loop)."""
+        """Tell subscribers which topics changed since the last call (called by the runtime's notifier loop).
+
+        Staged writes go to the writer first, so that what subscribers are told about is on its way to the
+        database even for a reader on another connection (this runs about every 0.2 s).
+        """
+        if self.staging:
+            self._submit_rows(self.take_rows)
         if not self.dirty:
             return
         topics, self.dirty = self.dirty, set()

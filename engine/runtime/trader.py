@@ -85,6 +85,10 @@ class Trader:
             self.by_pair.setdefault(slot.pair, []).append(slot)
         self.last_event: dict[str, MarketEvent] = {}
         self.refusal_log: deque[str] = deque(maxlen=50)
+        # Bound once for the per-event path (the venue, the marks and the positions are never replaced).
+        self._venue_on_market = exchange.on_market
+        self._marks = portfolio.marks
+        self._positions = portfolio.positions
 
     def slot(self, name: str) -> StrategySlot | None:
         for slot in self.slots:
@@ -100,20 +104,20 @@ class Trader:
                 slot.history.append(event)
                 slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
 
-    def on_market(self, event: MarketEvent, *, trading: bool = True) -> list[OrderRequest]:
+    def on_market(self, event: MarketEvent, trading: bool = True) -> list[OrderRequest]:
         """Process one market event; returns the orders to submit (none while warming up)."""
-        self.exchange.on_market(event)
+        self._venue_on_market(event)
         pair = event.pair
         self.last_event[pair] = event
         if type(event) is Candle:
             # The backtest's hot path (once per candle): the slot loop is inlined, and the per-slot work that is
             # not a strategy call is two dict lookups and an attribute store.
-            self.portfolio.marks[pair] = event.close
+            self._marks[pair] = event.close
             slots = self.by_pair.get(pair)
             if not slots:
                 return NO_REQUESTS
             requests: list[OrderRequest] | None = None
-            positions = self.portfolio.positions
+            positions = self._positions
             for slot in slots:
                 slot.history.append(event)
                 position = positions.get(slot.key)
@@ -163,15 +167,10 @@ class Trader:
             side = OrderSide.SELL
         if qty <= 0:
             return None
+        # Positional: keyword arguments cost a frozen dataclass a third more to build (client_id, pair, side,
+        # order_type, qty, limit_price, ts_ns, strategy).
         request = OrderRequest(
-            client_id=self.oms.next_client_id(),
-            pair=slot.pair,
-            side=side,
-            order_type=OrderType.MARKET,
-            qty=qty,
-            limit_price=None,
-            ts_ns=self.clock(),
-            strategy=slot.name,
+            self.oms.next_client_id(), slot.pair, side, OrderType.MARKET, qty, None, self.clock(), slot.name
         )
         reason = self.risk.check(request, instrument, price, self.exposure(slot, instrument))
         if reason is not None:
@@ -183,12 +182,12 @@ class Trader:
 
     def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:
         portfolio = self.portfolio
-        held_quote = held_base = Decimal(0)
-        pending_pair = pending_total = Decimal(0)
-        for cid in self.oms.open_ids:
-            order = self.oms.orders[cid]
+        oms = self.oms
+        held_quote = held_base = pending_pair = pending_total = ZERO
+        for cid in oms.open_ids:
+            order = oms.orders[cid]
             remaining = order.remaining
-            mark = portfolio.marks.get(order.pair, Decimal(0))
+            mark = portfolio.marks.get(order.pair, ZERO)
             price = order.limit_price if order.limit_price is not None else mark
             if order.side is OrderSide.BUY:
                 notional = remaining * price
@@ -200,13 +199,12 @@ class Trader:
             elif order.pair == slot.pair:
                 held_base += remaining
         balances = portfolio.balances
+        position_qty = portfolio.position_qty(slot.name, slot.pair)
         return ExposureSnapshot(
             pair_notional=portfolio.pair_notional(slot.pair) + pending_pair,
             total_notional=portfolio.total_notional() + pending_total,
-            open_orders=len(self.oms.open_ids),
+            open_orders=len(oms.open_ids),
             available_quote=balances.total(instrument.quote) - held_quote,
-            available_base=min(
-                balances.total(instrument.base) - held_base, portfolio.position_qty(slot.name, slot.pair)
-            ),
-            position_qty=portfolio.position_qty(slot.name, slot.pair),
+            available_base=min(balances.total(instrument.base) - held_base, position_qty),
+            position_qty=position_qty,
         )
