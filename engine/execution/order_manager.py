@@ -8,7 +8,7 @@ illegal transition, a duplicate trade id, an unknown order) is reported to the l
 nothing: it is never silently ignored and never crashes the trading loop.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from engine.domain.balances import BalanceError
@@ -26,7 +26,9 @@ from engine.exchanges.port import ExchangePort, ExchangeUnavailable, OrderReques
 from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
 
-__all__ = ["OrderListener", "OrderManager"]
+__all__ = ["REASON_STOPPED_BEFORE_SEND", "OrderListener", "OrderManager"]
+
+REASON_STOPPED_BEFORE_SEND = "trading stopped before the order was sent"
 
 
 class OrderListener(Protocol):
@@ -44,11 +46,19 @@ class OrderListener(Protocol):
 class OrderManager:
     """Owns the engine's view of every order."""
 
-    def __init__(self, exchange: ExchangePort, portfolio: Portfolio, listener: OrderListener, id_prefix: str) -> None:
+    def __init__(
+        self,
+        exchange: ExchangePort,
+        portfolio: Portfolio,
+        listener: OrderListener,
+        id_prefix: str,
+        may_send: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.exchange = exchange
         self.portfolio = portfolio
         self.listener = listener
         self.id_prefix = id_prefix
+        self.may_send = may_send
         self.orders: dict[ClientOrderId, Order] = {}
         self.open_ids: set[ClientOrderId] = set()
         self.sequence = 0
@@ -72,11 +82,13 @@ class OrderManager:
     def has_open_order(self, strategy: str, pair: str) -> bool:
         return any((order := self.orders[cid]).strategy == strategy and order.pair == pair for cid in self.open_ids)
 
-    async def submit(self, request: OrderRequest) -> Order:
-        """Record the intent, make it durable, then send it.
+    async def submit(self, request: OrderRequest, *, force: bool = False) -> Order:
+        """Record the intent, make it durable, then send it, unless trading stopped meanwhile.
 
-        A venue that cannot be reached leaves the order ``pending_new`` with its fate unknown; startup
-        reconciliation settles it.
+        While the intent is being made durable, a pause or an emergency stop may land; ``may_send`` is asked
+        again just before sending, and an order that may no longer go is rejected locally (``force`` is for the
+        emergency stop's own flattening orders). A venue that cannot be reached leaves the order ``pending_new``
+        with its fate unknown; startup reconciliation settles it.
         """
         order = Order(
             client_id=request.client_id,
@@ -92,6 +104,9 @@ class OrderManager:
         self.orders[order.client_id] = order
         self.open_ids.add(order.client_id)
         await self.listener.order_intent(order)
+        if not force and not self.may_send():
+            self.on_event(OrderRejected(order.client_id, REASON_STOPPED_BEFORE_SEND, request.ts_ns))
+            return order
         try:
             await self.exchange.submit_order(request)
         except ExchangeUnavailable as exc:
