@@ -486,6 +486,8 @@ class EngineFacade:
         e = self._engine
         already = e.risk.state is TradingState.HALTED
         self._set_state(TradingState.HALTED, reason or f"emergency stop by {source}")
+        # The latch is made durable first: a crash from here on restarts halted.
+        await e.writer.flush()
         canceled = await e.exchange.cancel_all()
         flatten_ids: list[str] = []
         if flatten:
@@ -502,9 +504,8 @@ class EngineFacade:
                     ts_ns=e.clock.now_ns(),
                     strategy=position.strategy,
                 )
-                order = await e.oms.submit(request)
+                order = await e.oms.submit(request, force=True)
                 flatten_ids.append(order.client_id)
-        await e.writer.flush()
         view = EmergencyStopView(
             mode=self.mode,
             already_halted=already,
