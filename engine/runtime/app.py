@@ -15,7 +15,7 @@ import heapq
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -46,6 +46,7 @@ from engine.strategies import strategy_class
 
 __all__ = ["Engine", "EngineError", "RunOptions", "halt_file_for"]
 
+WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
 
 T = TypeVar("T")
@@ -212,7 +213,9 @@ class Engine:
                 "use another --db (paper and live state never mix)"
             )
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
-        self.oms = OrderManager(self.exchange, self.portfolio, self.journal, prefix)
+        self.oms = OrderManager(
+            self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.state is TradingState.ACTIVE
+        )
         orders: list[Order] = saved["orders"]
         self.oms.restore(orders, _next_sequence(prefix, orders, int(kv.get("order_sequence", 0))))
         open_orders = [o for o in orders if o.is_open]
@@ -350,53 +353,58 @@ class Engine:
         seen = state.events_this_run
         stopped = False  # by max_events
         try:
-            async for batch in self.source.stream(cursor):
-                for event in batch:
-                    if type(event) is Candle:
-                        ts = event.ts_ns + event.interval_s * NS_PER_SECOND  # close_ns, without the call
-                        advance_clock(ts)
-                        requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
-                        if requests:
-                            state.cursor, state.events_this_run = cursor, seen
-                            # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
-                            # send, or before the cursor moves; nothing else in processing an event awaits.
-                            with anyio.CancelScope(shield=True):
-                                for request in requests:
-                                    await oms.submit(request)
-                        cursor += 1
-                        seen += 1
-                        equity = equity_now()
-                        curve_ts.append(ts)
-                        curve_eq.append(equity)
-                        if per_candle:
-                            writer.submit(
-                                partial(_record_step, ts_ns=ts, equity=equity, cursor=cursor, sequence=oms.sequence)
-                            )
-                        elif len(curve_ts) >= flush_at:
-                            flush_at = len(curve_ts) + EQUITY_CHUNK
-                            if perf_counter() >= flush_after:
-                                self._flush_equity_chunk()
-                                flush_after = perf_counter() + flush_every
-                    else:
-                        advance_clock(event.ts_ns)
-                        requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
-                        if requests:
-                            state.cursor, state.events_this_run = cursor, seen
-                            # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
-                            # send, or before the cursor moves; nothing else in processing an event awaits.
-                            with anyio.CancelScope(shield=True):
-                                for request in requests:
-                                    await oms.submit(request)
-                        cursor += 1
-                        seen += 1
-                        if per_candle and cursor % 256 == 0:
-                            writer.submit(partial(_record_cursor, cursor=cursor))
-                    if max_events is not None and seen >= max_events:
-                        stopped = True
+            async with aclosing(self.source.stream(cursor)) as stream:
+                async for batch in stream:
+                    for event in batch:
+                        if type(event) is Candle:
+                            ts = event.ts_ns + event.interval_s * NS_PER_SECOND  # close_ns, without the call
+                            advance_clock(ts)
+                            requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                            if requests:
+                                state.cursor, state.events_this_run = cursor, seen
+                                # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
+                                # send, or before the cursor moves; nothing else in processing an event awaits.
+                                with anyio.CancelScope(shield=True):
+                                    for request in requests:
+                                        await oms.submit(request)
+                            cursor += 1
+                            seen += 1
+                            equity = equity_now()
+                            curve_ts.append(ts)
+                            curve_eq.append(equity)
+                            if per_candle:
+                                writer.submit(
+                                    partial(_record_step, ts_ns=ts, equity=equity, cursor=cursor, sequence=oms.sequence)
+                                )
+                            elif len(curve_ts) >= flush_at:
+                                flush_at = len(curve_ts) + EQUITY_CHUNK
+                                if perf_counter() >= flush_after:
+                                    self._flush_equity_chunk()
+                                    flush_after = perf_counter() + flush_every
+                        else:
+                            advance_clock(event.ts_ns)
+                            requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                            if requests:
+                                state.cursor, state.events_this_run = cursor, seen
+                                # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
+                                # send, or before the cursor moves; nothing else in processing an event awaits.
+                                with anyio.CancelScope(shield=True):
+                                    for request in requests:
+                                        await oms.submit(request)
+                            cursor += 1
+                            seen += 1
+                            if per_candle and cursor % 256 == 0:
+                                writer.submit(partial(_record_cursor, cursor=cursor))
+                        if max_events is not None and seen >= max_events:
+                            stopped = True
+                            break
+                    state.cursor, state.events_this_run = cursor, seen
+                    if stopped:
                         break
-                state.cursor, state.events_this_run = cursor, seen
-                if stopped:
-                    break
+                    if per_candle and writer.stats.queue_depth > WRITER_BACKLOG:
+                        # Back-pressure: a replay faster than the disk would grow the queue without bound, and the
+                        # next durable order intent would then wait for all of it.
+                        await writer.flush()
         finally:
             state.cursor, state.events_this_run = cursor, seen
         if not per_candle:

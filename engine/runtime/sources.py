@@ -3,7 +3,7 @@
 A source numbers its events, so a run can resume after a restart at the first event it had not processed.
 """
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from time import perf_counter
@@ -47,7 +47,7 @@ class MarketSource(Protocol):
         """Events ``[0, stop)`` again, unpaced (only for replayable sources)."""
         ...
 
-    def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+    def stream(self, start: int) -> AsyncGenerator[Sequence[MarketEvent]]:
         """Events from index ``start`` on, paced, in batches (a live feed yields each event as it comes)."""
         ...
 
@@ -87,7 +87,7 @@ class ReplayMarketSource:
                 return
             yield event
 
-    async def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+    async def stream(self, start: int) -> AsyncGenerator[Sequence[MarketEvent]]:
         if self.speed is None:
             # As fast as possible: hand out batches, and let the event loop run between them once per interval.
             events = self.replay.iter_from(start)

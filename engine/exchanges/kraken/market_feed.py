@@ -9,7 +9,7 @@ and candles and trades already emitted are not repeated after a reconnect. Pairs
 """
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import anyio
@@ -110,7 +110,7 @@ class KrakenMarketSource:
         """A live feed cannot be read again."""
         return iter(())
 
-    def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+    def stream(self, start: int) -> AsyncGenerator[Sequence[MarketEvent]]:
         """Live events from now on, one batch per Kraken message (``start`` only counts; nothing to skip).
 
         Close the iterator (``contextlib.aclosing``) or call :meth:`aclose` to release the connection at once.

@@ -3,7 +3,7 @@ real one-minute capture played as Kraken's ohlc channel; strategies trade and th
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ class Watched:
     def history(self, stop: int) -> Iterator[MarketEvent]:
         return self.inner.history(stop)
 
-    async def stream(self, start: int) -> AsyncIterator[Sequence[MarketEvent]]:
+    async def stream(self, start: int) -> AsyncGenerator[Sequence[MarketEvent]]:
         async for batch in self.inner.stream(start):
             yield batch
             self.batches.append(len(batch))
