@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.persistence.codec import FILL_COLUMNS
+from engine.persistence.codec import BALANCE_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS, POSITION_COLUMNS
 from engine.persistence.errors import StoreError
 from engine.persistence.rows import EncodedRows
 
@@ -50,45 +50,10 @@ class _Table:
 
 
 _TABLES = {
-    "orders": _Table(
-        "orders",
-        (
-            "client_id",
-            "pair",
-            "side",
-            "order_type",
-            "qty",
-            "limit_price",
-            "strategy",
-            "status",
-            "venue_order_id",
-            "filled_qty",
-            "filled_cost",
-            "fees",
-            "reason",
-            "created_ts_ns",
-            "updated_ts_ns",
-            "trade_ids",
-        ),
-        ("client_id",),
-    ),
+    "orders": _Table("orders", ORDER_COLUMNS, ("client_id",)),
     "fills": _Table("fills", FILL_COLUMNS, None),
-    "positions": _Table(
-        "positions",
-        (
-            "strategy",
-            "pair",
-            "qty",
-            "avg_entry",
-            "realized_pnl",
-            "fees",
-            "opened_ts_ns",
-            "updated_ts_ns",
-            "trade_ids",
-        ),
-        ("strategy", "pair"),
-    ),
-    "balances": _Table("balances", ("asset", "total", "held"), ("asset",), replace_all=True),
+    "positions": _Table("positions", POSITION_COLUMNS, ("strategy", "pair")),
+    "balances": _Table("balances", BALANCE_COLUMNS, ("asset",), replace_all=True),
     "round_trips": _Table(
         "round_trips",
         ("pair", "strategy", "entry_ts_ns", "exit_ts_ns", "qty", "entry_price", "exit_price", "pnl", "fees"),

@@ -197,6 +197,36 @@ def fill_to_row(fill: Fill) -> tuple[object, ...]:
     )
 
 
+ORDER_COLUMNS = (
+    "client_id",
+    "pair",
+    "side",
+    "order_type",
+    "qty",
+    "limit_price",
+    "strategy",
+    "status",
+    "venue_order_id",
+    "filled_qty",
+    "filled_cost",
+    "fees",
+    "reason",
+    "created_ts_ns",
+    "updated_ts_ns",
+    "trade_ids",
+)
+POSITION_COLUMNS = (
+    "strategy",
+    "pair",
+    "qty",
+    "avg_entry",
+    "realized_pnl",
+    "fees",
+    "opened_ts_ns",
+    "updated_ts_ns",
+    "trade_ids",
+)
+BALANCE_COLUMNS = ("asset", "total", "held")
 FILL_COLUMNS = (
     "trade_id",
     "client_id",

@@ -23,7 +23,10 @@ from engine.domain.orders import Fill, Order, OrderStatus
 from engine.domain.positions import Position
 from engine.persistence.bulk import EQUITY_FROM_JSON, install, write_rows
 from engine.persistence.codec import (
+    BALANCE_COLUMNS,
     FILL_COLUMNS,
+    ORDER_COLUMNS,
+    POSITION_COLUMNS,
     balance_to_row,
     dec_from_text,
     dec_to_text,
@@ -75,44 +78,9 @@ def _upsert_sql(table: str, columns: Iterable[str], key: tuple[str, ...]) -> str
     )
 
 
-_ORDER_UPSERT = _upsert_sql(
-    "orders",
-    [
-        "client_id",
-        "pair",
-        "side",
-        "order_type",
-        "qty",
-        "limit_price",
-        "strategy",
-        "status",
-        "venue_order_id",
-        "filled_qty",
-        "filled_cost",
-        "fees",
-        "reason",
-        "created_ts_ns",
-        "updated_ts_ns",
-        "trade_ids",
-    ],
-    ("client_id",),
-)
-_POSITION_UPSERT = _upsert_sql(
-    "positions",
-    [
-        "strategy",
-        "pair",
-        "qty",
-        "avg_entry",
-        "realized_pnl",
-        "fees",
-        "opened_ts_ns",
-        "updated_ts_ns",
-        "trade_ids",
-    ],
-    ("strategy", "pair"),
-)
-_BALANCE_UPSERT = _upsert_sql("balances", ("asset", "total", "held"), ("asset",))
+_ORDER_UPSERT = _upsert_sql("orders", ORDER_COLUMNS, ("client_id",))
+_POSITION_UPSERT = _upsert_sql("positions", POSITION_COLUMNS, ("strategy", "pair"))
+_BALANCE_UPSERT = _upsert_sql("balances", BALANCE_COLUMNS, ("asset",))
 _FILL_INSERT = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
 _KEY_CONFLICTS = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
 
