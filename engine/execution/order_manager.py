@@ -8,6 +8,7 @@ illegal transition, a duplicate trade id, an unknown order) is reported to the l
 nothing: it is never silently ignored and never crashes the trading loop.
 """
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -29,6 +30,9 @@ from engine.portfolio.portfolio import Portfolio
 __all__ = ["REASON_STOPPED_BEFORE_SEND", "OrderListener", "OrderManager"]
 
 REASON_STOPPED_BEFORE_SEND = "trading stopped before the order was sent"
+# Closed orders kept in memory (for the facade's recent orders); older ones live only in the store, which keeps a
+# long-running engine's memory, and the garbage collector's full passes, bounded.
+KEEP_CLOSED = 1000
 
 
 class OrderListener(Protocol):
@@ -53,12 +57,15 @@ class OrderManager:
         listener: OrderListener,
         id_prefix: str,
         may_send: Callable[[], bool] = lambda: True,
+        keep_closed: int = KEEP_CLOSED,
     ) -> None:
         self.exchange = exchange
         self.portfolio = portfolio
         self.listener = listener
         self.id_prefix = id_prefix
         self.may_send = may_send
+        self.keep_closed = keep_closed
+        self._closed: deque[ClientOrderId] = deque()
         self.orders: dict[ClientOrderId, Order] = {}
         self.open_ids: set[ClientOrderId] = set()
         self.sequence = 0
@@ -66,11 +73,20 @@ class OrderManager:
         exchange.bind(self.on_event)
 
     def restore(self, orders: Iterable[Order], sequence: int) -> None:
-        for order in orders:
+        for order in sorted(orders, key=lambda o: (o.updated_ts_ns, o.client_id)):
             self.orders[order.client_id] = order
             if order.is_open:
                 self.open_ids.add(order.client_id)
-        self.sequence = sequence
+            else:
+                self._retire(order.client_id)
+        self.sequence = max(self.sequence, sequence)
+
+    def _retire(self, client_id: ClientOrderId) -> None:
+        """Keep only the most recent closed orders in memory; the store keeps them all."""
+        closed = self._closed
+        closed.append(client_id)
+        while len(closed) > self.keep_closed:
+            self.orders.pop(closed.popleft(), None)
 
     def next_client_id(self) -> ClientOrderId:
         self.sequence += 1
@@ -134,8 +150,9 @@ class OrderManager:
             return
         if isinstance(event, OrderRejected):
             self.rejections += 1
-        if not order.is_open:
+        if not order.is_open and order.client_id in self.open_ids:
             self.open_ids.discard(order.client_id)
+            self._retire(order.client_id)
         if isinstance(event, OrderFilled):
             try:
                 position, closed = self.portfolio.apply_fill(event.fill)

@@ -287,8 +287,12 @@ class Engine:
 
     async def _reconcile(self, venue: Reconciling) -> None:
         """Apply what the venue reports: adopt unknown orders, replay missed events, correct balances."""
-        known = {str(t) for order in self.oms.orders.values() for t in order.trade_ids}
-        report = await venue.reconcile(list(self.oms.orders.values()), known)
+        # From the store, not memory: the order manager keeps only recent closed orders.
+        stored_orders, fills = await self.read(lambda s: (s.load_orders(), s.load_fills()))
+        known = {str(f.trade_id) for f in fills}
+        local = {o.client_id: o for o in stored_orders}
+        local.update(self.oms.orders)  # the live objects, for the orders still in memory
+        report = await venue.reconcile(list(local.values()), known)
         for order in report.adopt:
             self.oms.restore([order], self.oms.sequence)
             self.journal.order_changed(order)

@@ -86,3 +86,19 @@ async def test_unknown_order_events_are_reported_not_applied() -> None:
     oms = OrderManager(venue, Portfolio(instruments, {"USD": Decimal(10000)}, "USD"), journal, "t")
     oms.on_event(OrderCanceled(ClientOrderId("nobody"), 1))
     assert journal.anomalies == ["unknown_order_event"] and oms.orders == {}
+
+
+async def test_only_recent_closed_orders_stay_in_memory() -> None:
+    instruments = default_instruments()
+    venue = PaperExchange(instruments, {"USD": Decimal(10000)}, clock=lambda: 1)
+    journal = SlowJournal()
+    journal.release.set()
+    oms = OrderManager(venue, Portfolio(instruments, {"USD": Decimal(10000)}, "USD"), journal, "t", keep_closed=2)
+    with anyio.fail_after(5):
+        for n in range(1, 5):
+            await oms.submit(request(f"t-{n}"))
+        await oms.submit(request("t-5"))
+        for n in range(1, 5):
+            await venue.cancel_order(ClientOrderId(f"t-{n}"))
+    assert sorted(oms.orders) == ["t-3", "t-4", "t-5"]  # the two latest closed, and the open one
+    assert oms.open_ids == {ClientOrderId("t-5")}
