@@ -31,7 +31,7 @@ from engine.domain.orders import Order
 from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling
-from engine.exchanges.replay import ReplaySource, event_time_ns
+from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.execution.order_manager import OrderManager
 from engine.persistence import Store, StoreWriter
 from engine.portfolio.curve import EquityCurve
@@ -45,7 +45,7 @@ from engine.runtime.sources import MarketSource, ReplayMarketSource, shipped_sam
 from engine.runtime.trader import StrategySlot, Trader
 from engine.strategies import strategy_class
 
-__all__ = ["Engine", "EngineError", "RunOptions", "halt_file_for"]
+__all__ = ["Engine", "EngineError", "RunOptions", "halt_file_for", "replay_file"]
 
 WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
@@ -107,8 +107,16 @@ def _sample_source(config: Config) -> ReplayMarketSource:
         return ReplayMarketSource(ReplaySource.from_events(merged, name=label), speed, label)
     path = market.file or shipped_sample()
     interval = market.interval_minutes * 60 if market.interval_minutes else None
-    replay = ReplaySource(path, pair=market.pair, interval_s=interval)
-    return ReplayMarketSource(replay, speed, path.name)
+    return ReplayMarketSource(replay_file(path, market.pair, interval), speed, path.name)
+
+
+def replay_file(path: Path, pair: str, interval_s: int | None) -> ReplaySource:
+    """A replayed file; a trades file is turned into candles (of ``interval_s``, default one minute), since the
+    strategies decide on closed candles. Minutes without a trade get Kraken's own filler candle (the previous
+    close, no volume), so the candles are regular in time as Kraken's OHLC is."""
+    if detect_format(path) is ReplayFormat.TRADES_JSON:
+        return ReplaySource(path, pair=pair, aggregate_s=interval_s or 60, fill_gaps=True)
+    return ReplaySource(path, pair=pair, interval_s=interval_s)
 
 
 class Engine:

@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 
 from engine.errors import FacadeError
-from engine.exchanges.replay import ReplayError, ReplaySource
+from engine.exchanges.replay import ReplayError
 from engine.persistence import Store
-from engine.runtime.app import Engine, EngineError, RunOptions, halt_file_for
+from engine.runtime.app import Engine, EngineError, RunOptions, halt_file_for, replay_file
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
 from engine.runtime.sources import ReplayMarketSource
@@ -321,7 +321,7 @@ def backtest_config(args: argparse.Namespace) -> Config:
 def cmd_backtest(args: argparse.Namespace) -> int:
     config = backtest_config(args)
     interval = config.market.interval_minutes * 60 if config.market.interval_minutes else None
-    replay = ReplaySource(args.data, pair=args.pair, interval_s=interval)
+    replay = replay_file(args.data, args.pair, interval)
     source = ReplayMarketSource(replay, None, args.data.name, yield_interval_s=BACKTEST_YIELD_S)
     options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
     engine = Engine.from_config(config, args.db, source=source, options=options)

@@ -60,15 +60,15 @@ def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureF
                 str(SAMPLE_TRADES),
                 "--strategy",
                 "mean_reversion",
-                "--pair",
-                "XBTUSDT",
                 "--json",
             ]
         )
         == 0
     )
     result = json.loads(capsys.readouterr().out)
-    assert result["pair"] == "XBTUSDT" and result["candles"] > 0
+    # 1,000 trades from 17:23:53 to 00:13:55 make one candle for each of those 411 minutes
+    assert result["pair"] == "XBTUSD" and result["candles"] == 411
+    assert result["trades"], "the strategy saw candles and traded"
 
 
 @pytest.mark.parametrize(
