@@ -269,21 +269,18 @@ class Bollinger:
     """Bollinger bands: middle = SMA(period), upper/lower = middle ± k · population standard deviation.
 
     The deviation divides by ``period`` (not ``period - 1``), as Bollinger and TA-Lib's BBANDS do. ``update``
-    returns (and ``value`` holds) the middle band; ``upper``, ``lower`` and ``stdev`` are attributes.
+    returns (and ``value`` holds) the middle band; ``upper``, ``lower`` and ``stdev`` are attributes. The running
+    mean and deviation are a :class:`StdDev`'s.
     """
 
-    __slots__ = ("_dn", "_k", "_n", "_sum", "_sumsq", "_window", "lower", "stdev", "upper", "value")
+    __slots__ = ("_dev", "_k", "lower", "stdev", "upper", "value")
 
     def __init__(self, period: int = 20, k: Decimal | int = 2) -> None:
-        self._n = check_period(period)
         k_dec = Decimal(k)
         if not k_dec.is_finite() or k_dec < 0:
             raise IndicatorError(f"k must be a finite number >= 0, got {k!r}")
+        self._dev = StdDev(period)
         self._k = k_dec
-        self._dn = Decimal(period)
-        self._window: deque[Decimal] = deque(maxlen=period)
-        self._sum = _ZERO
-        self._sumsq = _ZERO
         self.value: Decimal | None = None
         self.upper: Decimal | None = None
         self.lower: Decimal | None = None
@@ -291,7 +288,7 @@ class Bollinger:
 
     @property
     def period(self) -> int:
-        return self._n
+        return self._dev.period
 
     @property
     def k(self) -> Decimal:
@@ -306,23 +303,11 @@ class Bollinger:
         return self.value
 
     def update(self, value: Decimal) -> Decimal | None:
-        window = self._window
-        if len(window) == self._n:
-            old = window[0]
-            self._sum += value - old
-            self._sumsq += value * value - old * old
-            window.append(value)
-        else:
-            self._sum += value
-            self._sumsq += value * value
-            window.append(value)
-            if len(window) < self._n:
-                return None
-        total = self._sum
-        dn = self._dn
-        middle = total / dn
-        scaled = dn * self._sumsq - total * total
-        stdev = scaled.sqrt() / dn if scaled > _ZERO else _ZERO
+        dev = self._dev
+        stdev = dev.update(value)
+        middle = dev.mean
+        if stdev is None or middle is None:
+            return None
         width = self._k * stdev
         self.value = middle
         self.stdev = stdev
