@@ -103,15 +103,17 @@ class Instrument:
     fees_taker: tuple[FeeTier, ...] = field(default_factory=_default_taker)
     fees_maker: tuple[FeeTier, ...] = field(default_factory=_default_maker)
     status: str = "online"
+    # Derived once (every order reads them): the steps, and the (taker, maker) rates of the lowest fee tier.
+    price_step: Decimal = field(init=False, repr=False, compare=False)
+    lot_step: Decimal = field(init=False, repr=False, compare=False)
+    _base_rates: tuple[Decimal, Decimal] = field(init=False, repr=False, compare=False)
 
-    @property
-    def price_step(self) -> Decimal:
-        """The price increment: the tick size, or one unit of the last price decimal."""
-        return self.tick_size if self.tick_size > 0 else quantum(self.pair_decimals)
-
-    @property
-    def lot_step(self) -> Decimal:
-        return quantum(self.lot_decimals)
+    def __post_init__(self) -> None:
+        # The price increment is the tick size, or one unit of the last price decimal.
+        object.__setattr__(self, "price_step", self.tick_size if self.tick_size > 0 else quantum(self.pair_decimals))
+        object.__setattr__(self, "lot_step", quantum(self.lot_decimals))
+        rates = (_rate(self.fees_taker, ZERO), _rate(self.fees_maker, ZERO))
+        object.__setattr__(self, "_base_rates", rates)
 
     def round_price(self, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
         """Round ``price`` to a multiple of the tick size, carried at ``pair_decimals`` places."""
@@ -128,12 +130,9 @@ class Instrument:
 
     def fee_rate(self, *, maker: bool, volume_30d: Decimal = ZERO) -> Decimal:
         """The fee as a fraction of cost (0.0040 for 0.40 %) for the tier that ``volume_30d`` reaches."""
-        schedule = self.fees_maker if maker else self.fees_taker
-        percent = schedule[0].percent
-        for tier in schedule:
-            if volume_30d >= tier.volume:
-                percent = tier.percent
-        return percent / Decimal(100)
+        if not volume_30d:
+            return self._base_rates[maker]
+        return _rate(self.fees_maker if maker else self.fees_taker, volume_30d)
 
     def check_order(self, qty: Decimal, price: Decimal | None) -> str | None:
         """The Kraken error string this order would be rejected with on precision or minimums, else None.
@@ -186,6 +185,15 @@ class Instrument:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InstrumentError(f"AssetPairs entry {rest_name!r} is malformed: {exc}") from exc
+
+
+def _rate(schedule: tuple[FeeTier, ...], volume_30d: Decimal) -> Decimal:
+    """The fee fraction of the highest tier of ``schedule`` that ``volume_30d`` reaches (the first one below all)."""
+    percent = schedule[0].percent
+    for tier in schedule:
+        if volume_30d >= tier.volume:
+            percent = tier.percent
+    return percent / Decimal(100)
 
 
 def _tiers(raw: object) -> tuple[FeeTier, ...]:

@@ -45,9 +45,18 @@ def parse_decimal(value: object, *, field: str = "value") -> Decimal:
     return result
 
 
+_QUANTA: dict[int, Decimal] = {}
+
+
 def quantum(decimals: int) -> Decimal:
     """The smallest step with ``decimals`` places: ``quantum(2) == Decimal("0.01")``."""
-    return Decimal(1).scaleb(-decimals)
+    # Called on every order (lot steps, price and cost precision): each distinct step is made once.
+    step = _QUANTA.get(decimals)
+    if step is None:
+        if len(_QUANTA) >= 64:
+            _QUANTA.clear()
+        step = _QUANTA[decimals] = Decimal(1).scaleb(-decimals)
+    return step
 
 
 def quantize(value: Decimal, decimals: int, rounding: str = ROUND_HALF_EVEN) -> Decimal:
