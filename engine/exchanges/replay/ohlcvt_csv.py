@@ -36,6 +36,7 @@ _MAX_UNIX_S = 10**11
 _INFER_SAMPLE = 2000
 _FIELDS = "time,open,high,low,close,volume,trades"
 _ZERO = Decimal(0)
+_CANNOT_INFER = "cannot infer the bar interval from fewer than two rows; pass it"
 
 
 def split_kraken_csv_name(path: str | Path) -> tuple[str | None, int | None]:
@@ -113,40 +114,53 @@ def parse_ohlcvt_columns(
     Raises:
         ReplayFormatError, ReplayOrderError, ReplayConfigError: as :func:`parse_ohlcvt_csv`.
     """
+    if interval_s is not None and (isinstance(interval_s, bool) or not isinstance(interval_s, int) or interval_s <= 0):
+        raise ReplayConfigError(f"interval_s must be a positive int, got {interval_s!r}")
+    fast = _parse_fast(text)
+    if fast is not None:
+        times = fast[0]
+        if interval_s is None:
+            interval_s = infer_interval_s(times[: _INFER_SAMPLE + 1])
+            if interval_s is None:
+                raise ReplayFormatError(source, _CANNOT_INFER)
+        ts_ns = list(map(mul, times, repeat(NS_PER_SECOND)))
+        return CandleColumns(pair, interval_s, ts_ns, *fast[1:])
+    # Something is off: the careful parser finds it and says where (or, if it accepts the rows, parses them).
     lines = text.splitlines()
     if interval_s is None:
         interval_s = infer_interval_s(_sample_times(lines))
         if interval_s is None:
-            raise ReplayFormatError(source, "cannot infer the bar interval from fewer than two rows; pass it")
-    elif isinstance(interval_s, bool) or not isinstance(interval_s, int) or interval_s <= 0:
-        raise ReplayConfigError(f"interval_s must be a positive int, got {interval_s!r}")
-
-    columns = _parse_fast(text, lines, pair, interval_s)
-    if columns is None:
-        # Something is off: the careful parser finds it and says where (or, if it accepts the rows, parses them).
-        columns = CandleColumns.from_candles(
-            _parse_checked(lines, pair, interval_s, source), pair=pair, interval_s=interval_s
-        )
-    return columns
+            raise ReplayFormatError(source, _CANNOT_INFER)
+    return CandleColumns.from_candles(_parse_checked(lines, pair, interval_s, source), pair=pair, interval_s=interval_s)
 
 
-def _parse_fast(text: str, lines: list[str], pair: str, interval_s: int) -> CandleColumns | None:
-    """Columns for well-formed rows, or None as soon as anything is unexpected (then nothing is reported)."""
+_Columns = tuple[list[int], list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[int]]
+
+
+def _parse_fast(text: str) -> _Columns | None:
+    """The columns of well-formed rows (times in seconds), or None as soon as anything is unexpected (then
+    nothing is reported)."""
     # Every non-finite Decimal is spelled with an n ("NaN", "sNaN", "Inf", "Infinity", any case), and nothing
     # else valid in these rows contains one: without an n, every number that parses is finite.
-    if "n" in text or "N" in text:
-        return None
-    if "" in lines:
-        lines = [line for line in lines if line]
-    if not lines:
-        return CandleColumns(pair, interval_s, [], [], [], [], [], [], [])
-    if "\x00" in text:
+    if "n" in text or "N" in text or "\x00" in text:
         return None
     # Rows joined with a ",\x00," marker and split as one text: each row must come out as exactly 7 fields and
     # then the marker, which one C-level count over every 8th field proves (a row with a comma too many or too
     # few would shift a marker off its place). The marker is a cached one-character string: no allocation.
-    fields = ",\x00,".join(lines).split(",")
-    if len(fields) != 8 * len(lines) - 1 or fields[7::8].count("\x00") != len(lines) - 1:
+    body = text[:-1] if text.endswith("\n") else text
+    if "\r" in body or "\n\n" in body or body.startswith("\n") or body.endswith("\n"):
+        # Blank lines or other line ends: by line, as str.splitlines() sees them.
+        lines = [line for line in text.splitlines() if line]
+        rows = len(lines)
+        joined = ",\x00,".join(lines)
+    else:
+        # The usual file: one "\n" per row; a single C-level replace turns them into markers.
+        rows = body.count("\n") + 1 if body else 0
+        joined = body.replace("\n", ",\x00,")
+    if not rows:
+        return [], [], [], [], [], [], []
+    fields = joined.split(",")
+    if len(fields) != 8 * rows - 1 or fields[7::8].count("\x00") != rows - 1:
         return None
     try:
         # One C-level loop per column (a Python loop that reused the Decimal of a price string equal to its
@@ -169,14 +183,14 @@ def _parse_fast(text: str, lines: list[str], pair: str, interval_s: int) -> Cand
         and all(map(le, opens, highs))
         and all(map(le, lows, closes))
         and all(map(le, closes, highs))
-        and (not volumes or min(volumes) >= _ZERO)
-        and (not trades or min(trades) >= 0)
-        and (not times or (times[0] >= 0 and times[-1] < _MAX_UNIX_S))
+        and min(volumes) >= _ZERO
+        and min(trades) >= 0
+        and times[0] >= 0
+        and times[-1] < _MAX_UNIX_S
     )
     if not consistent:
         return None
-    ts_ns = list(map(mul, times, repeat(NS_PER_SECOND)))
-    return CandleColumns(pair, interval_s, ts_ns, opens, highs, lows, closes, volumes, trades)
+    return times, opens, highs, lows, closes, volumes, trades
 
 
 def _parse_checked(lines: list[str], pair: str, interval_s: int, source: str) -> list[Candle]:

@@ -53,7 +53,7 @@ def same_candles(got: list[Candle], want: list[Candle]) -> None:
 @given(rows(), st.sampled_from(["\n", "\r\n"]), st.booleans())
 def test_fast_path_equals_careful_parser(lines: list[str], newline: str, trailing: bool) -> None:
     text = newline.join(lines) + (newline if trailing else "")
-    assert _parse_fast(text, text.splitlines(), "XBTUSD", 60) is not None  # well-formed: no fallback
+    assert _parse_fast(text) is not None  # well-formed: no fallback
     same_candles(parse_ohlcvt_csv(text, pair="XBTUSD", interval_s=60), careful(text.splitlines()))
     columns = parse_ohlcvt_columns(text, pair="XBTUSD", interval_s=60)
     same_candles(list(columns), careful(text.splitlines()))
