@@ -28,6 +28,7 @@ ERR_COST_MIN = "EOrder:Cost minimum not met"
 ERR_TICK_SIZE = "EOrder:Tick size check failed"
 ERR_INVALID_PRICE = "EOrder:Invalid price"
 ERR_INVALID_VOLUME = "EGeneral:Invalid arguments:volume"
+_ONE = Decimal(1)
 
 # Kraken's legacy asset codes (REST) mapped to the plain codes WebSocket v2 and the engine use.
 _ASSET_ALIASES = {
@@ -118,7 +119,7 @@ class Instrument:
     def round_price(self, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
         """Round ``price`` to a multiple of the tick size, carried at ``pair_decimals`` places."""
         step = self.price_step
-        ticks = (price / step).quantize(Decimal(1), rounding=rounding)
+        ticks = (price / step).quantize(_ONE, rounding=rounding)
         return (ticks * step).quantize(quantum(self.pair_decimals))
 
     def round_qty_down(self, qty: Decimal) -> Decimal:
