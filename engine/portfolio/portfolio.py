@@ -3,6 +3,10 @@
 Changed only by :meth:`Portfolio.apply_fill` (and marks by :meth:`Portfolio.mark`). A round trip is recorded each
 time a strategy's position in a pair returns to flat: entry and exit are the quantity-weighted averages of the
 fills that opened and closed it, and its PnL is net of every fee paid along the way.
+
+Every asset is valued in the account currency along the path :mod:`engine.portfolio.valuation` finds over the
+instruments (direct, inverse or through one intermediate asset). A holding that cannot be priced now (no path, or
+a mark on its path not known yet) is left out of equity and listed by :meth:`Portfolio.unvalued`.
 """
 
 from collections.abc import Iterable, Mapping
@@ -15,6 +19,7 @@ from engine.domain.money import ZERO
 from engine.domain.orders import Fill
 from engine.domain.positions import Position
 from engine.portfolio.performance import ClosedTrade
+from engine.portfolio.valuation import ValuationPath, valuation_paths, value_along
 
 __all__ = ["EquityMeter", "Portfolio", "TripState"]
 
@@ -48,8 +53,11 @@ class Portfolio:
         self.round_trips: list[ClosedTrade] = []
         self.trips: dict[tuple[str, str], TripState] = {}
         self.fill_count = 0
-        self._asset_pair: dict[str, str] = {
-            inst.base: pair for pair, inst in instruments.items() if inst.quote == quote_currency
+        # Computed once: the instruments do not change while the portfolio lives.
+        self._paths: dict[str, ValuationPath] = valuation_paths(instruments, quote_currency)
+        # The assets valued by one direct hop (``amount × mark``): the common case, read without a path walk.
+        self._direct_pair: dict[str, str] = {
+            asset: pair for asset, path in self._paths.items() if (pair := path.direct_pair) is not None
         }
 
     def restore(
@@ -131,32 +139,54 @@ class Portfolio:
     def mark(self, pair: str, price: Decimal) -> None:
         self.marks[pair] = price
 
+    def valuation_path(self, asset: str) -> ValuationPath | None:
+        """How ``asset`` is valued in the quote currency (None when no pair path leads there)."""
+        return self._paths.get(asset)
+
     def asset_value(self, asset: str, amount: Decimal) -> Decimal | None:
-        """``amount`` of ``asset`` in the quote currency at the latest mark (None when no mark is known)."""
-        if asset == self.quote_currency:
-            return amount
-        pair = self._asset_pair.get(asset)
-        mark = self.marks.get(pair) if pair is not None else None
-        return amount * mark if mark is not None else None
+        """``amount`` of ``asset`` in the quote currency at the latest marks (None when it cannot be priced now)."""
+        path = self._paths.get(asset)
+        return value_along(amount, path, self.marks) if path is not None else None
 
     def cash(self) -> Decimal:
         return self.balances.total(self.quote_currency)
 
     def equity(self) -> Decimal:
-        """Everything valued in the quote currency (assets with no mark count at zero)."""
+        """Every holding valued in the quote currency; those that cannot be priced now (:meth:`unvalued`) are left out.
+
+        Summed in the balances' order; :class:`EquityMeter` repeats exactly these operations.
+        """
         total = ZERO
         quote = self.quote_currency
+        marks = self.marks
+        direct_pair = self._direct_pair
+        paths = self._paths
         for asset, amount in self.balances.totals():
             if not amount:
                 continue
             if asset == quote:
                 total += amount
-            else:
-                pair = self._asset_pair.get(asset)
-                mark = self.marks.get(pair) if pair is not None else None
+                continue
+            pair = direct_pair.get(asset)
+            if pair is not None:
+                mark = marks.get(pair)
                 if mark is not None:
                     total += amount * mark
+                continue
+            path = paths.get(asset)
+            if path is not None:
+                value = value_along(amount, path, marks)
+                if value is not None:
+                    total += value
         return total
+
+    def unvalued(self) -> dict[str, Decimal]:
+        """Non-zero holdings (asset -> total) that :meth:`equity` leaves out: no path, or a mark on it missing."""
+        unpriced: dict[str, Decimal] = {}
+        for asset, amount in sorted(self.balances.totals()):
+            if amount and self.asset_value(asset, amount) is None:
+                unpriced[asset] = amount
+        return unpriced
 
     def equity_meter(self) -> "EquityMeter":
         """A cheap way to read :meth:`equity` after every market event (see :class:`EquityMeter`)."""
@@ -190,12 +220,13 @@ class Portfolio:
 class EquityMeter:
     """:meth:`Portfolio.equity`, recomputed only when it can have changed: the run loop reads it every candle.
 
-    Equity moves only with a fill (``Portfolio.fill_count``) or with the mark of a pair whose base asset the
-    account holds. While the account is flat, :meth:`value` returns the same Decimal object again (which also
-    lets the equity curve's writer encode a flat stretch once). While exactly one such asset is held and it is
-    the last one :meth:`Portfolio.equity` adds up, its value is ``prefix + amount × mark`` with ``prefix`` the
-    sum before it: the same operations in the same order, so the result is identical to a full recomputation.
-    Anything else is recomputed in full.
+    Equity moves only with a fill (``Portfolio.fill_count``) or with the mark of a pair on the valuation path of
+    an asset the account holds. While the account is flat, :meth:`value` returns the same Decimal object again
+    (which also lets the equity curve's writer encode a flat stretch once). While exactly one such asset is held,
+    it is valued by one direct pair and it is the last one :meth:`Portfolio.equity` adds up, its value is
+    ``prefix + amount × mark`` with ``prefix`` the sum before it: the same operations in the same order, so the
+    result is identical to a full recomputation. Anything else (several held assets, an inverse or two-hop path)
+    is recomputed in full whenever a mark of any pair on any held asset's path changes.
 
     Valid for as long as the portfolio's balances change only through :meth:`Portfolio.apply_fill` (the run
     loop's case: reconciliation sets balances before it starts); after any other change, make a new meter.
@@ -241,30 +272,42 @@ class EquityMeter:
         self._fills = portfolio.fill_count
         quote = portfolio.quote_currency
         marks = portfolio.marks
-        asset_pair = portfolio._asset_pair
+        direct_pair = portfolio._direct_pair
+        paths = portfolio._paths
         total = ZERO
         prefix = ZERO
         amount_last = ZERO
         used: list[tuple[str, Decimal | None]] = []
-        last_is_marked = False
+        # True while the last asset added up is valued by one direct pair (the incremental case's shape).
+        last_is_direct = False
         for asset, amount in portfolio.balances.totals():
             if not amount:
                 continue
             if asset == quote:
                 total += amount
-                last_is_marked = False
+                last_is_direct = False
                 continue
-            pair = asset_pair.get(asset)
-            if pair is None:
+            pair = direct_pair.get(asset)
+            if pair is not None:
+                mark = marks.get(pair)
+                used.append((pair, mark))
+                prefix = total
+                amount_last = amount
+                if mark is not None:
+                    total += amount * mark
+                last_is_direct = True
+                continue
+            path = paths.get(asset)
+            if path is None:
                 continue  # never valued, whatever the marks
-            mark = marks.get(pair)
-            used.append((pair, mark))
-            prefix = total
-            amount_last = amount
-            if mark is not None:
-                total += amount * mark
-            last_is_marked = True
-        if len(used) == 1 and last_is_marked:
+            # Every pair on the path counts: a change of any of their marks changes the value.
+            for hop in path.hops:
+                used.append((hop.pair, marks.get(hop.pair)))
+            value = value_along(amount, path, marks)
+            if value is not None:
+                total += value
+            last_is_direct = False
+        if len(used) == 1 and last_is_direct:
             self._pair, self._mark = used[0]
             self._prefix = prefix
             self._amount = amount_last

@@ -129,16 +129,28 @@ class EngineFacade:
             open_positions=len(e.portfolio.open_positions()),
             open_orders=len(e.oms.open_ids),
             trades=e.portfolio.fill_count,
+            unvalued=e.portfolio.unvalued(),
         )
 
     async def balance(self) -> BalanceView:
         p = self._engine.portfolio
         assets = [
-            AssetBalanceView(asset=a, total=b.total, held=self._held(a), available=b.total - self._held(a))
+            AssetBalanceView(
+                asset=a,
+                total=b.total,
+                held=self._held(a),
+                available=b.total - self._held(a),
+                value=p.asset_value(a, b.total),
+            )
             for a, b in sorted(p.balances.assets().items())
         ]
         return BalanceView(
-            mode=self.mode, quote_currency=p.quote_currency, equity=p.equity(), cash=p.cash(), assets=assets
+            mode=self.mode,
+            quote_currency=p.quote_currency,
+            equity=p.equity(),
+            cash=p.cash(),
+            assets=assets,
+            unvalued=p.unvalued(),
         )
 
     def _held(self, asset: str) -> Decimal:

@@ -7,7 +7,7 @@ the documented schemas of the CLI's ``--json`` output and of the MCP resources a
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 __all__ = [
     "AssetBalanceView",
@@ -40,6 +40,11 @@ Dec = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=s
 Mode = Literal["paper", "live"]
 TradingState = Literal["active", "paused", "halted"]
 
+_UNVALUED = (
+    "Assets held (asset -> total) that equity leaves out because they cannot be priced in quote_currency now: "
+    "no pair path leads there, or a mark on the path is not known yet. Empty when everything is valued."
+)
+
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -62,6 +67,7 @@ class StatusView(_View):
     open_positions: int
     open_orders: int
     trades: int
+    unvalued: dict[str, Dec] = Field(default_factory=dict, description=_UNVALUED)
 
 
 class AssetBalanceView(_View):
@@ -69,6 +75,13 @@ class AssetBalanceView(_View):
     total: Dec
     held: Dec
     available: Dec
+    value: Dec | None = Field(
+        None,
+        description=(
+            "total valued in the account's quote_currency at the latest marks (directly, inversely or through one "
+            "intermediate asset, e.g. ETH via ETHXBT then XBTUSD); null when it cannot be priced now."
+        ),
+    )
 
 
 class BalanceView(_View):
@@ -77,6 +90,7 @@ class BalanceView(_View):
     equity: Dec
     cash: Dec
     assets: list[AssetBalanceView]
+    unvalued: dict[str, Dec] = Field(default_factory=dict, description=_UNVALUED)
 
 
 class PositionView(_View):
