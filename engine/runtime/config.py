@@ -180,6 +180,13 @@ class KrakenConfig(_Section):
     book_depth: Literal[10, 25, 100, 500, 1000] = 10
     ohlc_interval: Literal[1, 5, 15, 30, 60, 240, 1440] = 1
     dead_man_switch_s: Annotated[int, Field(ge=10, lt=86400)] = 60
+    candle_grace_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A live candle closes this long after its interval ends even if no later update came (Kraken "
+        "sends updates only on trades); longer waits for a late last trade, shorter acts sooner.",
+    )
 
 
 class McpConfig(_Section):

@@ -80,6 +80,7 @@ def build_kraken_engine(
         book_depth=k.book_depth,
         ohlc_interval=k.ohlc_interval,
         settings=ws_settings,
+        candle_grace_s=k.candle_grace_s,
     )
     if config.mode != "live":
         return Engine(config, db, source, instruments=known, options=options, live_clock=True)

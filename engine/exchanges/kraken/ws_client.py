@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import overload
 
 import anyio
 from anyio.abc import TaskStatus
@@ -204,8 +205,23 @@ class KrakenPublicWs:
             await self._instrument(msg)
         return [msg]
 
-    async def messages(self) -> AsyncGenerator[WsMessage | VerifiedBook]:
+    @overload
+    def messages(self) -> AsyncGenerator[WsMessage | VerifiedBook]: ...
+
+    @overload
+    def messages(self, wait_s: Callable[[], float | None]) -> AsyncGenerator[WsMessage | VerifiedBook | None]: ...
+
+    async def messages(
+        self, wait_s: Callable[[], float | None] | None = None
+    ) -> AsyncGenerator[WsMessage | VerifiedBook | None]:
         """Market messages and verified books, forever (reconnecting as needed).
+
+        Args:
+            wait_s: asked before each wait for a message: the longest to wait (seconds), or None for no limit.
+                When that time passes first, ``None`` is yielded (a wake-up: the caller's deadline came) and the
+                connection stays up; the wait is bounded inside this generator, where cancelling the receive
+                loses nothing (cancelling a pending ``__anext__`` instead would end the generator and its
+                connection).
 
         Raises:
             GiveUp: the reconnect policy gave up (its cause is the last failure).
@@ -217,7 +233,17 @@ class KrakenPublicWs:
                 await link.open()
                 await self._subscribe()
                 while True:
-                    for item in await self._handle(await link.recv()):
+                    limit = None if wait_s is None else wait_s()
+                    text: str | None = None
+                    if limit is None:
+                        text = await link.recv()
+                    else:
+                        with anyio.move_on_after(max(limit, 0.0)):
+                            text = await link.recv()
+                    if text is None:
+                        yield None
+                        continue
+                    for item in await self._handle(text):
                         yield item
             except CONNECTION_ERRORS as exc:
                 error = exc

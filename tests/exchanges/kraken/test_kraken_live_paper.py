@@ -139,7 +139,14 @@ async def test_paper_trading_survives_a_dropped_feed_and_a_broken_book_without_l
         for row in rows[:50]:
             publish(fake, row)
         config = paper_config(fake)
-        inner = KrakenMarketSource(fake.ws_public_url, {"XBTUSD": default_instruments()["XBTUSD"]}, settings=FAST_WS)
+        # The capture is from 2025: the source's clock stands at the last row's start, so that candle stays open
+        # (by the wall clock it would be long due and closed on time).
+        inner = KrakenMarketSource(
+            fake.ws_public_url,
+            {"XBTUSD": default_instruments()["XBTUSD"]},
+            settings=FAST_WS,
+            clock_ns=lambda: int(rows[-1][0]) * 10**9,
+        )
         source = Watched(inner)
         engine = Engine(config, tmp_path / "paper.db", source, live_clock=True)
         history: deque[Candle] | None = None  # the strategy's candles, once the engine has started
@@ -165,3 +172,16 @@ async def test_paper_trading_survives_a_dropped_feed_and_a_broken_book_without_l
         assert inner.feed.link.connections == 2
     else:
         assert inner.feed.checksum_failures == 1 and inner.feed.resyncs == 1
+
+
+async def test_the_live_candle_grace_comes_from_the_config(tmp_path: Path) -> None:
+    def source_grace(kraken: dict[str, Any]) -> int:
+        config = config_from_mapping({"market": {"source": "kraken", "pair": "XBTUSD"}, "kraken": kraken})
+        engine = build_kraken_engine(config, tmp_path / "grace.db", RunOptions(), ws_settings=FAST_WS)
+        assert isinstance(engine.source, KrakenMarketSource)
+        return engine.source.candle_closer.grace_ns
+
+    assert source_grace({}) == 2 * 10**9
+    assert source_grace({"candle_grace_s": 0.5}) == 5 * 10**8
+    with pytest.raises(ValueError, match="candle_grace_s"):
+        config_from_mapping({"kraken": {"candle_grace_s": -1}})
