@@ -7,6 +7,11 @@ fills that opened and closed it, and its PnL is net of every fee paid along the 
 Every asset is valued in the account currency along the path :mod:`engine.portfolio.valuation` finds over the
 instruments (direct, inverse or through one intermediate asset). A holding that cannot be priced now (no path, or
 a mark on its path not known yet) is left out of equity and listed by :meth:`Portfolio.unvalued`.
+
+Notionals and unrealized PnL are first computed in each pair's own quote asset (``qty × mark``), then converted
+into the account currency by valuing that amount of the quote asset (:meth:`Portfolio.quote_value`); a pair
+quoted in the account currency is taken as it is, with no conversion arithmetic at all. A pair whose quote asset
+cannot be valued now is left out of those read-only sums and listed by :meth:`Portfolio.unvalued_notional`.
 """
 
 from collections.abc import Iterable, Mapping
@@ -19,7 +24,7 @@ from engine.domain.money import ZERO
 from engine.domain.orders import Fill
 from engine.domain.positions import Position
 from engine.portfolio.performance import ClosedTrade
-from engine.portfolio.valuation import ValuationPath, valuation_paths, value_along
+from engine.portfolio.valuation import ValuationPath, unvalued_reason, valuation_paths, value_along
 
 __all__ = ["EquityMeter", "Portfolio", "TripState"]
 
@@ -59,6 +64,8 @@ class Portfolio:
         self._direct_pair: dict[str, str] = {
             asset: pair for asset, path in self._paths.items() if (pair := path.direct_pair) is not None
         }
+        # Each pair's quote asset: notionals are converted from it into the account currency.
+        self._quote_of: dict[str, str] = {pair: inst.quote for pair, inst in instruments.items()}
 
     def restore(
         self,
@@ -192,7 +199,36 @@ class Portfolio:
         """A cheap way to read :meth:`equity` after every market event (see :class:`EquityMeter`)."""
         return EquityMeter(self)
 
-    def pair_notional(self, pair: str) -> Decimal:
+    def quote_value(self, pair: str, amount: Decimal) -> Decimal | None:
+        """``amount`` of ``pair``'s quote asset in the account currency at the latest marks.
+
+        A pair quoted in the account currency gives ``amount`` back as it is (no arithmetic, so those figures are
+        exactly what they were before any conversion existed), and so does a zero amount (worth zero in any
+        currency, price or not). Otherwise the quote asset is valued along its path (:meth:`asset_value`).
+
+        Returns:
+            The value, or None when it cannot be valued now: an unknown pair, no path from its quote asset, or a
+            mark on that path not known yet (:meth:`quote_unvalued` says which).
+        """
+        quote = self._quote_of.get(pair)
+        if quote == self.quote_currency or not amount:
+            return amount
+        if quote is None:
+            return None
+        return self.asset_value(quote, amount)
+
+    def quote_unvalued(self, pair: str) -> str | None:
+        """Why an amount in ``pair``'s quote asset cannot be valued in the account currency now (None when it can).
+
+        The reason names the missing price (``no price yet for XBTUSD (needed to value BTC in USD)``).
+        """
+        quote = self._quote_of.get(pair)
+        if quote is None:
+            return f"{pair} is not a known pair"
+        return unvalued_reason(quote, self._paths.get(quote), self.marks, self.quote_currency)
+
+    def pair_notional_in_quote(self, pair: str) -> Decimal:
+        """Every strategy's position in ``pair`` at its mark, in the pair's own quote asset (zero without a mark)."""
         # sum(..., ZERO) written out: the same additions in the same order, without a generator per call.
         mark = self.marks.get(pair, ZERO)
         total = ZERO
@@ -201,17 +237,53 @@ class Portfolio:
                 total += p.qty * mark
         return total
 
+    def pair_notional(self, pair: str) -> Decimal:
+        """:meth:`pair_notional_in_quote` in the account currency (:meth:`quote_value`).
+
+        Zero when it cannot be converted now: the figure is left out, and :meth:`unvalued_notional` lists it.
+        """
+        value = self.quote_value(pair, self.pair_notional_in_quote(pair))
+        return value if value is not None else ZERO
+
     def total_notional(self) -> Decimal:
+        """The sum of :meth:`pair_notional` over every pair with a position, in the account currency.
+
+        Pairs that cannot be converted now are left out (:meth:`unvalued_notional` lists them).
+        """
         total = ZERO
         for pair in {p for _, p in self.positions}:
             total += self.pair_notional(pair)
         return total
 
+    def unvalued_notional(self) -> dict[str, Decimal]:
+        """Pairs (pair -> notional in its own quote) that :meth:`pair_notional` and :meth:`total_notional` leave out.
+
+        Those are also the pairs whose unrealized PnL :meth:`unrealized_pnl` leaves out.
+        """
+        left_out: dict[str, Decimal] = {}
+        quote_currency = self.quote_currency
+        for pair in sorted({p for _, p in self.positions}):
+            if self._quote_of.get(pair) == quote_currency:
+                continue  # always valued: no need to add it up
+            amount = self.pair_notional_in_quote(pair)
+            if self.quote_value(pair, amount) is None:
+                left_out[pair] = amount
+        return left_out
+
     def unrealized_pnl(self) -> Decimal:
-        return sum(
-            (p.unrealized_pnl(self.marks[p.pair]) for p in self.positions.values() if p.qty and p.pair in self.marks),
-            ZERO,
-        )
+        """Every open position's unrealized PnL at its mark, each converted into the account currency.
+
+        A position without a mark, or in a pair whose quote asset cannot be valued now (:meth:`unvalued_notional`),
+        is left out.
+        """
+        total = ZERO
+        marks = self.marks
+        for p in self.positions.values():
+            if p.qty and p.pair in marks:
+                value = self.quote_value(p.pair, p.unrealized_pnl(marks[p.pair]))
+                if value is not None:
+                    total += value
+        return total
 
     def open_positions(self) -> list[Position]:
         return [p for p in self.positions.values() if p.qty != 0]

@@ -20,7 +20,8 @@ inverse hop's rounding never depends on who asks. No float is involved anywhere.
 prices nothing (None), it never raises.
 
 Nothing here raises for a missing price: an asset without a path, or a path with a missing mark, is "unvalued"
-(None), and the caller decides what that means (the portfolio leaves it out of equity and reports it).
+(None), and the caller decides what that means (the portfolio leaves it out of equity and reports it);
+:func:`unvalued_reason` says in words which price is missing.
 """
 
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from engine.domain.instrument import Instrument
 
-__all__ = ["DIVISION_CONTEXT", "Hop", "ValuationPath", "valuation_paths", "value_along"]
+__all__ = ["DIVISION_CONTEXT", "Hop", "ValuationPath", "unvalued_reason", "valuation_paths", "value_along"]
 
 DIVISION_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 """The context of every division: Python's default precision, pinned so the caller's context cannot change it."""
@@ -131,3 +132,21 @@ def value_along(amount: Decimal, path: ValuationPath, marks: Mapping[str, Decima
         else:
             value = value * mark
     return value
+
+
+def unvalued_reason(
+    asset: str, path: ValuationPath | None, marks: Mapping[str, Decimal], quote_currency: str
+) -> str | None:
+    """Why :func:`value_along` cannot value ``asset`` now, naming the missing price; None when it can.
+
+    ``path`` is the asset's path (None when :func:`valuation_paths` found none).
+    """
+    if path is None:
+        return f"no pair converts {asset} into {quote_currency}"
+    missing = [hop.pair for hop in path.hops if marks.get(hop.pair) is None]
+    if missing:
+        return f"no price yet for {' and '.join(missing)} (needed to value {asset} in {quote_currency})"
+    zero = [hop.pair for hop in path.hops if hop.inverse and not marks[hop.pair]]
+    if zero:
+        return f"{' and '.join(zero)} is marked at zero (needed to value {asset} in {quote_currency})"
+    return None

@@ -4,6 +4,12 @@ Every check is pure: it is handed the order, the instrument and a snapshot of ex
 reason to refuse or ``None``. Orders that only reduce a long (sells within the position) are checked for
 precision, minimums and balance but never blocked by size or exposure caps: a cap must not trap a position.
 
+The notional limits are amounts in the account currency. An order's notional (``qty × price``) is in its pair's
+quote asset; for a pair quoted in the account currency it is compared as it is, otherwise it is converted with the
+snapshot's ``quote_rate`` first. A buy is refused when any of it cannot be valued (the order's own quote asset, or
+exposure already held or pending in a pair whose quote asset has no price yet): a cap that cannot be measured must
+not be assumed met. The balance check stays in the pair's quote asset, like with like.
+
 States: ``active`` (trading), ``paused`` (strategies' new orders refused; a person or the MCP client paused),
 ``halted`` (the emergency-stop latch: everything refused until an explicit resume).
 """
@@ -32,7 +38,24 @@ class TradingState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ExposureSnapshot:
-    """Exposure before the order: notionals at mark, in the quote currency."""
+    """Exposure before the order.
+
+    Attributes:
+        pair_notional: the order's pair (positions at mark plus open buys), in the account currency.
+        total_notional: every pair likewise, in the account currency (what could not be valued is left out and
+            named in ``unvalued``).
+        open_orders: open orders of every pair.
+        available_quote: the pair's quote asset free for a buy, in that asset (not converted).
+        available_base: the pair's base asset the strategy may sell, in that asset.
+        position_qty: the strategy's position in the pair, in base units.
+        account_currency: the currency of the notionals and of the notional limits.
+        quote_rate: the value of one unit of the pair's quote asset in the account currency at current marks;
+            None when the pair is quoted in the account currency (no conversion) or when it cannot be valued.
+            Exact for a direct path (the rate is the mark); through a division or two hops, ``notional × rate``
+            may differ from valuing ``notional`` itself in the 28th significant digit, which no cap notices.
+        unvalued: why some of the exposure (the order's quote asset, or a pair already held or bought) cannot be
+            valued in the account currency now, naming the missing price; empty when everything can be.
+    """
 
     pair_notional: Decimal
     total_notional: Decimal
@@ -40,6 +63,9 @@ class ExposureSnapshot:
     available_quote: Decimal
     available_base: Decimal
     position_qty: Decimal
+    account_currency: str
+    quote_rate: Decimal | None
+    unvalued: str = ""
 
 
 class RiskEngine:
@@ -78,16 +104,28 @@ class RiskEngine:
             return None
         if request.qty > limits.max_order_qty:
             return f"order size {request.qty} exceeds max_order_qty {limits.max_order_qty}"
-        if notional > limits.max_order_notional:
-            return f"order notional {notional:.2f} exceeds max_order_notional {limits.max_order_notional}"
-        if exposure.pair_notional + notional > limits.max_pair_notional:
+        account = exposure.account_currency
+        if exposure.unvalued:
+            return f"cannot value the exposure in {account}: {exposure.unvalued}"
+        # The notional in the account currency: as it is when the pair is quoted in it (no arithmetic at all).
+        if instrument.quote == account:
+            value = notional
+            detail = ""
+        elif exposure.quote_rate is not None:
+            value = notional * exposure.quote_rate
+            detail = f" {account} ({format(notional.normalize(), 'f')} {instrument.quote})"
+        else:
+            return f"cannot value the exposure in {account}: no price for {instrument.quote} in {account}"
+        if value > limits.max_order_notional:
+            return f"order notional {value:.2f}{detail} exceeds max_order_notional {limits.max_order_notional}"
+        if exposure.pair_notional + value > limits.max_pair_notional:
             return (
-                f"{request.pair} exposure would be {exposure.pair_notional + notional:.2f}, "
+                f"{request.pair} exposure would be {exposure.pair_notional + value:.2f}, "
                 f"above max_pair_notional {limits.max_pair_notional}"
             )
-        if exposure.total_notional + notional > limits.max_total_notional:
+        if exposure.total_notional + value > limits.max_total_notional:
             return (
-                f"total exposure would be {exposure.total_notional + notional:.2f}, "
+                f"total exposure would be {exposure.total_notional + value:.2f}, "
                 f"above max_total_notional {limits.max_total_notional}"
             )
         if exposure.open_orders + 1 > limits.max_open_orders:

@@ -116,7 +116,11 @@ class StrategyConfig(_Section):
     pair: str = "XBTUSD"
     enabled: bool = True
     weight: Annotated[Decimal, Field(ge=0, le=10, allow_inf_nan=False)] = Decimal(1)
-    order_quote_amount: PositiveDec = Field(Decimal(1000), description="Quote amount spent per entry (× weight).")
+    order_quote_amount: PositiveDec = Field(
+        Decimal(1000),
+        description="Amount in the account currency (quote_currency) spent per entry (× weight); a pair quoted in "
+        "another asset spends its worth at current prices.",
+    )
     params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ __all__ = ["StrategySlot", "Trader"]
 
 HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
 NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing
+ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -160,7 +161,18 @@ class Trader:
         instrument = self.instruments[slot.pair]
         price = candle.close
         if signal.side == "buy":
-            qty = instrument.round_qty_down(slot.order_quote_amount * slot.weight / price)
+            # The entry budget is in the account currency; a pair quoted in another asset (ETHXBT in a USD
+            # account) spends the budget's worth of that asset at current marks.
+            budget = slot.order_quote_amount * slot.weight
+            account = self.portfolio.quote_currency
+            if instrument.quote != account:
+                rate = self.portfolio.quote_value(slot.pair, ONE)
+                if not rate:
+                    why = f"cannot size the entry: no price for {instrument.quote} in {account} yet"
+                    self._refuse(slot, OrderSide.BUY, None, why)
+                    return None
+                budget = budget / rate
+            qty = instrument.round_qty_down(budget / price)
             side = OrderSide.BUY
         else:
             qty = qty_held
@@ -172,18 +184,37 @@ class Trader:
         request = OrderRequest(
             self.oms.next_client_id(), slot.pair, side, OrderType.MARKET, qty, None, self.clock(), slot.name
         )
-        reason = self.risk.check(request, instrument, price, self.exposure(slot, instrument))
-        if reason is not None:
-            slot.refusals += 1
-            slot.last_refusal = reason
-            self.refusal_log.append(f"{slot.name} {side} {qty} {slot.pair}: {reason}")
+        refusal = self.risk.check(request, instrument, price, self.exposure(slot, instrument))
+        if refusal is not None:
+            self._refuse(slot, side, qty, refusal)
             return None
         return request
 
+    def _refuse(self, slot: StrategySlot, side: OrderSide, qty: Decimal | None, reason: str) -> None:
+        slot.refusals += 1
+        slot.last_refusal = reason
+        self.refusal_log.append(f"{slot.name} {side} {'' if qty is None else f'{qty} '}{slot.pair}: {reason}")
+
     def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:
+        """The exposure risk checks an order of ``slot`` against (see :meth:`exposure_for`)."""
+        return self.exposure_for(slot.name, slot.pair, instrument)
+
+    def exposure_for(self, strategy: str, pair: str, instrument: Instrument) -> ExposureSnapshot:
+        """The exposure risk checks an order of ``strategy`` on ``pair`` against (once per signal, never per
+        candle; manual orders use the strategy name ``manual``).
+
+        Notionals (positions at mark and the remaining quantity of open buys at their limit price, or at the mark
+        for market orders) are converted from each pair's quote asset into the account currency; an amount that
+        cannot be converted now is left out of the sums and its pair's missing price is named in
+        ``unvalued``, which makes risk refuse the buy. The free quote balance stays in the order pair's quote
+        asset: only open buys in that same asset reserve it.
+        """
         portfolio = self.portfolio
         oms = self.oms
+        instruments = self.instruments
+        quote_value = portfolio.quote_value
         held_quote = held_base = pending_pair = pending_total = ZERO
+        unvalued_pairs: set[str] = set()
         for cid in oms.open_ids:
             order = oms.orders[cid]
             remaining = order.remaining
@@ -191,20 +222,42 @@ class Trader:
             price = order.limit_price if order.limit_price is not None else mark
             if order.side is OrderSide.BUY:
                 notional = remaining * price
-                pending_total += notional
-                if order.pair == slot.pair:
-                    pending_pair += notional
-                if self.instruments[order.pair].quote == instrument.quote:
+                if instruments[order.pair].quote == instrument.quote:
                     held_quote += notional
-            elif order.pair == slot.pair:
+                value = quote_value(order.pair, notional)
+                if value is None:
+                    unvalued_pairs.add(order.pair)
+                    continue
+                pending_total += value
+                if order.pair == pair:
+                    pending_pair += value
+            elif order.pair == pair:
                 held_base += remaining
+        account = portfolio.quote_currency
+        quote_rate: Decimal | None = None
+        if instrument.quote != account:
+            quote_rate = quote_value(pair, ONE)
+            if quote_rate is None:
+                unvalued_pairs.add(pair)
+        unvalued_pairs.update(portfolio.unvalued_notional())
         balances = portfolio.balances
-        position_qty = portfolio.position_qty(slot.name, slot.pair)
+        position_qty = portfolio.position_qty(strategy, pair)
         return ExposureSnapshot(
-            pair_notional=portfolio.pair_notional(slot.pair) + pending_pair,
+            pair_notional=portfolio.pair_notional(pair) + pending_pair,
             total_notional=portfolio.total_notional() + pending_total,
             open_orders=len(oms.open_ids),
             available_quote=balances.total(instrument.quote) - held_quote,
             available_base=min(balances.total(instrument.base) - held_base, position_qty),
             position_qty=position_qty,
+            account_currency=account,
+            quote_rate=quote_rate,
+            unvalued=self._unvalued_reasons(unvalued_pairs),
         )
+
+    def _unvalued_reasons(self, pairs: set[str]) -> str:
+        """Why amounts in these pairs' quote assets cannot be valued now, each reason once ("" for no pairs)."""
+        if not pairs:
+            return ""
+        portfolio = self.portfolio
+        reasons = {portfolio.quote_unvalued(pair) or f"cannot value {pair}'s quote asset" for pair in pairs}
+        return "; ".join(sorted(reasons))
