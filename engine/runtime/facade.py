@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
 from engine.domain.orders import Order, OrderSide, OrderType
-from engine.errors import InvalidRequest, NotAllowed, NotFound
+from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
 from engine.exchanges.port import OrderRequest
 from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
 from engine.risk.checks import TradingState
@@ -561,6 +561,11 @@ class EngineFacade:
         check = inst.check_order(qty, limit_price if limit_price is not None else None)
         if check is not None:
             raise InvalidRequest(check)
+        # The same limits as the strategies' orders (sizes, notionals in the account currency, open orders,
+        # balance); a manual position is its own "manual" strategy, so a manual sell sells what was bought by hand.
+        refusal = e.risk.check(request, inst, ref, e.trader.exposure_for("manual", pair, inst))
+        if refusal is not None:
+            raise LimitExceeded(f"refused by risk: {refusal}")
         order = await e.oms.submit(request)
         self._audit(
             "submit_order",
