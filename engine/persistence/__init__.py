@@ -29,7 +29,7 @@ from engine.persistence.errors import (
     WriterClosed,
     WriterError,
 )
-from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.records import EventRecord, FillValueRow, RoundTripRow, StrategyParamsRecord
 from engine.persistence.schema import MIGRATIONS, applied_migrations, migrate, pending_migrations
 from engine.persistence.store import TABLES, Store
 from engine.persistence.writer import StoreWriter, WriterStats
@@ -40,6 +40,7 @@ __all__ = [
     "CodecError",
     "DuplicateRecord",
     "EventRecord",
+    "FillValueRow",
     "FlushTimeout",
     "PartialWrite",
     "RoundTripRow",

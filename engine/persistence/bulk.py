@@ -26,7 +26,14 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.persistence.codec import BALANCE_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS, POSITION_COLUMNS
+from engine.persistence.codec import (
+    BALANCE_COLUMNS,
+    FILL_COLUMNS,
+    FILL_VALUE_COLUMNS,
+    ORDER_COLUMNS,
+    POSITION_COLUMNS,
+    ROUND_TRIP_COLUMNS,
+)
 from engine.persistence.errors import StoreError
 from engine.persistence.rows import EncodedRows
 
@@ -54,11 +61,8 @@ _TABLES = {
     "fills": _Table("fills", FILL_COLUMNS, None),
     "positions": _Table("positions", POSITION_COLUMNS, ("strategy", "pair")),
     "balances": _Table("balances", BALANCE_COLUMNS, ("asset",), replace_all=True),
-    "round_trips": _Table(
-        "round_trips",
-        ("pair", "strategy", "entry_ts_ns", "exit_ts_ns", "qty", "entry_price", "exit_price", "pnl", "fees"),
-        None,
-    ),
+    "round_trips": _Table("round_trips", ROUND_TRIP_COLUMNS, None),
+    "fill_values": _Table("fill_values", FILL_VALUE_COLUMNS, ("trade_id",)),
 }
 
 

@@ -24,14 +24,17 @@ from engine.domain.orders import (
 )
 from engine.domain.positions import Position
 from engine.persistence.errors import CodecError
-from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.records import EventRecord, FillValueRow, RoundTripRow, StrategyParamsRecord
 
 __all__ = [
     "FILL_COLUMNS",
+    "FILL_VALUE_COLUMNS",
+    "ROUND_TRIP_COLUMNS",
     "balance_to_row",
     "dec_from_text",
     "dec_to_text",
     "fill_to_row",
+    "fill_value_to_row",
     "from_json",
     "json_object",
     "opt_dec_from_text",
@@ -42,6 +45,7 @@ __all__ = [
     "row_to_balance",
     "row_to_event",
     "row_to_fill",
+    "row_to_fill_value",
     "row_to_order",
     "row_to_params_record",
     "row_to_position",
@@ -297,8 +301,25 @@ def row_to_position(row: Row) -> Position:
     )
 
 
+ROUND_TRIP_COLUMNS = (
+    "pair",
+    "strategy",
+    "entry_ts_ns",
+    "exit_ts_ns",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "fees",
+    "pnl_value",
+    "fees_value",
+    "value_currency",
+)
+FILL_VALUE_COLUMNS = ("trade_id", "fee_value", "realized_value", "value_currency")
+
+
 def round_trip_to_row(trip: RoundTripRow) -> dict[str, object]:
-    """Columns of a new ``round_trips`` row (the id is assigned by SQLite)."""
+    """Columns of a new ``round_trips`` row (the id is assigned by SQLite), in :data:`ROUND_TRIP_COLUMNS` order."""
     return {
         "pair": trip.pair,
         "strategy": trip.strategy,
@@ -309,6 +330,9 @@ def round_trip_to_row(trip: RoundTripRow) -> dict[str, object]:
         "exit_price": dec_to_text(trip.exit_price),
         "pnl": dec_to_text(trip.pnl),
         "fees": dec_to_text(trip.fees),
+        "pnl_value": opt_dec_to_text(trip.pnl_value),
+        "fees_value": opt_dec_to_text(trip.fees_value),
+        "value_currency": trip.value_currency,
     }
 
 
@@ -324,6 +348,28 @@ def row_to_round_trip(r: Row) -> RoundTripRow:
         pnl=dec_from_text(r["pnl"]),
         fees=dec_from_text(r["fees"]),
         id=r["id"],
+        pnl_value=opt_dec_from_text(r["pnl_value"]),
+        fees_value=opt_dec_from_text(r["fees_value"]),
+        value_currency=r["value_currency"],
+    )
+
+
+def fill_value_to_row(value: FillValueRow) -> tuple[object, ...]:
+    """A positional ``fill_values`` row in :data:`FILL_VALUE_COLUMNS` order."""
+    return (
+        value.trade_id,
+        opt_dec_to_text(value.fee_value),
+        opt_dec_to_text(value.realized_value),
+        value.value_currency,
+    )
+
+
+def row_to_fill_value(r: Row) -> FillValueRow:
+    return FillValueRow(
+        trade_id=r["trade_id"],
+        fee_value=opt_dec_from_text(r["fee_value"]),
+        realized_value=opt_dec_from_text(r["realized_value"]),
+        value_currency=r["value_currency"],
     )
 
 

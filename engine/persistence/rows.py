@@ -18,12 +18,14 @@ from engine.domain.orders import Fill, Order, TradeId
 from engine.domain.positions import Position
 from engine.persistence.codec import dec_to_text, to_json
 from engine.persistence.errors import StoreError
+from engine.persistence.records import FillValueRow
 
 __all__ = [
     "EncodedRows",
     "TripLike",
     "encode_balances",
     "encode_equity",
+    "encode_fill_values",
     "encode_fills",
     "encode_orders",
     "encode_positions",
@@ -34,7 +36,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class EncodedRows:
-    """Rows for one table (``kind``: orders, fills, positions, balances, round_trips) as one JSON array."""
+    """Rows for one table (``kind``: orders, fills, positions, balances, round_trips, fill_values) as one JSON
+    array."""
 
     kind: str
     payload: str
@@ -53,6 +56,10 @@ def _text(value: Decimal) -> str:
     if type(value) is Decimal and value.is_finite():
         return format(value, "f")
     return dec_to_text(value)
+
+
+def _opt_text(value: Decimal | None) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _ids(ids: set[TradeId]) -> str:
@@ -122,6 +129,12 @@ class TripLike(Protocol):
     def pnl(self) -> Decimal: ...
     @property
     def fees(self) -> Decimal: ...
+    @property
+    def pnl_value(self) -> Decimal | None: ...
+    @property
+    def fees_value(self) -> Decimal | None: ...
+    @property
+    def value_currency(self) -> str | None: ...
 
 
 def encode_orders(orders: Iterable[Order]) -> EncodedRows:
@@ -173,9 +186,20 @@ def encode_round_trips(trips: Iterable[TripLike]) -> EncodedRows:
                 _text(t.exit_price),
                 _text(t.pnl),
                 _text(t.fees),
+                _opt_text(t.pnl_value),
+                _opt_text(t.fees_value),
+                t.value_currency,
             )
             for t in trips
         ],
+    )
+
+
+def encode_fill_values(values: Iterable[FillValueRow]) -> EncodedRows:
+    """Fill values (upserted by trade id): only fills that needed a conversion have one."""
+    return _encode(
+        "fill_values",
+        [(v.trade_id, _opt_text(v.fee_value), _opt_text(v.realized_value), v.value_currency) for v in values],
     )
 
 

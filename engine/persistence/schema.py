@@ -187,6 +187,27 @@ def m002_events_append_only(db: Database) -> None:
         )
 
 
+@MIGRATIONS(name="m003_account_currency_values")
+def m003_account_currency_values(db: Database) -> None:
+    """Realized figures in the account currency: round trips' ``pnl_value``, ``fees_value`` and the
+    ``value_currency`` they are in, and ``fill_values`` (each converted fill's fee and realized PnL, valued when
+    booked, so that a restart re-books the fills at the same values).
+
+    Older round trips get NULL in the three columns: the account currency is not recorded in the database, so
+    :meth:`engine.persistence.Store.value_legacy_round_trips` (run by the engine when it starts, knowing it)
+    gives the rows of pairs quoted in it their ``pnl`` and ``fees`` as values; the others stay NULL (unknown).
+    Older fills have no ``fill_values`` row: their values are unknown unless they need no conversion.
+    """
+    for column in ("pnl_value", "fees_value", "value_currency"):
+        db.execute(f"ALTER TABLE [round_trips] ADD COLUMN [{column}] TEXT")
+    _table(db, "fill_values").create(
+        {"trade_id": str, "fee_value": str, "realized_value": str, "value_currency": str},
+        pk="trade_id",
+        not_null=["value_currency"],
+        strict=True,
+    )
+
+
 def migrate(db: Database) -> list[str]:
     """Apply the pending migrations (each in its own transaction) and return their names."""
     names = [m.name for m in MIGRATIONS.pending(db)]

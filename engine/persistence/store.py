@@ -25,12 +25,14 @@ from engine.persistence.bulk import EQUITY_FROM_JSON, install, write_rows
 from engine.persistence.codec import (
     BALANCE_COLUMNS,
     FILL_COLUMNS,
+    FILL_VALUE_COLUMNS,
     ORDER_COLUMNS,
     POSITION_COLUMNS,
     balance_to_row,
     dec_from_text,
     dec_to_text,
     fill_to_row,
+    fill_value_to_row,
     from_json,
     opt_dec_to_text,
     order_to_row,
@@ -39,6 +41,7 @@ from engine.persistence.codec import (
     row_to_balance,
     row_to_event,
     row_to_fill,
+    row_to_fill_value,
     row_to_order,
     row_to_params_record,
     row_to_position,
@@ -46,7 +49,7 @@ from engine.persistence.codec import (
     to_json,
 )
 from engine.persistence.errors import DuplicateRecord, SchemaError, StoreError
-from engine.persistence.records import EventRecord, RoundTripRow, StrategyParamsRecord
+from engine.persistence.records import EventRecord, FillValueRow, RoundTripRow, StrategyParamsRecord
 from engine.persistence.rows import EncodedRows, equity_payload
 from engine.persistence.schema import migrate, pending_migrations
 
@@ -60,6 +63,7 @@ TABLES = (
     "positions",
     "equity",
     "round_trips",
+    "fill_values",
     "strategy_params",
     "events",
     "kv",
@@ -81,6 +85,7 @@ def _upsert_sql(table: str, columns: Iterable[str], key: tuple[str, ...]) -> str
 _ORDER_UPSERT = _upsert_sql("orders", ORDER_COLUMNS, ("client_id",))
 _POSITION_UPSERT = _upsert_sql("positions", POSITION_COLUMNS, ("strategy", "pair"))
 _BALANCE_UPSERT = _upsert_sql("balances", BALANCE_COLUMNS, ("asset",))
+_FILL_VALUE_UPSERT = _upsert_sql("fill_values", FILL_VALUE_COLUMNS, ("trade_id",))
 _FILL_INSERT = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
 _KEY_CONFLICTS = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
 
@@ -246,6 +251,34 @@ class Store:
         )
         return _lastrowid(cursor)
 
+    def add_fill_value(self, value: FillValueRow) -> None:
+        """Record (or replace) the account-currency values a fill was booked at."""
+        self._db.execute(_FILL_VALUE_UPSERT, dict(zip(FILL_VALUE_COLUMNS, fill_value_to_row(value), strict=True)))
+
+    def value_legacy_round_trips(self, value_currency: str, pairs: Iterable[str]) -> int:
+        """Give round trips stored before migration m003 in ``pairs`` their ``pnl`` and ``fees`` as values.
+
+        Args:
+            value_currency: the account currency.
+            pairs: the pairs quoted in it (their quote figures are account currency already).
+
+        Only rows with no value and no ``value_currency`` are touched, so rows stored since (whose values may be
+        legitimately unknown) never are; idempotent. Rows of other pairs stay unknown (NULL).
+
+        Returns:
+            How many rows were valued.
+        """
+        chosen = sorted(set(pairs))
+        if not chosen:
+            return 0
+        cursor = self._db.execute(
+            "UPDATE round_trips SET pnl_value = pnl, fees_value = fees, value_currency = ?"
+            " WHERE value_currency IS NULL AND pnl_value IS NULL AND fees_value IS NULL"
+            f" AND pair IN ({', '.join('?' * len(chosen))})",
+            [value_currency, *chosen],
+        )
+        return int(cursor.rowcount)
+
     def append_event(self, ts_ns: int, kind: str, source: str, payload: Mapping[str, Any]) -> int:
         """Append to the audit log (which cannot be updated or deleted); returns the event id."""
         cursor = self._db.execute(
@@ -336,6 +369,16 @@ class Store:
         where, args = ("WHERE strategy = ?", (strategy,)) if strategy is not None else ("", ())
         rows = self._db.query(f"SELECT * FROM round_trips {where} ORDER BY exit_ts_ns, id", args)
         return [row_to_round_trip(r) for r in rows]
+
+    def load_fill_values(self) -> list[FillValueRow]:
+        """One row per stored fill, in the order of :meth:`load_fills`: the values it was booked at, or all None
+        when none were stored (a fill that needed no conversion, or one stored before migration m003)."""
+        rows = self._db.query(
+            "SELECT f.trade_id AS trade_id, v.fee_value AS fee_value, v.realized_value AS realized_value,"
+            " v.value_currency AS value_currency"
+            " FROM fills f LEFT JOIN fill_values v ON v.trade_id = f.trade_id ORDER BY f.ts_ns, f.rowid"
+        )
+        return [row_to_fill_value(r) for r in rows]
 
     def latest_strategy_params(self) -> dict[str, StrategyParamsRecord]:
         """The current (highest) version of every strategy's parameters."""

@@ -12,7 +12,19 @@ Curves spanning less than two days fall back to their native median sampling int
 ``"3600s"``...).
 
 Trade statistics: a win is ``pnl > 0``, a loss ``pnl < 0`` (break-even trades count in neither, but do count
-in ``trade_count``, ``win_rate`` and ``expectancy``). ``pnl`` is net of fees.
+in ``trade_count``, ``win_rate`` and ``expectancy``). ``pnl`` is net of fees; it is the account-currency
+``pnl_value`` whenever that is known.
+
+Currencies: a round trip's ``pnl``, ``fees`` and prices are in its pair's own quote asset (BTC for ETHXBT); its
+``pnl_value`` and ``fees_value`` are the same figures in the account currency, each fill valued when it was booked
+(see :class:`ClosedTrade`). Every money figure of a report (``realized_pnl``, ``fees_paid``, gross profit and loss,
+profit factor, expectancy, averages, best and worst) adds up those account-currency values, never quote amounts of
+different pairs. A trade whose value is unknown (a fill could not be priced when booked, or a row stored before
+values were recorded) is left out of those figures and listed instead: ``unvalued_trades`` counts it and
+``unvalued_pnl`` / ``unvalued_fees`` hold its amounts per pair, in that pair's quote asset. It still counts in
+``trade_count``, ``wins`` / ``losses`` (by the sign of its quote PnL), ``win_rate`` and ``exposure``; the
+averages divide by the valued trades only. For a pair quoted in the account currency the values are the quote
+figures themselves, so such reports are exactly what they were before values existed.
 
 Per-group reports (:func:`compute_group_reports`) have no equity curve of their own: a strategy's slice of a
 shared account has no meaningful equity, so every curve-derived field (equity, return, drawdown, ratios) is
@@ -23,8 +35,8 @@ Money and fractions are full-precision Decimals (34 digits); round them for disp
 Errors: :class:`~engine.portfolio.equity.PerformanceError` (a ``ValueError``) for malformed input.
 """
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, localcontext
 from typing import Literal
 
@@ -58,9 +70,28 @@ __all__ = [
 GroupKey = Literal["strategy", "pair"]
 
 
+# The default of ClosedTrade's value fields: "the quote figures themselves". A NaN, so never a legitimate value
+# (require_amount refuses NaN); recognised by identity and replaced in __post_init__.
+_SAME_AS_QUOTE = Decimal("NaN")
+
+
 @dataclass(frozen=True, slots=True)
 class ClosedTrade:
-    """One completed round trip. ``pnl`` is in quote currency, net of ``fees``; timestamps are UTC ns."""
+    """One completed round trip; timestamps are UTC ns.
+
+    Attributes:
+        qty, entry_price, exit_price: in the pair's own terms (prices in its quote asset).
+        pnl: net of ``fees``, in the pair's quote asset (BTC for ETHXBT).
+        fees: in the pair's quote asset.
+        pnl_value: ``pnl`` in the account currency: the sum over the trip's fills of each fill's realized PnL
+            minus its fee, each converted at the marks when that fill was booked. ``None`` when unknown (a fill
+            could not be priced then, or the trip was stored before values were recorded).
+        fees_value: ``fees`` in the account currency, the same way; ``None`` exactly when ``pnl_value`` is.
+        value_currency: the account currency of the two value fields (``None``: not stated).
+
+    Left out, the value fields are ``pnl`` and ``fees`` themselves (the same objects): the trip of a pair quoted
+    in the account currency. Pass ``None`` for both to say they are unknown.
+    """
 
     pair: str
     strategy: str
@@ -71,12 +102,24 @@ class ClosedTrade:
     exit_price: Decimal
     pnl: Decimal
     fees: Decimal
+    pnl_value: Decimal | None = _SAME_AS_QUOTE
+    fees_value: Decimal | None = _SAME_AS_QUOTE
+    value_currency: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("qty", "entry_price", "exit_price", "pnl", "fees"):
             require_amount(getattr(self, name), name)
         if self.exit_ts_ns < self.entry_ts_ns:
             raise PerformanceError(f"trade exits ({self.exit_ts_ns}) before it enters ({self.entry_ts_ns})")
+        if self.pnl_value is _SAME_AS_QUOTE:
+            object.__setattr__(self, "pnl_value", self.pnl)
+        if self.fees_value is _SAME_AS_QUOTE:
+            object.__setattr__(self, "fees_value", self.fees)
+        if (self.pnl_value is None) != (self.fees_value is None):
+            raise PerformanceError("pnl_value and fees_value are known together or not at all")
+        if self.pnl_value is not None:
+            require_amount(self.pnl_value, "pnl_value")
+            require_amount(self.fees_value, "fees_value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +132,11 @@ class PerformanceReport:
         start_equity: opening equity (the given starting equity, else the curve's first point).
         end_equity: the curve's last equity.
         total_return: ``end_equity / start_equity - 1``; ``None`` if start is not positive.
-        realized_pnl: sum of closed trades' pnl (net of their fees).
-        fees_paid: all fees paid in the run (for a group: the sum of its trades' fees).
+        realized_pnl: sum of the valued closed trades' ``pnl_value`` (net of their fees), account currency.
+        fees_paid: all fees paid in the run that could be valued, account currency (for a group: the sum of its
+            valued trades' ``fees_value``).
         max_drawdown: largest peak-to-trough fall as a positive fraction of the peak.
-        max_drawdown_abs: largest peak-to-trough fall in quote currency.
+        max_drawdown_abs: largest peak-to-trough fall in the account currency.
         sharpe: annualised Sharpe ratio (see module docstring), 4 places.
         sortino: annualised Sortino ratio, 4 places.
         return_interval: sampling of the returns behind the ratios: ``"1d"`` or the native median gap,
@@ -111,6 +155,12 @@ class PerformanceReport:
         exposure: fraction of the span with at least one position open (overlapping trades merged).
         best_trade: highest single-trade pnl.
         worst_trade: lowest single-trade pnl.
+        unvalued_trades: closed trades whose account-currency value is unknown: left out of every money figure
+            above (but counted in ``trade_count``, ``wins``, ``losses``, ``win_rate`` and ``exposure``).
+        unvalued_pnl: pair -> the summed ``pnl`` of those trades, in the pair's quote asset (empty when none).
+        unvalued_fees: pair -> their summed ``fees``, in the pair's quote asset.
+
+    Money figures are in the account currency (see the module docstring).
     """
 
     start_equity: Decimal | None
@@ -137,14 +187,33 @@ class PerformanceReport:
     exposure: Decimal | None
     best_trade: Decimal | None
     worst_trade: Decimal | None
+    unvalued_trades: int = 0
+    unvalued_pnl: Mapping[str, Decimal] = field(default_factory=dict)
+    unvalued_fees: Mapping[str, Decimal] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, str | int | None]:
-        """JSON-safe mapping: Decimals as plain strings (no exponent), counts as ints, undefined as None."""
+        """JSON-safe mapping of the scalar metrics: Decimals as plain strings (no exponent), counts as ints,
+        undefined as None.
+
+        The unvalued figures (:meth:`unvalued_dict`) are not in it: its keys are the same whatever the pairs.
+        """
         result: dict[str, str | int | None] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            result[field.name] = to_plain_str(value) if isinstance(value, Decimal) else value
+        for f in fields(self):
+            if f.name in _UNVALUED_FIELDS:
+                continue
+            value = getattr(self, f.name)
+            result[f.name] = to_plain_str(value) if isinstance(value, Decimal) else value
         return result
+
+    def unvalued_dict(self) -> dict[str, dict[str, str]]:
+        """``unvalued_pnl`` and ``unvalued_fees`` (pair -> plain string, in the pair's quote asset)."""
+        return {
+            "pnl": {pair: to_plain_str(v) for pair, v in self.unvalued_pnl.items()},
+            "fees": {pair: to_plain_str(v) for pair, v in self.unvalued_fees.items()},
+        }
+
+
+_UNVALUED_FIELDS = frozenset({"unvalued_trades", "unvalued_pnl", "unvalued_fees"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,30 +227,78 @@ class _TradeStats:
     gross_loss: Decimal
     best: Decimal | None
     worst: Decimal | None
+    # Of the counts above, the trades whose account-currency value is known (the money figures' divisors).
+    valued_count: int
+    valued_wins: int
+    valued_losses: int
+    unvalued_pnl: dict[str, Decimal]
+    unvalued_fees: dict[str, Decimal]
 
 
 def _trade_stats(trades: Iterable[ClosedTrade]) -> _TradeStats:
+    """One pass over the trades: counts over all of them, money over the valued ones, in the account currency.
+
+    Raises:
+        PerformanceError: two trades' values are in different currencies (they cannot be added up).
+    """
     count = wins = losses = 0
+    valued = valued_wins = valued_losses = 0
     realized = fees = profit = loss = ZERO
     best: Decimal | None = None
     worst: Decimal | None = None
+    currency: str | None = None
+    unvalued_pnl: dict[str, Decimal] = {}
+    unvalued_fees: dict[str, Decimal] = {}
     with localcontext(CTX):
         for trade in trades:
-            pnl = trade.pnl
             count += 1
+            pnl = trade.pnl_value
+            trade_fees = trade.fees_value
+            if pnl is None or trade_fees is None:
+                # Unknown in the account currency: counted by its sign, its amounts listed per pair.
+                pair = trade.pair
+                unvalued_pnl[pair] = unvalued_pnl.get(pair, ZERO) + trade.pnl
+                unvalued_fees[pair] = unvalued_fees.get(pair, ZERO) + trade.fees
+                if trade.pnl > ZERO:
+                    wins += 1
+                elif trade.pnl < ZERO:
+                    losses += 1
+                continue
+            if trade.value_currency is not None and trade.value_currency != currency:
+                if currency is not None:
+                    raise PerformanceError(f"trades valued in {currency} and {trade.value_currency} cannot be added up")
+                currency = trade.value_currency
+            valued += 1
             realized += pnl
-            fees += trade.fees
+            fees += trade_fees
             if pnl > ZERO:
                 wins += 1
+                valued_wins += 1
                 profit += pnl
             elif pnl < ZERO:
                 losses += 1
+                valued_losses += 1
                 loss -= pnl
             if best is None or pnl > best:
                 best = pnl
             if worst is None or pnl < worst:
                 worst = pnl
-    return _TradeStats(count, wins, losses, realized, fees, profit, loss, best, worst)
+    return _TradeStats(
+        count,
+        wins,
+        losses,
+        realized,
+        fees,
+        profit,
+        loss,
+        best,
+        worst,
+        valued,
+        valued_wins,
+        valued_losses,
+        unvalued_pnl,
+        unvalued_fees,
+    )
 
 
 def exposure_fraction(trades: Iterable[ClosedTrade], start_ns: int, end_ns: int) -> Decimal | None:
@@ -246,13 +363,16 @@ def _report(
             win_rate=Decimal(stats.wins) / count if count else None,
             gross_profit=stats.gross_profit,
             gross_loss=stats.gross_loss,
-            profit_factor=round_ratio(stats.gross_profit / stats.gross_loss) if stats.losses else None,
-            expectancy=stats.realized_pnl / count if count else None,
-            avg_win=stats.gross_profit / stats.wins if stats.wins else None,
-            avg_loss=-stats.gross_loss / stats.losses if stats.losses else None,
+            profit_factor=round_ratio(stats.gross_profit / stats.gross_loss) if stats.valued_losses else None,
+            expectancy=stats.realized_pnl / stats.valued_count if stats.valued_count else None,
+            avg_win=stats.gross_profit / stats.valued_wins if stats.valued_wins else None,
+            avg_loss=-stats.gross_loss / stats.valued_losses if stats.valued_losses else None,
             exposure=exposure,
             best_trade=stats.best,
             worst_trade=stats.worst,
+            unvalued_trades=count - stats.valued_count,
+            unvalued_pnl=stats.unvalued_pnl,
+            unvalued_fees=stats.unvalued_fees,
         )
 
 
@@ -269,7 +389,9 @@ def compute_report(
     Args:
         curve: equity points sorted by ``ts_ns`` (duplicates allowed); may be empty.
         trades: the run's closed round trips.
-        fees_paid: all fees paid in the run, including those of positions still open.
+        fees_paid: all fees paid in the run, including those of positions still open, in the account currency
+            (the portfolio's ``fees_paid``: each fee valued when paid; fees that could not be valued are not in
+            it, the portfolio lists them).
         starting_equity: equity before the first point (e.g. starting capital). It opens the return series,
             is the first drawdown peak and the base of ``total_return``.
 

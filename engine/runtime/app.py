@@ -202,6 +202,9 @@ class Engine:
         )
         self.state.opening_balances = opening
         self.portfolio = Portfolio(self.instruments, opening, self.config.quote_currency)
+        # Fills re-booked after a restart keep the account-currency values they were given when they happened
+        # (today's marks would value an ETHXBT fee or profit differently).
+        self.portfolio.preset_fill_values(saved["fill_values"])
         for fill in saved["fills"]:
             self.portfolio.apply_fill(fill)
         self.journal = Journal(self.writer, self.portfolio, self.clock.now_ns, durable=self.options.durable_intents)
@@ -567,6 +570,7 @@ def _load_saved(store: Store) -> dict[str, Any]:
     return {
         "kv": store.load_kv(),
         "fills": store.load_fills(),
+        "fill_values": store.load_fill_values(),
         "orders": store.load_orders(),
         "equity": store.load_equity(),
         "params": store.latest_strategy_params(),

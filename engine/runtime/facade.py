@@ -42,6 +42,7 @@ from engine.runtime.views import (
     TradesView,
     TradingStateView,
     TuneResultView,
+    UnvaluedRealizedView,
 )
 from engine.strategies import ParamError
 
@@ -250,11 +251,27 @@ class EngineFacade:
                 else compute_trade_report(trips)
             )
             scope = "portfolio"
+        # Every money figure is in the account currency (each fill valued when booked); what could not be valued
+        # then is listed in its own asset, beside the metrics, never added to them.
+        p = e.portfolio
         metrics = report.to_dict()
-        metrics["unrealized_pnl"] = format(e.portfolio.unrealized_pnl(), "f")
-        metrics["fees_paid_total"] = format(e.portfolio.fees_paid, "f")
+        metrics["unrealized_pnl"] = format(p.unrealized_pnl(), "f")
+        metrics["fees_paid_total"] = format(p.fees_paid, "f")
+        account = scope == "portfolio"
+        unvalued = UnvaluedRealizedView(
+            trades=report.unvalued_trades,
+            trade_pnl=dict(report.unvalued_pnl),
+            trade_fees=dict(report.unvalued_fees),
+            realized_pnl=dict(sorted(p.realized_unconverted.items())) if account else {},
+            fees=dict(sorted(p.fees_unconverted.items())) if account else {},
+        )
         return PerformanceView(
-            mode=self.mode, scope=scope, return_interval=report.return_interval or "n/a", metrics=metrics
+            mode=self.mode,
+            scope=scope,
+            return_interval=report.return_interval or "n/a",
+            metrics=metrics,
+            quote_currency=p.quote_currency,
+            unvalued=unvalued,
         )
 
     def _opening_equity(self) -> Decimal | None:

@@ -23,11 +23,12 @@ from typing import Any
 
 from engine.domain.orders import ClientOrderId, Fill, Order
 from engine.domain.positions import Position
-from engine.persistence import RoundTripRow, Store, StoreWriter
+from engine.persistence import FillValueRow, RoundTripRow, Store, StoreWriter
 from engine.persistence.rows import (
     EncodedRows,
     encode_balances,
     encode_equity,
+    encode_fill_values,
     encode_fills,
     encode_orders,
     encode_positions,
@@ -93,8 +94,14 @@ class Journal:
         self._positions: dict[tuple[str, str], Position] = {}
         self._balances_changed = False
         self._trips: list[ClosedTrade] = []
+        self._fill_values: list[FillValueRow] = []
         if self.staging:
             writer.set_stager(self._take_staged, atomic=True)
+        # Round trips stored before they had account-currency values: those of pairs quoted in the account
+        # currency get their quote figures (the database does not record the account currency; the engine does).
+        currency = portfolio.quote_currency
+        quoted = sorted(pair for pair, inst in portfolio.instruments.items() if inst.quote == currency)
+        writer.submit(partial(Store.value_legacy_round_trips, value_currency=currency, pairs=quoted))
 
     # -- OrderListener -------------------------------------------------------------------------------------
     async def order_intent(self, order: Order) -> None:
@@ -116,8 +123,17 @@ class Journal:
         self.dirty.add("orders")
 
     def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+        # The values a converted fill was booked at: a restart re-books it at these, not at its own marks.
+        value = self.portfolio.fill_values.get(fill.trade_id) if self.portfolio.fill_values else None
+        value_row = (
+            None
+            if value is None
+            else FillValueRow(fill.trade_id, value.fee, value.realized, self.portfolio.quote_currency)
+        )
         if self.staging:
             self._fills.append(fill)
+            if value_row is not None:
+                self._fill_values.append(value_row)
             self._positions[(position.strategy, position.pair)] = position
             self._balances_changed = True
             if closed is not None:
@@ -131,6 +147,8 @@ class Journal:
 
         def write(store: Store) -> None:
             store.add_fill(fill)
+            if value_row is not None:
+                store.add_fill_value(value_row)
             store.upsert_position(pos)
             store.set_balances(balances)
             if closed is not None:
@@ -149,14 +167,18 @@ class Journal:
             return []
         # Cleared before encoding: a value that cannot be encoded fails this hand-over once, not every one after.
         orders, fills, positions, trips = self._orders, self._fills, self._positions, self._trips
+        fill_values = self._fill_values
         balances_changed = self._balances_changed
         self._orders, self._fills, self._positions, self._trips = {}, [], {}, []
+        self._fill_values = []
         self._balances_changed = False
         batch: list[EncodedRows] = []
         if orders:
             batch.append(encode_orders(orders.values()))
         if fills:
             batch.append(encode_fills(fills))
+        if fill_values:
+            batch.append(encode_fill_values(fill_values))
         if positions:
             # As in the unstaged path: the position row is a summary; the fills table records the trade ids.
             batch.append(encode_positions(positions.values(), trade_ids=False))
@@ -245,6 +267,9 @@ def _trip_row(closed: ClosedTrade) -> RoundTripRow:
         exit_price=closed.exit_price,
         pnl=closed.pnl,
         fees=closed.fees,
+        pnl_value=closed.pnl_value,
+        fees_value=closed.fees_value,
+        value_currency=closed.value_currency,
     )
 
 

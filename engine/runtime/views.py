@@ -34,6 +34,7 @@ __all__ = [
     "TradesView",
     "TradingStateView",
     "TuneResultView",
+    "UnvaluedRealizedView",
 ]
 
 Dec = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="always")]
@@ -149,11 +150,39 @@ class TradesView(_View):
     trades: list[FillView]
 
 
+class UnvaluedRealizedView(_View):
+    """What the money metrics leave out because it could not be valued in the account currency when it happened
+    (no price yet for its asset then). Listed in its own asset, never added as if it were account currency."""
+
+    trades: int = Field(0, description="Closed round trips whose PnL in the account currency is unknown.")
+    trade_pnl: dict[str, Dec] = Field(
+        default_factory=dict, description="Pair -> those round trips' net PnL, in the pair's own quote asset."
+    )
+    trade_fees: dict[str, Dec] = Field(
+        default_factory=dict, description="Pair -> those round trips' fees, in the pair's own quote asset."
+    )
+    realized_pnl: dict[str, Dec] = Field(
+        default_factory=dict,
+        description="Account scope: asset -> realized PnL (gross of fees) that could not be valued when realized.",
+    )
+    fees: dict[str, Dec] = Field(
+        default_factory=dict, description="Account scope: asset -> fees that could not be valued when paid."
+    )
+
+
 class PerformanceView(_View):
     mode: Mode
     scope: str
     return_interval: str
     metrics: dict[str, str | int | None]
+    quote_currency: str = Field(
+        "",
+        description=(
+            "The account currency of every money metric: each fill's fee and realized PnL are valued in it when "
+            "the fill is booked (a round trip on ETHXBT adds up its fills' BTC amounts valued in it then)."
+        ),
+    )
+    unvalued: UnvaluedRealizedView = Field(default_factory=UnvaluedRealizedView)
 
 
 class ParamView(_View):

@@ -104,9 +104,10 @@ async def test_strategy_parameters_and_halt_survive_a_restart(tmp_path: Path) ->
         assert "tune_strategy" in kinds and "emergency_stop" in kinds and "set_risk_limits" in kinds
 
 
-async def test_several_strategies_and_pairs_at_once() -> None:
+def two_quote_config() -> Config:
+    """XBTUSD and XBTUSDT (USDT valued in USD through both pairs) with three strategies."""
     data = Path(__file__).resolve().parents[2] / "engine" / "data"
-    config = config_from_mapping(
+    return config_from_mapping(
         {
             "paper": {"starting_balances": {"USD": "10000", "USDT": "10000"}},
             "market": {
@@ -123,7 +124,10 @@ async def test_several_strategies_and_pairs_at_once() -> None:
             ],
         }
     )
-    engine = Engine.from_config(config, None, options=RunOptions(id_prefix="m"))
+
+
+async def test_several_strategies_and_pairs_at_once() -> None:
+    engine = Engine.from_config(two_quote_config(), None, options=RunOptions(id_prefix="m"))
     await run_to_end(engine)
     traded = {(trip.strategy, trip.pair) for trip in engine.portfolio.round_trips}
     assert ("ema_usd", "XBTUSD") in traded and ("ema_usdt", "XBTUSDT") in traded
@@ -210,3 +214,22 @@ async def test_operator_halt_file_stops_a_running_engine_and_a_stopped_one(tmp_p
     await run_to_end(again)
     assert again.risk.state.value == "halted"
     assert again.portfolio.fill_count == engine.portfolio.fill_count  # halted before it could trade
+
+
+async def test_a_restart_keeps_the_account_currency_values_of_fills_in_another_quote(tmp_path: Path) -> None:
+    # XBTUSDT fills pay fees and realize PnL in USDT, valued in USD at the marks of the moment they happened; a
+    # restart re-books them from the store and must not revalue them at later marks.
+    config = two_quote_config()
+    straight = Engine.from_config(config, tmp_path / "a.db", options=RunOptions(id_prefix="m"))
+    await run_to_end(straight)
+    total = straight.state.cursor
+    first = Engine.from_config(config, tmp_path / "b.db", options=RunOptions(id_prefix="m", max_events=total // 2))
+    await run_to_end(first)
+    resumed = Engine.from_config(config, tmp_path / "b.db", options=RunOptions(id_prefix="m"))
+    await run_to_end(resumed)
+    assert resumed.state.cursor == total
+    converted = [t for t in straight.portfolio.round_trips if t.pair == "XBTUSDT"]
+    assert converted and all(t.pnl_value is not None and t.pnl_value != t.pnl for t in converted)
+    assert final_state(resumed) == final_state(straight)
+    assert resumed.portfolio.realized_pnl == straight.portfolio.realized_pnl
+    assert resumed.portfolio.fees_unconverted == straight.portfolio.fees_unconverted
