@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from engine.errors import FacadeError
+from engine.exchanges.catalog import default_instruments
 from engine.exchanges.replay import ReplayError
 from engine.persistence import Store
 from engine.runtime.app import Engine, EngineError, RunOptions, halt_file_for, replay_file
@@ -268,12 +269,24 @@ def saved_status(store: Store) -> dict[str, Any]:
             for o in store.load_orders(open_only=True)
         ],
         "pnl": {
-            "realized_gross": str(sum((p.realized_pnl for p in all_positions), Decimal(0))),
-            "fees": str(sum((p.fees for p in all_positions), Decimal(0))),
+            # Per currency: each position's figures are in its pair's quote asset (ETHXBT's in BTC), and a saved
+            # state has no marks to convert them with (the MCP performance tools report account-currency totals).
+            "realized_gross": _by_quote((p.pair, p.realized_pnl) for p in all_positions),
+            "fees": _by_quote((p.pair, p.fees) for p in all_positions),
             "equity": str(equity[-1][1]) if equity else None,
         },
         "fills": store.count_fills(),
     }
+
+
+def _by_quote(amounts: Iterable[tuple[str, Decimal]]) -> dict[str, str]:
+    """Sum ``(pair, amount)`` per the pair's quote asset (a pair the shipped catalog lacks: "<pair>'s quote")."""
+    instruments = default_instruments()
+    totals: dict[str, Decimal] = {}
+    for pair, amount in amounts:
+        quote = instruments[pair].quote if pair in instruments else f"{pair}'s quote"
+        totals[quote] = totals.get(quote, Decimal(0)) + amount
+    return {quote: str(total) for quote, total in sorted(totals.items())}
 
 
 def render_status(report: dict[str, Any]) -> str:
@@ -291,7 +304,14 @@ def render_status(report: dict[str, Any]) -> str:
     for o in report["open_orders"]:
         lines.append(f"  {o['client_id']} {o['side']} {o['qty']} {o['pair']} {o['type']} {o['status']}")
     pnl = report["pnl"]
-    lines.append(f"PnL: realized {pnl['realized_gross']} (gross), fees {pnl['fees']}, last equity {pnl['equity']}")
+
+    def amounts(by_currency: dict[str, str]) -> str:
+        return ", ".join(f"{amount} {currency}" for currency, amount in by_currency.items()) or "0"
+
+    lines.append(
+        f"PnL: realized {amounts(pnl['realized_gross'])} (gross), fees {amounts(pnl['fees'])}, "
+        f"last equity {pnl['equity']}"
+    )
     return "\n".join(lines)
 
 

@@ -5,10 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from engine.runtime.cli import _by_quote
 from trading_mcp.cli import main
 
 SAMPLE_TRADES = Path(__file__).resolve().parents[2] / "engine" / "data" / "kraken_xbtusdt_trades.json"
@@ -169,3 +171,9 @@ def test_halt_command_leaves_a_request_the_next_start_obeys(tmp_path: Path, caps
     capsys.readouterr()
     assert main(["status", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trading_state"] == "halted"
+
+
+def test_saved_pnl_is_summed_per_quote_currency_never_across_them() -> None:
+    amounts = [("XBTUSD", Decimal("1.5")), ("ETHXBT", Decimal("0.01")), ("XBTUSD", Decimal("-0.5"))]
+    amounts.append(("FOOBAR", Decimal(1)))
+    assert _by_quote(amounts) == {"BTC": "0.01", "FOOBAR's quote": "1", "USD": "1.0"}
