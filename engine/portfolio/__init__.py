@@ -1,6 +1,7 @@
 """Portfolio accounting and performance metrics."""
 
-from engine.portfolio.portfolio import EquityMeter, Portfolio, TripState
+from engine.portfolio.equity_meter import EquityMeter
+from engine.portfolio.portfolio import Portfolio, TripState
 from engine.portfolio.valuation import DIVISION_CONTEXT, Hop, ValuationPath, valuation_paths, value_along
 
 __all__ = [

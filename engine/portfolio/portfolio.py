@@ -26,7 +26,7 @@ marks are long gone: :meth:`Portfolio.preset_fill_values` hands back the values 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.domain.balances import Balances
 from engine.domain.instrument import Instrument
@@ -36,7 +36,10 @@ from engine.domain.positions import Position
 from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.valuation import ValuationPath, unvalued_reason, valuation_paths, value_along
 
-__all__ = ["EquityMeter", "FillValue", "Portfolio", "StoredFillValue", "TripState"]
+if TYPE_CHECKING:
+    from engine.portfolio.equity_meter import EquityMeter
+
+__all__ = ["FillValue", "Portfolio", "StoredFillValue", "TripState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +120,11 @@ class Portfolio:
         self.round_trips: list[ClosedTrade] = []
         self.trips: dict[tuple[str, str], TripState] = {}
         self.fill_count = 0
-        # Computed once: the instruments do not change while the portfolio lives.
-        self._paths: dict[str, ValuationPath] = valuation_paths(instruments, quote_currency)
+        # Computed once (read-only): the instruments do not change while the portfolio lives.
+        self.paths: dict[str, ValuationPath] = valuation_paths(instruments, quote_currency)
         # The assets valued by one direct hop (``amount × mark``): the common case, read without a path walk.
-        self._direct_pair: dict[str, str] = {
-            asset: pair for asset, path in self._paths.items() if (pair := path.direct_pair) is not None
+        self.direct_pairs: dict[str, str] = {
+            asset: pair for asset, path in self.paths.items() if (pair := path.direct_pair) is not None
         }
         # Each pair's quote asset: notionals are converted from it into the account currency.
         self._quote_of: dict[str, str] = {pair: inst.quote for pair, inst in instruments.items()}
@@ -287,11 +290,11 @@ class Portfolio:
 
     def valuation_path(self, asset: str) -> ValuationPath | None:
         """How ``asset`` is valued in the quote currency (None when no pair path leads there)."""
-        return self._paths.get(asset)
+        return self.paths.get(asset)
 
     def asset_value(self, asset: str, amount: Decimal) -> Decimal | None:
         """``amount`` of ``asset`` in the quote currency at the latest marks (None when it cannot be priced now)."""
-        path = self._paths.get(asset)
+        path = self.paths.get(asset)
         return value_along(amount, path, self.marks) if path is not None else None
 
     def cash(self) -> Decimal:
@@ -305,8 +308,8 @@ class Portfolio:
         total = ZERO
         quote = self.quote_currency
         marks = self.marks
-        direct_pair = self._direct_pair
-        paths = self._paths
+        direct_pair = self.direct_pairs
+        paths = self.paths
         for asset, amount in self.balances.totals():
             if not amount:
                 continue
@@ -336,6 +339,8 @@ class Portfolio:
 
     def equity_meter(self) -> "EquityMeter":
         """A cheap way to read :meth:`equity` after every market event (see :class:`EquityMeter`)."""
+        from engine.portfolio.equity_meter import EquityMeter
+
         return EquityMeter(self)
 
     def quote_value(self, pair: str, amount: Decimal) -> Decimal | None:
@@ -364,7 +369,7 @@ class Portfolio:
         quote = self._quote_of.get(pair)
         if quote is None:
             return f"{pair} is not a known pair"
-        return unvalued_reason(quote, self._paths.get(quote), self.marks, self.quote_currency)
+        return unvalued_reason(quote, self.paths.get(quote), self.marks, self.quote_currency)
 
     def pair_notional_in_quote(self, pair: str) -> Decimal:
         """Every strategy's position in ``pair`` at its mark, in the pair's own quote asset (zero without a mark)."""
@@ -426,105 +431,3 @@ class Portfolio:
 
     def open_positions(self) -> list[Position]:
         return [p for p in self.positions.values() if p.qty != 0]
-
-
-class EquityMeter:
-    """:meth:`Portfolio.equity`, recomputed only when it can have changed: the run loop reads it every candle.
-
-    Equity moves only with a fill (``Portfolio.fill_count``) or with the mark of a pair on the valuation path of
-    an asset the account holds. While the account is flat, :meth:`value` returns the same Decimal object again
-    (which also lets the equity curve's writer encode a flat stretch once). While exactly one such asset is held,
-    it is valued by one direct pair and it is the last one :meth:`Portfolio.equity` adds up, its value is
-    ``prefix + amount × mark`` with ``prefix`` the sum before it: the same operations in the same order, so the
-    result is identical to a full recomputation. Anything else (several held assets, an inverse or two-hop path)
-    is recomputed in full whenever a mark of any pair on any held asset's path changes.
-
-    Valid for as long as the portfolio's balances change only through :meth:`Portfolio.apply_fill` (the run
-    loop's case: reconciliation sets balances before it starts); after any other change, make a new meter.
-    """
-
-    __slots__ = ("_amount", "_fills", "_mark", "_marks_used", "_pair", "_portfolio", "_prefix", "_value")
-
-    def __init__(self, portfolio: Portfolio) -> None:
-        self._portfolio = portfolio
-        self._fills = -1
-        self._value = ZERO
-        # The single held pair of the incremental case, or None.
-        self._pair: str | None = None
-        self._prefix = ZERO
-        self._amount = ZERO
-        self._mark: Decimal | None = None
-        # Otherwise: (pair, mark object used) for every pair whose mark counts.
-        self._marks_used: list[tuple[str, Decimal | None]] = []
-
-    def value(self) -> Decimal:
-        """The portfolio's equity now (equal to ``portfolio.equity()``)."""
-        portfolio = self._portfolio
-        if portfolio.fill_count != self._fills:
-            return self._refresh()
-        pair = self._pair
-        if pair is not None:
-            mark = portfolio.marks.get(pair)
-            if mark is self._mark:
-                return self._value
-            value = self._prefix + self._amount * mark if mark is not None else self._prefix
-            self._mark = mark
-            self._value = value
-            return value
-        marks = portfolio.marks
-        for held, used in self._marks_used:
-            if marks.get(held) is not used:
-                return self._refresh()
-        return self._value
-
-    def _refresh(self) -> Decimal:
-        """:meth:`Portfolio.equity`'s loop, noting which marks it read and the sum before the last of them."""
-        portfolio = self._portfolio
-        self._fills = portfolio.fill_count
-        quote = portfolio.quote_currency
-        marks = portfolio.marks
-        direct_pair = portfolio._direct_pair
-        paths = portfolio._paths
-        total = ZERO
-        prefix = ZERO
-        amount_last = ZERO
-        used: list[tuple[str, Decimal | None]] = []
-        # True while the last asset added up is valued by one direct pair (the incremental case's shape).
-        last_is_direct = False
-        for asset, amount in portfolio.balances.totals():
-            if not amount:
-                continue
-            if asset == quote:
-                total += amount
-                last_is_direct = False
-                continue
-            pair = direct_pair.get(asset)
-            if pair is not None:
-                mark = marks.get(pair)
-                used.append((pair, mark))
-                prefix = total
-                amount_last = amount
-                if mark is not None:
-                    total += amount * mark
-                last_is_direct = True
-                continue
-            path = paths.get(asset)
-            if path is None:
-                continue  # never valued, whatever the marks
-            # Every pair on the path counts: a change of any of their marks changes the value.
-            for hop in path.hops:
-                used.append((hop.pair, marks.get(hop.pair)))
-            value = value_along(amount, path, marks)
-            if value is not None:
-                total += value
-            last_is_direct = False
-        if len(used) == 1 and last_is_direct:
-            self._pair, self._mark = used[0]
-            self._prefix = prefix
-            self._amount = amount_last
-            self._marks_used = []
-        else:
-            self._pair = None
-            self._marks_used = used
-        self._value = total
-        return total
