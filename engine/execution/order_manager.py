@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from engine import faults
 from engine.domain.balances import BalanceError
 from engine.domain.orders import (
     ClientOrderId,
@@ -127,6 +128,7 @@ class OrderManager:
             await self.exchange.submit_order(request)
         except ExchangeUnavailable as exc:
             self.listener.anomaly("order_outcome_unknown", f"{order.client_id}: {exc}", {"client_id": order.client_id})
+        faults.hit("venue")
         return order
 
     def reject_locally(self, order: Order, reason: str, ts_ns: int) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Self, TypeVar
 
 import anyio.to_thread
 
+from engine import faults
 from engine.persistence.bulk import PartialWrite
 from engine.persistence.errors import FlushTimeout, StoreError, WriterClosed, WriterError
 from engine.persistence.store import Store
@@ -339,6 +340,7 @@ class StoreWriter:
                 except queue.Empty:
                     break
             conn.execute("COMMIT")
+            faults.hit("commit")
         except BaseException as exc:  # a failed COMMIT, or the thread torn down mid-batch
             store.db.rollback()
             self._ops_failed += ok

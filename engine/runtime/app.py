@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from engine import faults
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import Candle
 from engine.domain.orders import Order
@@ -392,6 +393,7 @@ class Engine:
                                 writer.submit(
                                     partial(_record_step, ts_ns=ts, equity=equity, cursor=cursor, sequence=oms.sequence)
                                 )
+                                faults.hit("event")
                             elif len(curve_ts) >= flush_at:
                                 flush_at = len(curve_ts) + EQUITY_CHUNK
                                 if perf_counter() >= flush_after:
@@ -409,8 +411,10 @@ class Engine:
                                         await oms.submit(request)
                             cursor += 1
                             seen += 1
-                            if per_candle and cursor % 256 == 0:
-                                writer.submit(partial(_record_cursor, cursor=cursor))
+                            if per_candle:
+                                if cursor % 256 == 0:
+                                    writer.submit(partial(_record_cursor, cursor=cursor))
+                                faults.hit("event")
                         if max_events is not None and seen >= max_events:
                             stopped = True
                             break

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
+from engine import faults
 from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
 from engine.domain.orders import Order, OrderSide, OrderType
 from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
@@ -518,6 +519,7 @@ class EngineFacade:
         # The latch is made durable first: a crash from here on restarts halted.
         await e.writer.flush()
         canceled = await e.exchange.cancel_all()
+        faults.hit("venue")
         flatten_ids: list[str] = []
         if flatten:
             for position in e.portfolio.open_positions():
