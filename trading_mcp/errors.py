@@ -14,13 +14,12 @@ by :func:`resource_errors` into the SDK's resource errors. Nothing else is caugh
 stays a crash, which the SDK reports without its text.
 """
 
-import os
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 
+from engine.redaction import Redactor
 from engine.runtime.errors import FacadeError, InvalidRequest, LimitExceeded, NotAllowed, NotFound
 
 __all__ = [
@@ -33,10 +32,6 @@ __all__ = [
     "resource_errors",
     "tool_errors",
 ]
-
-SECRET_ENV_VARS = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "TRADING_MCP_TOKEN")
-_SECRET_KEY = re.compile(r"secret|api[_-]?key|password|authorization|bearer|token", re.IGNORECASE)
-_REDACTED = "[redacted]"
 
 
 class TradingMcpError(Exception):
@@ -105,42 +100,3 @@ def resource_errors() -> Iterator[None]:
         raise ResourceError(describe_refusal(exc)) from exc
     except InvalidInput as exc:
         raise ResourceError(f"Invalid request: {exc}") from exc
-
-
-class Redactor:
-    """Masks secret values (and values under secret-looking keys) in payloads before they leave the server.
-
-    Args:
-        secrets: literal values never to repeat; empty strings are ignored. By default the values of
-            ``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET`` and ``TRADING_MCP_TOKEN`` in the environment.
-    """
-
-    def __init__(self, secrets: Iterable[str] | None = None) -> None:
-        values = secrets if secrets is not None else (os.environ.get(name, "") for name in SECRET_ENV_VARS)
-        # Longest first, so a secret that contains another is masked whole.
-        self._secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-    def add(self, secret: str) -> None:
-        """Also mask ``secret`` (for example the HTTP bearer token, known only once resolved)."""
-        if len(secret) >= 4 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
-
-    def text(self, value: str) -> str:
-        """``value`` with every known secret masked."""
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, _REDACTED)
-        return value
-
-    def payload(self, value: object) -> object:
-        """A JSON-like ``value`` with secret values masked and values under secret-looking keys replaced."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {
-                str(k): _REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else self.payload(v)
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.payload(v) for v in value]
-        return value

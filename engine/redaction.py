@@ -1,0 +1,62 @@
+"""One redactor for every string that leaves the engine: outputs, logs, events, tool results and errors.
+
+Secrets come from the environment only (the Kraken key and secret, the MCP bearer token), and they must never be
+repeated: not in the event log, not in an MCP answer, not in an error printed on the terminal. Two sources of
+leaks are masked here:
+
+* the known secrets themselves, wherever they appear (an upstream error that echoes the request, a key a client
+  pasted into a ``reason``);
+* values under secret-looking keys (``api_key``, ``token``, ``authorization`` ...) in JSON-like payloads.
+
+Everything that prints or records text that came from outside (the exchange, an MCP client) passes through one
+:class:`Redactor`.
+"""
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+__all__ = ["REDACTED", "SECRET_ENV_VARS", "Redactor"]
+
+SECRET_ENV_VARS = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "TRADING_MCP_TOKEN")
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"secret|api[_-]?key|password|authorization|bearer|token|signature|api[_-]?sign", re.I)
+
+
+class Redactor:
+    """Masks secret values (and values under secret-looking keys) in text and payloads.
+
+    Args:
+        secrets: literal values never to repeat; values shorter than 4 characters are ignored. By default the
+            values of ``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET`` and ``TRADING_MCP_TOKEN`` in the environment.
+    """
+
+    def __init__(self, secrets: Iterable[str] | None = None) -> None:
+        values = secrets if secrets is not None else (os.environ.get(name, "") for name in SECRET_ENV_VARS)
+        # Longest first, so a secret that contains another is masked whole.
+        self._secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        """Also mask ``secret`` (for example the HTTP bearer token, known only once resolved)."""
+        if len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """``value`` with every known secret masked."""
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def payload(self, value: object) -> object:
+        """A JSON-like ``value`` with secret values masked and values under secret-looking keys replaced."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {
+                str(k): REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else self.payload(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.payload(v) for v in value]
+        return value
