@@ -16,6 +16,7 @@ __all__ = [
     "MarketEvent",
     "Ticker",
     "TradeTick",
+    "event_time_ns",
     "make_candle",
 ]
 
@@ -114,3 +115,10 @@ class BookSnapshot:
 
 
 MarketEvent = TradeTick | Candle | Ticker | BookSnapshot
+
+
+def event_time_ns(event: MarketEvent) -> int:
+    """When ``event`` becomes known: a candle's close, any other event's own timestamp."""
+    if isinstance(event, Candle):
+        return event.close_ns
+    return event.ts_ns

@@ -14,7 +14,7 @@ Errors (drawn here once)::
     └── OrderRefused          the venue refused a request outright (not an order event): do not retry
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -41,6 +41,7 @@ __all__ = [
     "OrderRequest",
     "Reconciliation",
     "Reconciling",
+    "Restorable",
     "VenueOrder",
 ]
 
@@ -122,6 +123,18 @@ class Reconciling(Protocol):
 
     async def reconcile(self, local_orders: list[Order], known_trade_ids: set[str]) -> Reconciliation:
         """Compare and report; applies nothing itself."""
+        ...
+
+
+@runtime_checkable
+class Restorable(Protocol):
+    """A venue that lives in the engine's process (the simulated one): its open orders die with the process and
+    are handed back to it at a restart, with the last market data known before the restart point."""
+
+    def restore(
+        self, balances: Mapping[str, Decimal], open_orders: Iterable[Order], *, latest: Iterable[MarketEvent] = ()
+    ) -> list[OrderEvent]:
+        """Take the account back; returns the events the engine must apply (accepted, canceled with a reason)."""
         ...
 
 

@@ -43,7 +43,10 @@ class OrderListener(Protocol):
 
     def order_changed(self, order: Order) -> None: ...
 
-    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None: ...
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None, order: Order) -> None:
+        """A fill was booked; ``order`` is its order after the fill. The fill and the order's new state must be
+        recorded together (a crash between the two would leave an order that looks unfilled, and fills it twice)."""
+        ...
 
     def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None: ...
 
@@ -161,5 +164,6 @@ class OrderManager:
             except (OrderError, BalanceError) as exc:
                 self.listener.anomaly("fill_not_booked", str(exc), {"trade_id": event.fill.trade_id})
             else:
-                self.listener.fill_booked(event.fill, position, closed)
+                self.listener.fill_booked(event.fill, position, closed, order)
+                return
         self.listener.order_changed(order)

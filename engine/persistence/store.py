@@ -380,11 +380,14 @@ class Store:
         )
         return [row_to_fill_value(r) for r in rows]
 
-    def latest_strategy_params(self) -> dict[str, StrategyParamsRecord]:
-        """The current (highest) version of every strategy's parameters."""
+    def latest_strategy_params(self, source: str | None = None) -> dict[str, StrategyParamsRecord]:
+        """The current (highest) version of every strategy's parameters; of those saved by ``source`` if given
+        (``"config"``: what the configuration said the last time it was applied)."""
+        where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
         rows = self._db.query(
             "SELECT p.* FROM strategy_params p JOIN (SELECT strategy, MAX(version) AS version"
-            " FROM strategy_params GROUP BY strategy) m USING (strategy, version) ORDER BY p.strategy"
+            f" FROM strategy_params {where} GROUP BY strategy) m USING (strategy, version) ORDER BY p.strategy",
+            args,
         )
         return {r["strategy"]: row_to_params_record(r) for r in rows}
 

@@ -76,6 +76,9 @@ class RiskEngine:
         self.caps = caps
         self.state = TradingState.ACTIVE
         self.halt_reason = ""
+        # Who stopped trading: "operator" (the operator's shell: trading-mcp halt) or "client" (the MCP client).
+        # Only the operator lifts the operator's stop (see EngineFacade.resume).
+        self.halted_by = "client"
         self.refusals = 0
 
     def check(

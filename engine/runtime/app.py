@@ -27,22 +27,30 @@ import anyio
 
 from engine import faults
 from engine.domain.instrument import Instrument
-from engine.domain.market_data import Candle
-from engine.domain.orders import Order
+from engine.domain.market_data import Candle, MarketEvent
+from engine.domain.orders import Order, OrderCanceled
 from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
-from engine.exchanges.port import ExchangePort, Reconciling
+from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.execution.order_manager import OrderManager
-from engine.persistence import Store, StoreWriter
+from engine.persistence import Store, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime.clock import SimClock, WallClock
 from engine.runtime.config import Config, parse_speed
-from engine.runtime.journal import Journal
-from engine.runtime.sources import MarketSource, ReplayMarketSource, shipped_sample
+from engine.runtime.journal import Journal, _copy_order, jsonable
+from engine.runtime.restart import (
+    Decision,
+    ParamsChoice,
+    RestartError,
+    choose_limits,
+    choose_params,
+    orders_agreeing_with_fills,
+)
+from engine.runtime.sources import MarketSource, ReplayMarketSource, replay_identity, shipped_sample
 from engine.runtime.trader import StrategySlot, Trader
 from engine.strategies import strategy_class
 
@@ -105,10 +113,12 @@ def _sample_source(config: Config) -> ReplayMarketSource:
         ]
         merged = heapq.merge(*(source.iter_from(0) for source in sources), key=event_time_ns)
         label = "+".join(f"{feed.file.name}:{feed.pair}" for feed in market.feeds)
-        return ReplayMarketSource(ReplaySource.from_events(merged, name=label), speed, label)
+        identity = replay_identity([(feed.file, feed.pair) for feed in market.feeds])
+        return ReplayMarketSource(ReplaySource.from_events(merged, name=label), speed, label, identity=identity)
     path = market.file or shipped_sample()
     interval = market.interval_minutes * 60 if market.interval_minutes else None
-    return ReplayMarketSource(replay_file(path, market.pair, interval), speed, path.name)
+    replay = replay_file(path, market.pair, interval)
+    return ReplayMarketSource(replay, speed, path.name, identity=replay_identity([(path, market.pair)]))
 
 
 def replay_file(path: Path, pair: str, interval_s: int | None) -> ReplaySource:
@@ -192,6 +202,8 @@ class Engine:
 
     # -- start-up ---------------------------------------------------------------------------------------------
     async def _restore(self) -> None:
+        """Rebuild the engine from the saved state (everything but the venue's open orders: see
+        :meth:`_take_back_open_orders`, which needs the market data the warm-up primes)."""
         saved = await self.read(_load_saved)
         kv = saved["kv"]
         first_run = "opening_balances" not in kv
@@ -202,6 +214,10 @@ class Engine:
             else dict(self.config.paper.starting_balances)
         )
         self.state.opening_balances = opening
+        try:
+            agreed = orders_agreeing_with_fills(saved["orders"], saved["fills"])
+        except RestartError as exc:
+            raise EngineError(f"the state in {self.db_path} cannot be resumed: {exc}") from None
         self.portfolio = Portfolio(self.instruments, opening, self.config.quote_currency)
         # Fills re-booked after a restart keep the account-currency values they were given when they happened
         # (today's marks would value an ETHXBT fee or profit differently).
@@ -214,28 +230,22 @@ class Engine:
             {a: b.total for a, b in self.portfolio.balances.assets().items()},
             self.clock.now_ns,
         )
-        limits = RiskLimits.model_validate(kv["risk_limits"]) if "risk_limits" in kv else self.config.risk.limits
-        self.risk = RiskEngine(limits, self.config.risk.caps)
+        self._check_identity(kv)
+        limits = choose_limits(
+            self.config.risk.limits, self.config.risk.caps, kv.get("risk_limits"), kv.get("configured_risk_limits")
+        )
+        self.risk = RiskEngine(limits.value, self.config.risk.caps)
         if kv.get("trading_state") in ("paused", "halted"):
             self.risk.state = TradingState(kv["trading_state"])
             self.risk.halt_reason = str(kv.get("halt_reason", ""))
-        saved_mode = kv.get("mode")
-        if saved_mode is not None and saved_mode != self.mode:
-            raise EngineError(
-                f"the state in {self.db_path} belongs to a {saved_mode} account; this run is {self.mode}: "
-                "use another --db (paper and live state never mix)"
-            )
+            self.risk.halted_by = str(kv.get("halted_by", "client"))
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
         self.oms = OrderManager(
             self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.state is TradingState.ACTIVE
         )
-        orders: list[Order] = saved["orders"]
+        orders = agreed.value
         self.oms.restore(orders, _next_sequence(prefix, orders, int(kv.get("order_sequence", 0))))
-        open_orders = [o for o in orders if o.is_open]
-        restore = getattr(self.exchange, "restore", None)
-        if open_orders and callable(restore):
-            restore({a: b.total for a, b in self.portfolio.balances.assets().items()}, open_orders)
-        self.slots = self._build_slots(saved["params"])
+        self.slots, choices = self._build_slots(saved["params"], saved["config_params"])
         self.trader = Trader(
             self.instruments,
             self.exchange,
@@ -248,19 +258,76 @@ class Engine:
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         self._equity_written = len(self.equity_curve)
-        same_source = kv.get("source") == self.source.description.split(" (")[0]
-        self.state.cursor = int(kv.get("cursor", 0)) if same_source else 0
-        if not first_run and not same_source:
-            self.journal.event(
-                "source_changed", "engine", {"before": kv.get("source"), "after": self.source.description}
+        self.state.cursor = int(kv.get("cursor", 0))
+        self._record_start(first_run, prefix, agreed.notes, limits, choices)
+
+    def _check_identity(self, kv: Mapping[str, Any]) -> None:
+        """A state file follows one account (paper or live) and one data source; another is refused cleanly.
+
+        Raises:
+            EngineError: naming what the state belongs to, what this run is, and the way to a fresh state file.
+        """
+        fresh = f"use --db with another file for a fresh state (or --reset to discard this one: {self.db_path})"
+        saved_mode = kv.get("mode")
+        if saved_mode is not None and saved_mode != self.mode:
+            raise EngineError(
+                f"the state in {self.db_path} belongs to a {saved_mode} account; this run is {self.mode}: "
+                f"paper and live state never mix; {fresh}"
             )
+        saved_source = kv.get("source_id")
+        if saved_source is None and "source" in kv:
+            # Older state files recorded the source's description only.
+            legacy = self.source.description.split(" (")[0]
+            saved_source = self.source.identity if kv["source"] == legacy else str(kv["source"])
+        if saved_source is not None and saved_source != self.source.identity:
+            raise EngineError(
+                f"the state in {self.db_path} follows {saved_source}; this run is {self.source.identity}: "
+                f"a state file follows one data source (its replay position belongs to it); {fresh}"
+            )
+
+    def _record_start(
+        self,
+        first_run: bool,
+        prefix: str,
+        repairs: list[dict[str, object]],
+        limits: Decision[RiskLimits],
+        choices: list[tuple[StrategySlot, ParamsChoice]],
+    ) -> None:
+        """Save what this start decided, as one unit of work (a crash leaves all of it or none)."""
+        now = self.clock.now_ns()
+        values: dict[str, object] = {
+            "source_id": self.source.identity,
+            "configured_risk_limits": self.config.risk.limits.model_dump(mode="json"),
+            "risk_limits": self.risk.limits.model_dump(mode="json"),
+        }
         if first_run:
-            self.journal.set_kv("opening_balances", opening)
-            self.journal.set_kv("id_prefix", prefix)
-            self.journal.set_kv("mode", self.mode)
-            for slot in self.slots:
-                self._save_params(slot, "config", "initial configuration")
-        self.journal.set_kv("source", self.source.description.split(" (")[0])
+            values.update(opening_balances=self.state.opening_balances, id_prefix=prefix, mode=self.mode)
+        kv = {key: jsonable(value) for key, value in values.items()}
+        params = [
+            (slot.name, dict(slot.strategy.values), slot.enabled, choice.save_as)
+            for slot, choice in choices
+            if choice.save_as is not None
+        ]
+        repaired = {str(note["client_id"]) for note in repairs if "status_before" in note}
+        snapshots = [_copy_order(order) for cid, order in self.oms.orders.items() if cid in repaired]
+
+        def write(store: Store) -> None:
+            with store.atomic():
+                for key, value in kv.items():
+                    store.set_kv(key, value)
+                for order in snapshots:
+                    store.upsert_order(order)
+                for name, param_values, enabled, source in params:
+                    store.save_strategy_params(name, param_values, enabled, now, source, "applied at start")
+
+        self.writer.submit(write)
+        for note in repairs:
+            self.journal.event("order_repaired", "engine", note)
+        for note in limits.notes:
+            self.journal.event("limits_at_start", "engine", note)
+        for slot, choice in choices:
+            for note in choice.notes:
+                self.journal.event("strategy_params_at_start", "engine", {"strategy": slot.name, **note})
         self.journal.event(
             "engine_started",
             "engine",
@@ -272,25 +339,54 @@ class Engine:
             },
         )
 
-    def _build_slots(self, saved_params: Mapping[str, Any]) -> list[StrategySlot]:
+    def _take_back_open_orders(self, latest: Mapping[str, MarketEvent]) -> None:
+        """Hand the open orders back to a venue that lost them with the process (the simulated one), primed with
+        the last market data before the restart point, and apply what it answers (accepted, or canceled with
+        the reason): one order that cannot be taken back never stops a restart."""
+        if not isinstance(self.exchange, Restorable):
+            return
+        open_orders = self.oms.open_orders()
+        if not open_orders and not latest:
+            return
+        balances = {a: b.total for a, b in self.portfolio.balances.assets().items()}
+        for event in self.exchange.restore(balances, open_orders, latest=latest.values()):
+            if isinstance(event, OrderCanceled):
+                self.journal.event(
+                    "order_not_restored", "engine", {"client_id": event.client_id, "reason": event.reason}
+                )
+            self.oms.on_event(event)
+
+    def _build_slots(
+        self, saved: Mapping[str, StrategyParamsRecord], saved_config: Mapping[str, StrategyParamsRecord]
+    ) -> tuple[list[StrategySlot], list[tuple[StrategySlot, ParamsChoice]]]:
+        """The configured strategies with their parameters (see :func:`choose_params`), and each slot's choice."""
         slots = []
+        choices = []
         for cfg in self.config.strategies:
             cls = strategy_class(cfg.kind)
-            record = saved_params.get(cfg.name)
-            values: Mapping[str, object] = record.params if record is not None else cfg.params
-            strategy = cls(values)
-            slots.append(
-                StrategySlot(
-                    name=cfg.name,
-                    pair=cfg.pair,
-                    strategy=strategy,
-                    enabled=record.enabled if record is not None else cfg.enabled,
-                    weight=cfg.weight,
-                    order_quote_amount=cfg.order_quote_amount,
-                    version=record.version if record is not None else 1,
-                )
+            record, configured = saved.get(cfg.name), saved_config.get(cfg.name)
+            bounds = {name: (b.minimum, b.maximum) for name, b in self.config.tuning.bounds.get(cfg.name, {}).items()}
+            choice = choose_params(
+                cls,
+                (cfg.params, cfg.enabled),
+                None if record is None else (record.params, record.enabled),
+                None if configured is None else (configured.params, configured.enabled),
+                bounds,
             )
-        return slots
+            version = record.version if record is not None else 0
+            slot = StrategySlot(
+                name=cfg.name,
+                pair=cfg.pair,
+                strategy=cls(choice.values),
+                enabled=choice.enabled,
+                weight=cfg.weight,
+                order_quote_amount=cfg.order_quote_amount,
+                # The store numbers versions itself (the next one); a choice saved at start is that one.
+                version=version + (1 if choice.save_as is not None else 0),
+            )
+            slots.append(slot)
+            choices.append((slot, choice))
+        return slots, choices
 
     def _save_params(self, slot: StrategySlot, source: str, note: str) -> None:
         params = dict(slot.strategy.values)
@@ -332,13 +428,17 @@ class Engine:
             self.journal.event("reconciliation", "reconciliation", {"note": note})
 
     # -- the loops --------------------------------------------------------------------------------------------
-    def _warm_up(self) -> None:
-        """Feed the events before the cursor to the strategies only (no venue, no orders) after a restart."""
+    def _warm_up(self) -> dict[str, MarketEvent]:
+        """Feed the events before the cursor to the strategies only (no venue, no orders) after a restart; return
+        the last of them per pair (the prices the venue's restored orders are held at)."""
+        latest: dict[str, MarketEvent] = {}
         if self.state.cursor == 0 or not self.source.replayable:
-            return
+            return latest
         for event in self.source.history(self.state.cursor):
             self.clock.advance_to(event.close_ns if isinstance(event, Candle) else event.ts_ns)
             self.trader.warm(event)
+            latest[event.pair] = event
+        return latest
 
     async def _market_loop(self) -> None:
         # The backtest's hot loop: everything it touches per event is bound to a local first, and the counters
@@ -504,7 +604,8 @@ class Engine:
         self.writer.start()
         try:
             await self._restore()
-            await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
+            latest = await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
+            self._take_back_open_orders(latest)
             # Everything alive now (modules, schemas, the replayed data, restored state) lives as long as the
             # process: moved out of the collector's reach, a full collection no longer walks it, which took a
             # full garbage-collection pass from ~100 ms to ~12 ms, time that would land inside an emergency stop.
@@ -578,6 +679,7 @@ def _load_saved(store: Store) -> dict[str, Any]:
         "orders": store.load_orders(),
         "equity": store.load_equity(),
         "params": store.latest_strategy_params(),
+        "config_params": store.latest_strategy_params("config"),
     }
 
 

@@ -122,7 +122,7 @@ class Journal:
             self.writer.submit(lambda store: store.upsert_order(snapshot))
         self.dirty.add("orders")
 
-    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None, order: Order) -> None:
         # The values a converted fill was booked at: a restart re-books it at these, not at its own marks.
         value = self.portfolio.fill_values.get(fill.trade_id) if self.portfolio.fill_values else None
         value_row = (
@@ -131,6 +131,7 @@ class Journal:
             else FillValueRow(fill.trade_id, value.fee, value.realized, self.portfolio.quote_currency)
         )
         if self.staging:
+            self._orders[order.client_id] = order
             self._fills.append(fill)
             if value_row is not None:
                 self._fill_values.append(value_row)
@@ -138,14 +139,17 @@ class Journal:
             self._balances_changed = True
             if closed is not None:
                 self._trips.append(closed)
-            self.dirty.update(("balance", "positions", "trades", "performance"))
+            self.dirty.update(("orders", "balance", "positions", "trades", "performance"))
             return
         # The fills table is the record of trade ids; the stored position row is a summary (for `status`), so
         # its growing id set is not copied or rewritten on every fill.
         pos = dataclasses.replace(position, trade_ids=set())
         balances = self.portfolio.balances.assets()
+        snapshot = _copy_order(order)
 
         def write(store: Store) -> None:
+            # One unit of work: the order's new state, its fill, the position and the balances go together.
+            store.upsert_order(snapshot)
             store.add_fill(fill)
             if value_row is not None:
                 store.add_fill_value(value_row)
@@ -155,7 +159,7 @@ class Journal:
                 store.add_round_trip(_trip_row(closed))
 
         self.writer.submit(write)
-        self.dirty.update(("balance", "positions", "trades", "performance"))
+        self.dirty.update(("orders", "balance", "positions", "trades", "performance"))
 
     def take_rows(self) -> list[EncodedRows]:
         """The staged writes, encoded now from the live objects (empty when nothing is staged); clears the stage.

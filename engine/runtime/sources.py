@@ -3,6 +3,7 @@
 A source numbers its events, so a run can resume after a restart at the first event it had not processed.
 """
 
+import hashlib
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -14,12 +15,29 @@ import anyio
 from engine.domain.market_data import MarketEvent
 from engine.exchanges.replay import Pacer, ReplaySource
 
-__all__ = ["MarketSource", "ReplayMarketSource", "shipped_sample"]
+__all__ = ["MarketSource", "ReplayMarketSource", "replay_identity", "shipped_sample"]
 
 # Yield to the event loop at least this often (seconds) when replaying at full speed, so that the MCP server stays
 # responsive, but no more: each yield may hand the GIL to the writer thread for a whole switch interval.
 CHECKPOINT_INTERVAL_S = 0.002
 BATCH = 32
+IDENTITY_PREFIX_BYTES = 1 << 20
+
+
+def replay_identity(files: Sequence[tuple[Path, str]]) -> str:
+    """``replay <file>[:<pair>]+... #<digest>``: the files' names and pairs, and a digest of the first MiB of
+    each (the same history under another path is the same source; a newer download of it that only adds rows at
+    the end still is; another file of the same name is not).
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    digest = hashlib.sha256()
+    for path, _pair in files:
+        with path.open("rb") as handle:
+            digest.update(handle.read(IDENTITY_PREFIX_BYTES))
+    names = "+".join(f"{path.name}:{pair}" for path, pair in files) if len(files) > 1 else files[0][0].name
+    return f"replay {names} #{digest.hexdigest()[:12]}"
 
 
 def shipped_sample() -> Path:
@@ -32,6 +50,12 @@ class MarketSource(Protocol):
 
     @property
     def description(self) -> str: ...
+
+    @property
+    def identity(self) -> str:
+        """What the data is, without how it is paced: a state file follows one (its replay position belongs to
+        it), and a run on another is refused."""
+        ...
 
     @property
     def total(self) -> int | None:
@@ -62,11 +86,17 @@ class ReplayMarketSource:
         label: str,
         *,
         yield_interval_s: float = CHECKPOINT_INTERVAL_S,
+        identity: str | None = None,
     ) -> None:
         self.replay = replay
         self.speed = speed
         self.label = label
         self.yield_interval_s = yield_interval_s
+        self._identity = identity or f"replay {label}"
+
+    @property
+    def identity(self) -> str:
+        return self._identity
 
     @property
     def description(self) -> str:

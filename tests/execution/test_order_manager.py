@@ -34,7 +34,7 @@ class SlowJournal:
     def order_changed(self, order: Order) -> None:
         pass
 
-    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None, order: Order) -> None:
         pass
 
     def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None:

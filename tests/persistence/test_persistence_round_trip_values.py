@@ -11,7 +11,7 @@ import anyio
 import pytest
 from sqlite_utils import Database
 
-from engine.domain.orders import ClientOrderId, Fill, OrderSide, TradeId
+from engine.domain.orders import ClientOrderId, Fill, Order, OrderFilled, OrderSide, OrderType, TradeId
 from engine.exchanges.catalog import default_instruments
 from engine.persistence import MIGRATIONS, FillValueRow, RoundTripRow, SchemaError, Store, StoreWriter
 from engine.persistence.rows import encode_fill_values, encode_fills, encode_round_trips
@@ -148,7 +148,9 @@ async def _book_through_journal(db: Path, *, durable: bool) -> Portfolio:
         for mark, f in FILLS:
             portfolio.mark("XBTUSD", mark)
             position, closed = portfolio.apply_fill(f)
-            journal.fill_booked(f, position, closed)
+            order = Order(f.client_id, f.pair, f.side, OrderType.MARKET, f.qty, None, f.ts_ns)
+            order.apply(OrderFilled(f))
+            journal.fill_booked(f, position, closed, order)
         with anyio.fail_after(WAIT):
             await writer.flush()
     finally:

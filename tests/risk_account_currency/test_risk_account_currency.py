@@ -46,7 +46,7 @@ class QuietListener:
     def order_changed(self, order: Order) -> None:
         return None
 
-    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None) -> None:
+    def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None, order: Order) -> None:
         return None
 
     def anomaly(self, kind: str, detail: str, payload: dict[str, object]) -> None:

@@ -192,6 +192,11 @@ class KrakenMarketSource:
         return f"kraken live feed ({', '.join(sorted(self.instruments))}, {self.interval}m candles)"
 
     @property
+    def identity(self) -> str:
+        # A live feed has no position to resume at: the pairs and the interval may change between runs.
+        return "kraken live feed"
+
+    @property
     def total(self) -> int | None:
         return None
 

@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from engine.domain.balances import AssetBalance, Balances, InsufficientFunds
 from engine.domain.instrument import Instrument
-from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
+from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick, event_time_ns
 from engine.domain.money import ZERO
 from engine.domain.orders import (
     ClientOrderId,
@@ -154,6 +154,14 @@ class PaperExchange:
         else:
             ctx = MatchContext(event, event.ts_ns, self._fresh_book(pair))
         for order in list(orders.values()):
+            if order.too_early(event):
+                # History to this order (after a restart, the candle that decided it is replayed): it never
+                # trades on it, but a market buy taken back then holds funds at the price of that moment.
+                if order.rereference:
+                    self._rehold(order, event)
+                continue
+            if order.unheld and not self._hold_restored(order, event):
+                continue
             self._run(order, ctx)
 
     async def submit_order(self, request: OrderRequest) -> None:
@@ -176,10 +184,11 @@ class PaperExchange:
             return
         held_asset = instrument.quote if request.side is OrderSide.BUY else instrument.base
         book = self._fresh_book(pair)
+        latest = self._latest.get(pair)
         plan = plan_order(
             request,
             instrument,
-            latest=self._latest.get(pair),
+            latest=latest,
             book=book,
             taker_rate=self._rates[pair][0],
             available=self._balances.available(held_asset),
@@ -198,6 +207,7 @@ class PaperExchange:
             protection=plan.protection,
             # A post-only order never takes, so it rests from the start.
             arrived=request.post_only,
+            not_before_ns=request.ts_ns if latest is None else event_time_ns(latest),
         )
         self._register(order)
         self._emit(OrderAccepted(client_id, order.venue_order_id, now))
@@ -255,26 +265,53 @@ class PaperExchange:
         """Total and held amount per asset (a copy), for diagnostics and tests."""
         return self._balances.assets()
 
-    def restore(self, balances: Mapping[str, Decimal], open_orders: Iterable[Order]) -> None:
-        """Reload the account after a restart: totals, and open orders with their funds held again.
+    def restore(
+        self,
+        balances: Mapping[str, Decimal],
+        open_orders: Iterable[Order],
+        *,
+        latest: Iterable[MarketEvent] = (),
+    ) -> list[OrderEvent]:
+        """Reload the account after a restart: totals, the latest market data known, and open orders with their
+        funds held again. Returns what the engine must apply, as a reconciliation would: ``OrderAccepted`` for an
+        order taken back that had not heard back yet (its intent was saved, the crash came before the answer),
+        ``OrderCanceled`` with the reason for one that cannot be taken back. A restart never fails on one order.
 
-        Restored orders keep their filled quantity and venue order id; trade ids continue after the fills the
-        order already has. They rest (a restored limit order takes no liquidity on its first event). Market
-        data seen so far is kept. No events are emitted.
+        ``latest``: the last market event of each pair before the restart point (it primes the prices a market
+        order's hold is taken at). A market buy is held at the latest price known at or before its creation;
+        one restored before any price is known holds nothing until its pair's first event. Restored orders keep
+        their filled quantity and venue order id; trade ids continue after the fills the order already has.
+        They rest (a restored limit order takes no liquidity on its first event) and never trade on data from
+        before they were made. No events are emitted.
 
         Raises:
-            PaperSetupError: an order is closed, for an unknown pair, lacks a price to hold funds for, or the
-                balances cannot cover the holds. Nothing is changed then.
+            PaperSetupError: an order is not open (a caller's bug). Nothing is changed then.
         """
+        for order in open_orders:
+            if not order.is_open or order.remaining <= 0:
+                raise PaperSetupError(f"order {order.client_id} is not open ({order.status}); restore only open orders")
+        for event in latest:
+            self._latest[event.pair] = event
         fresh = Balances(balances)
-        restored = [self._restored(order, fresh) for order in open_orders]
+        restored: list[SimOrder] = []
+        events: list[OrderEvent] = []
+        for order in open_orders:
+            outcome = self._restored(order, fresh)
+            if isinstance(outcome, str):
+                when = max(order.created_ts_ns, self._clock())
+                events.append(OrderCanceled(order.client_id, when, f"canceled at restart: {outcome}"))
+                continue
+            restored.append(outcome)
+            if order.status is OrderStatus.PENDING_NEW:
+                events.append(OrderAccepted(order.client_id, outcome.venue_order_id, order.created_ts_ns))
         self._balances = fresh
         self._orders = {}
         self._open_by_pair = {}
         self._known = set()
-        for order in restored:
-            self._known.add(order.request.client_id)
-            self._register(order)
+        for sim in restored:
+            self._known.add(sim.request.client_id)
+            self._register(sim)
+        return events
 
     # -- internals --
 
@@ -331,6 +368,7 @@ class PaperExchange:
             cost_decimals=instrument.cost_decimals,
         )
         remaining = order.remaining
+        order.rereference = False
         done = execution.qty >= remaining
         if done:
             release = order.hold_var + order.hold_fixed
@@ -351,7 +389,9 @@ class PaperExchange:
             execution.price,
             fee,
             instrument.quote,
-            execution.ts_ns,
+            # Never dated before the order: a live candle's open (or a book stamped by the venue a moment ago)
+            # may precede an order made after it.
+            max(execution.ts_ns, request.ts_ns),
             "maker" if execution.maker else "taker",
             request.strategy,
             order.venue_order_id,
@@ -368,28 +408,13 @@ class PaperExchange:
         self._forget(order)
         self._emit(OrderCanceled(order.request.client_id, ts_ns, reason))
 
-    def _restored(self, order: Order, balances: Balances) -> SimOrder:
-        """Rebuild one open order and hold its funds in ``balances``."""
+    def _restored(self, order: Order, balances: Balances) -> SimOrder | str:
+        """Rebuild one open order and hold its funds in ``balances``; or say why it cannot be taken back."""
         client_id = order.client_id
         instrument = self._instruments.get(order.pair)
-        if not order.is_open or order.remaining <= 0:
-            raise PaperSetupError(f"order {client_id} is not open ({order.status}); restore only open orders")
         if instrument is None:
-            raise PaperSetupError(f"order {client_id}: unknown pair {order.pair!r}")
+            return f"unknown pair {order.pair!r} at the simulated venue"
         market = order.order_type is OrderType.MARKET
-        if market:
-            price = reference_price(self._latest.get(order.pair), order.side) or order.avg_price
-        else:
-            price = order.limit_price
-        if price is None and order.side is OrderSide.BUY:
-            raise PaperSetupError(f"order {client_id}: no price to hold funds for; feed market data first")
-        taker = self._rates[order.pair][0]
-        # A sell holds its base quantity whatever the price.
-        hold = hold_for(instrument, order.side, order.remaining, price or ZERO, taker, market=market)
-        try:
-            balances.hold(hold.asset, hold.proportional + hold.reserve)
-        except InsufficientFunds as exc:
-            raise PaperSetupError(f"order {client_id}: balances cannot cover its hold of {hold.asset}") from exc
         request = OrderRequest(
             client_id=client_id,
             pair=order.pair,
@@ -400,15 +425,63 @@ class PaperExchange:
             ts_ns=order.created_ts_ns,
             strategy=order.strategy,
         )
-        return SimOrder(
+        sim = SimOrder(
             request=request,
             instrument=instrument,
             venue_order_id=order.venue_order_id or VenueOrderId(f"P-{client_id}"),
-            hold_asset=hold.asset,
-            hold_var=hold.proportional,
-            hold_fixed=hold.reserve,
-            protection=hold.protection,
+            hold_asset=instrument.quote if order.side is OrderSide.BUY else instrument.base,
+            hold_var=ZERO,
+            hold_fixed=ZERO,
             arrived=True,
             filled_qty=order.filled_qty,
             fill_count=fills_so_far(order),
+            not_before_ns=order.created_ts_ns,
+            rereference=market and order.side is OrderSide.BUY,
         )
+        if market and order.side is OrderSide.BUY:
+            reference = reference_price(self._latest.get(order.pair), order.side)
+            if reference is None:
+                sim.unheld = True  # held at its pair's first price (see _hold_restored)
+                return sim
+            price = instrument.round_price(reference)
+        else:
+            price = order.limit_price or ZERO  # a sell holds its base quantity whatever the price
+        hold = hold_for(instrument, order.side, order.remaining, price, self._rates[order.pair][0], market=market)
+        try:
+            balances.hold(hold.asset, hold.proportional + hold.reserve)
+        except InsufficientFunds:
+            return f"the balance of {hold.asset} cannot cover its hold of {hold.proportional + hold.reserve}"
+        sim.hold_var, sim.hold_fixed, sim.protection = hold.proportional, hold.reserve, hold.protection
+        return sim
+
+    def _rehold(self, order: SimOrder, event: MarketEvent) -> None:
+        """Hold a restored market buy's funds at ``event``'s price, as when it was accepted (see ``rereference``)."""
+        reference = reference_price(event, order.request.side)
+        if reference is None:
+            return
+        hold = hold_for(
+            order.instrument,
+            order.request.side,
+            order.remaining,
+            order.instrument.round_price(reference),
+            self._rates[order.request.pair][0],
+            market=True,
+        )
+        before = order.hold_var + order.hold_fixed
+        self._balances.release(order.hold_asset, before)
+        try:
+            self._balances.hold(hold.asset, hold.proportional + hold.reserve)
+        except InsufficientFunds:
+            self._balances.hold(order.hold_asset, before)  # keep the hold it has
+            return
+        order.hold_var, order.hold_fixed, order.protection = hold.proportional, hold.reserve, hold.protection
+        order.unheld = False
+
+    def _hold_restored(self, order: SimOrder, event: MarketEvent) -> bool:
+        """Hold the funds of an order restored before any price was known, at the first price of its pair;
+        cancel it when the balance cannot cover that. Returns whether it may now trade."""
+        self._rehold(order, event)
+        if order.unheld:
+            self._close(order, event.ts_ns, "canceled after a restart: funds could not be held for it")
+            return False
+        return True

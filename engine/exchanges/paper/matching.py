@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.domain.instrument import Instrument
-from engine.domain.market_data import Candle, MarketEvent, TradeTick
+from engine.domain.market_data import NS_PER_SECOND, Candle, MarketEvent, TradeTick
 from engine.domain.money import ZERO
 from engine.domain.orders import OrderSide, OrderType, VenueOrderId
 from engine.exchanges.paper.book import MutableBook
@@ -75,6 +75,11 @@ class SimOrder:
         protection: for market buys, the highest price the held funds pay for.
         arrived: whether the order has met the market once (limit orders only take liquidity on arrival).
         filled_qty: base quantity filled so far; fill_count: fills so far (numbers the trade ids).
+        not_before_ns: the time of the latest market data the venue had when the order arrived (for an order
+            taken back after a restart, its creation time): data up to then is history to it (see too_early).
+        rereference: a market buy taken back after a restart: until it meets the market, its hold follows the
+            latest price known at or before its creation (as it was when the order was first accepted).
+        unheld: taken back after a restart before any price was known: nothing is held for it yet.
     """
 
     request: OrderRequest
@@ -88,10 +93,26 @@ class SimOrder:
     filled_qty: Decimal = ZERO
     fill_count: int = 0
     fees: FeeMeter = field(default_factory=FeeMeter)
+    not_before_ns: int = 0
+    rereference: bool = False
+    unheld: bool = False
 
     @property
     def remaining(self) -> Decimal:
         return self.request.qty - self.filled_qty
+
+    def too_early(self, event: MarketEvent) -> bool:
+        """Whether ``event`` is market data the order was made after, which it must never trade on.
+
+        A candle that had closed by ``not_before_ns`` (the one that decided the order, replayed after a restart)
+        and a trade printed before it are history to the order. Book and ticker data are the state of the
+        market when they arrive, so they are never too early.
+        """
+        if type(event) is Candle:
+            return self.not_before_ns >= event.ts_ns + event.interval_s * NS_PER_SECOND
+        if isinstance(event, TradeTick):
+            return self.not_before_ns > event.ts_ns
+        return False
 
 
 class MatchContext:

@@ -15,7 +15,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from engine.domain.market_data import Candle, MarketEvent, TradeTick
+from engine.domain.market_data import Candle, MarketEvent, TradeTick, event_time_ns
 from engine.exchanges.replay.aggregate import aggregate_trades
 from engine.exchanges.replay.columns import CandleColumns
 from engine.exchanges.replay.detect import ReplayFormat, detect_format
@@ -24,13 +24,6 @@ from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns, split_krake
 from engine.exchanges.replay.rest_json import parse_ohlc_json, parse_trades_json
 
 __all__ = ["ReplaySource", "event_time_ns", "load_events"]
-
-
-def event_time_ns(event: MarketEvent) -> int:
-    """When ``event`` becomes known: a candle's close, any other event's own timestamp."""
-    if isinstance(event, Candle):
-        return event.close_ns
-    return event.ts_ns
 
 
 def load_events(

@@ -117,6 +117,7 @@ class Watched:
         self.inner = inner
         self.batches: Inbox[int] = Inbox()
         self.description = inner.description
+        self.identity = inner.identity
         self.total = None
         self.replayable = False
 
