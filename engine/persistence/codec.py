@@ -399,4 +399,5 @@ def row_to_event(r: Row) -> EventRecord:
         kind=r["kind"],
         source=r["source"],
         payload=json_object(r["payload"], "event payload"),
+        wall_ts_ns=r["wall_ts_ns"],
     )

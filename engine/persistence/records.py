@@ -74,10 +74,15 @@ class StrategyParamsRecord:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One audit event. Decimals inside ``payload`` come back as strings."""
+    """One audit event. Decimals inside ``payload`` come back as strings.
+
+    ``ts_ns``: the engine's clock (in a replay, the replayed market's time); ``wall_ts_ns``: the wall clock when
+    it was written (None for events written before migration m004).
+    """
 
     id: int
     ts_ns: int
     kind: str
     source: str
     payload: dict[str, Any]
+    wall_ts_ns: int | None = None

@@ -208,6 +208,13 @@ def m003_account_currency_values(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="m004_events_wall_clock")
+def m004_events_wall_clock(db: Database) -> None:
+    """Audit records carry the wall-clock time they were written at (``wall_ts_ns``) beside ``ts_ns``, the
+    engine's clock, which in a replay is the replayed market's time. Older events have NULL (unknown)."""
+    db.execute("ALTER TABLE [events] ADD COLUMN [wall_ts_ns] INTEGER")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply the pending migrations (each in its own transaction) and return their names."""
     names = [m.name for m in MIGRATIONS.pending(db)]

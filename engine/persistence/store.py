@@ -8,6 +8,7 @@ Each write method is a single statement, or wraps its statements in :meth:`Store
 its own and joins the caller's transaction when one is open.
 """
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -98,6 +99,7 @@ class Store:
         self._db = db
         self.path = path
         self.readonly = readonly
+        self._synced_once = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -279,13 +281,48 @@ class Store:
         )
         return int(cursor.rowcount)
 
-    def append_event(self, ts_ns: int, kind: str, source: str, payload: Mapping[str, Any]) -> int:
-        """Append to the audit log (which cannot be updated or deleted); returns the event id."""
+    def append_event(
+        self, ts_ns: int, kind: str, source: str, payload: Mapping[str, Any], wall_ts_ns: int | None = None
+    ) -> int:
+        """Append to the audit log (which cannot be updated or deleted); returns the event id.
+
+        ``ts_ns`` is the engine's clock (the replayed market's time in a replay), ``wall_ts_ns`` the wall clock.
+        """
         cursor = self._db.execute(
-            "INSERT INTO events (ts_ns, kind, source, payload) VALUES (?, ?, ?, ?)",
-            (ts_ns, kind, source, to_json(payload)),
+            "INSERT INTO events (ts_ns, kind, source, payload, wall_ts_ns) VALUES (?, ?, ?, ?, ?)",
+            (ts_ns, kind, source, to_json(payload), wall_ts_ns),
         )
         return _lastrowid(cursor)
+
+    def sync(self) -> None:
+        """Make every commit so far survive a power loss of the machine, not only the death of the process.
+
+        In WAL mode with ``synchronous=NORMAL`` a commit is safe from a crash of the process at once but reaches
+        the disk only at the next checkpoint. Syncing the log file (``<db>-wal``) makes every commit in it
+        durable; the folder is synced the first time, so the log file itself cannot vanish. A no-op for an
+        in-memory store. Call it between transactions.
+
+        Raises:
+            OSError: the log cannot be synced (durability unknown).
+        """
+        if self.path is None:
+            return
+        for target, first_only in ((Path(f"{self.path}-wal"), False), (self.path.parent, True)):
+            if first_only and self._synced_once:
+                continue
+            try:
+                fd = os.open(target, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # no log yet: every commit is in the database file, synced by its checkpoint
+            except OSError:
+                if first_only:
+                    continue  # a folder cannot be opened on every platform (Windows): its sync is best effort
+                raise
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._synced_once = True
 
     def save_strategy_params(
         self,
