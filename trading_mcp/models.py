@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.runtime.views import EmergencyStopView, EventView, StrategyView
+from trading_mcp.arguments import DECIMAL_TEXT, MAX_TEXT_VALUE, Scalar, ScalarValue
 from trading_mcp.errors import InvalidInput, UnknownName
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "resolve_name",
 ]
 
-ScalarValue = str | int | float | bool
 MAX_CHANGES = 32
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
 
@@ -70,15 +70,18 @@ class StopConfirmation(BaseModel):
     confirm: bool = Field(description="Tick to cancel every open order and halt trading now.")
 
 
-def engine_values(values: Mapping[str, ScalarValue], *, what: str) -> dict[str, object]:
+def engine_values(values: Mapping[str, Scalar], *, what: str) -> dict[str, object]:
     """Check a name -> value mapping from a client and convert it for the facade.
 
     JSON numbers with a fraction arrive as floats; they are turned into ``Decimal`` through their shortest
-    decimal text (``0.1`` stays ``0.1``) so no float reaches the engine. The facade then validates every value
-    against the declared schema and the operator's limits.
+    decimal text (``0.1`` stays ``0.1``) so no float reaches the engine. Numbers sent as strings must be plain
+    ASCII decimal literals (``arguments.DECIMAL_TEXT``; the argument model already refused anything else) and
+    become ``Decimal`` too, so the engine's own, laxer parsing never sees client text. The facade then validates
+    every value against the declared schema and the operator's limits.
 
     Raises:
-        InvalidInput: no entries, too many, a malformed name, or a non-finite or over-long value.
+        InvalidInput: no entries, too many, a malformed name, a non-finite number, or a string that is not a
+            plain decimal literal.
     """
     if not values:
         raise InvalidInput(f"no {what} given")
@@ -92,8 +95,12 @@ def engine_values(values: Mapping[str, ScalarValue], *, what: str) -> dict[str, 
             if not math.isfinite(value):
                 raise InvalidInput(f"{name}: {value} is not a finite number")
             converted[name] = Decimal(repr(value))
-        elif isinstance(value, str) and len(value) > 64:
-            raise InvalidInput(f"{name}: value is too long")
+        elif isinstance(value, str):
+            if len(value) > MAX_TEXT_VALUE:
+                raise InvalidInput(f"{name}: value is too long")
+            if not DECIMAL_TEXT.fullmatch(value):
+                raise InvalidInput(f"{name}: {value!a} is not a plain decimal number")
+            converted[name] = Decimal(value)
         else:
             converted[name] = value
     return converted

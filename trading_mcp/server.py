@@ -1,9 +1,10 @@
 """The MCP server factory: resources, tools, prompts and notifications over one engine facade.
 
-The layer is thin: validate, call the facade, return the engine's typed view. Engine refusals become tool
-errors in ``errors.py``; every refused state-changing call is written to the event log here, by one
-middleware, whatever refused it (the SDK's argument validation, our checks, the engine, a missing
-confirmation).
+The layer is thin: validate, call the facade, return the engine's typed view. Tool arguments are validated
+strictly (``arguments.py``) and a refusal of them is one sentence, put in place of the SDK's text by one
+middleware here; engine refusals become tool errors in ``errors.py``; every refused state-changing call is
+written to the event log by another middleware, whatever refused it (the argument model, our checks, the
+engine, a missing confirmation).
 """
 
 import math
@@ -35,6 +36,7 @@ from trading_mcp.errors import Redactor
 from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
 from trading_mcp.prompts import register_prompts
+from trading_mcp.registry import ToolSet
 from trading_mcp.resources import register_resources
 from trading_mcp.source import source_of
 from trading_mcp.tools_read import register_read_tools
@@ -130,24 +132,10 @@ def build_server(
         async with notifier.running(facade.subscribe_changes):
             yield None
 
-    mcp: MCPServer[None] = MCPServer(
-        SERVER_NAME,
-        title="Kraken trading engine",
-        description=f"Supervise a Kraken trading engine ({facade.mode})",
-        instructions=instructions_for(facade, read_only=read_only),
-        version="0.1.0",
-        lifespan=lifespan,
-        subscriptions=bus,
-        token_verifier=token_verifier,
-        auth=auth,
-    )
-    register_resources(mcp, facade, redactor)
-    register_read_tools(mcp, facade, redactor)
+    tools = ToolSet()
+    register_read_tools(tools, facade, redactor)
     if not read_only:
-        register_write_tools(mcp, facade, notifier, confirmations)
-    register_prompts(mcp, facade)
-    _register_completions(mcp, facade)
-    _register_legacy_subscriptions(mcp, notifier)
+        register_write_tools(tools, facade, notifier, confirmations)
 
     async def audit_refusals(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
@@ -167,7 +155,34 @@ def build_server(
             await facade.record_event("tool_refused", source_of(ctx.session), payload)
         return result
 
-    mcp.middleware.append(audit_refusals)
+    async def plain_refusals(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        # The SDK refused the arguments (with pydantic's dump) exactly when the strict model refuses them.
+        result = await call_next(ctx)
+        if ctx.method == "tools/call" and isinstance(result, dict) and result.get("isError") is True:
+            params = ctx.params or {}
+            sentence = tools.refusal(params.get("name"), params.get("arguments"))
+            if sentence is not None:
+                result = {**result, "content": [{"type": "text", "text": sentence}]}
+        return result
+
+    mcp: MCPServer[None] = MCPServer(
+        SERVER_NAME,
+        title="Kraken trading engine",
+        description=f"Supervise a Kraken trading engine ({facade.mode})",
+        instructions=instructions_for(facade, read_only=read_only),
+        version="0.1.0",
+        lifespan=lifespan,
+        subscriptions=bus,
+        token_verifier=token_verifier,
+        auth=auth,
+        tools=tools.tools(),
+        # Outermost first: the audit records the sentence the client reads.
+        middleware=[audit_refusals, plain_refusals],
+    )
+    register_resources(mcp, facade, redactor)
+    register_prompts(mcp, facade)
+    _register_completions(mcp, facade)
+    _register_legacy_subscriptions(mcp, notifier)
     return mcp
 
 

@@ -9,14 +9,13 @@ once.
 eras, via ``Resolve``/``Elicit``), otherwise by a single-use, short-lived token returned by a first call.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
     Context,
     Elicit,
     ElicitationResult,
-    MCPServer,
     Resolve,
 )
 from mcp.server.mcpserver.exceptions import ToolError
@@ -24,18 +23,13 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from engine.runtime.views import RiskView, TradingStateView, TuneResultView
+from trading_mcp.arguments import ScalarValue
 from trading_mcp.confirm import ConfirmationStore
 from trading_mcp.errors import tool_errors
-from trading_mcp.models import (
-    EmergencyStopResult,
-    ScalarValue,
-    StopConfirmation,
-    StrategyStateView,
-    engine_values,
-)
+from trading_mcp.models import EmergencyStopResult, StopConfirmation, StrategyStateView, engine_values
 from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
-from trading_mcp.registry import tool
+from trading_mcp.registry import ToolSet
 from trading_mcp.source import source_of
 
 __all__ = ["WRITE_TOOLS", "register_write_tools"]
@@ -72,14 +66,14 @@ def _elicitation_supported(ctx: Context) -> bool:
 
 
 def register_write_tools(
-    mcp: MCPServer[Any], facade: Facade, notifier: ChangeNotifier, confirmations: ConfirmationStore
+    tools: ToolSet, facade: Facade, notifier: ChangeNotifier, confirmations: ConfirmationStore
 ) -> None:
-    """Register the state-changing tools on ``mcp``."""
+    """Add the state-changing tools to ``tools``."""
 
     def strategy_uris(name: str) -> tuple[str, ...]:
         return ("bot://strategies", f"bot://strategies/{name}", "bot://status")
 
-    @tool(mcp, title="Tune a strategy", annotations=_TUNE)
+    @tools.tool(title="Tune a strategy", annotations=_TUNE)
     async def tune_strategy(
         name: Name,
         params: Annotated[
@@ -100,7 +94,7 @@ def register_write_tools(
             notifier.touch(*strategy_uris(name))
         return result
 
-    @tool(mcp, title="Enable a strategy", annotations=_RISKY_CHANGE)
+    @tools.tool(title="Enable a strategy", annotations=_RISKY_CHANGE)
     async def enable_strategy(name: Name, ctx: Context) -> StrategyStateView:
         """Let a strategy trade again (it still obeys the trading state and the risk limits)."""
         with tool_errors():
@@ -108,7 +102,7 @@ def register_write_tools(
         notifier.touch(*strategy_uris(name))
         return StrategyStateView(mode=facade.mode, strategy=view)
 
-    @tool(mcp, title="Disable a strategy", annotations=_SAFE_CHANGE)
+    @tools.tool(title="Disable a strategy", annotations=_SAFE_CHANGE)
     async def disable_strategy(name: Name, ctx: Context) -> StrategyStateView:
         """Stop a strategy from opening new positions. Its open orders and positions are left as they are."""
         with tool_errors():
@@ -116,7 +110,7 @@ def register_write_tools(
         notifier.touch(*strategy_uris(name))
         return StrategyStateView(mode=facade.mode, strategy=view)
 
-    @tool(mcp, title="Pause trading", annotations=_SAFE_CHANGE)
+    @tools.tool(title="Pause trading", annotations=_SAFE_CHANGE)
     async def pause_trading(ctx: Context, reason: Reason = "") -> TradingStateView:
         """Pause all strategies: no new orders until resume_trading. Open orders and positions stay."""
         with tool_errors():
@@ -124,7 +118,7 @@ def register_write_tools(
         notifier.touch("bot://status", "bot://risk")
         return state
 
-    @tool(mcp, title="Resume trading", annotations=_RISKY_CHANGE)
+    @tools.tool(title="Resume trading", annotations=_RISKY_CHANGE)
     async def resume_trading(ctx: Context) -> TradingStateView:
         """Resume trading after a pause or an emergency stop (this clears the emergency-stop latch)."""
         with tool_errors():
@@ -132,7 +126,7 @@ def register_write_tools(
         notifier.touch("bot://status", "bot://risk")
         return state
 
-    @tool(mcp, title="Set risk limits", annotations=_RISKY_CHANGE)
+    @tools.tool(title="Set risk limits", annotations=_RISKY_CHANGE)
     async def set_risk_limits(
         changes: Annotated[
             dict[str, ScalarValue],
@@ -158,7 +152,7 @@ def register_write_tools(
             StopConfirmation,
         )
 
-    @tool(mcp, title="Emergency stop", annotations=_STOP)
+    @tools.tool(title="Emergency stop", annotations=_STOP)
     async def emergency_stop(
         confirmed: Annotated[ElicitationResult[StopConfirmation], Resolve(ask_human)],
         ctx: Context,

@@ -121,12 +121,13 @@ def test_redactor_reads_secrets_from_the_environment(monkeypatch: pytest.MonkeyP
     assert Redactor().text("x s3cr3t-value y") == "x [redacted] y"
 
 
-def test_engine_values_turn_floats_into_exact_decimals() -> None:
-    assert engine_values({"a": 0.1, "b": 3, "c": "2.5", "d": True}, what="parameters") == {
+def test_engine_values_turn_floats_and_decimal_text_into_exact_decimals() -> None:
+    assert engine_values({"a": 0.1, "b": 3, "c": "2.5", "d": True, "e": "-7"}, what="parameters") == {
         "a": Decimal("0.1"),
         "b": 3,
-        "c": "2.5",
+        "c": Decimal("2.5"),
         "d": True,
+        "e": Decimal("-7"),
     }
 
 
@@ -137,6 +138,10 @@ def test_engine_values_turn_floats_into_exact_decimals() -> None:
         ({"a": float("inf")}, "finite"),
         ({"a b": 1}, "not a valid name"),
         ({"a": "9" * 65}, "long"),
+        ({"a": " 5 "}, "not a plain decimal"),
+        ({"a": "\u0665"}, "not a plain decimal"),
+        ({"a": "1_000"}, "not a plain decimal"),
+        ({"a": "1e3"}, "not a plain decimal"),
     ],
 )
 def test_engine_values_refuse_bad_input(values: dict[str, ScalarValue], message: str) -> None:
