@@ -59,11 +59,12 @@ class ChildRun:
 
 
 def _command(db: Path, data: Path | None, config: Path | None) -> list[str]:
-    command = [sys.executable, "-m", "trading_mcp", "run", "--speed", "max", "--quiet", "--db", str(db)]
+    # Absolute paths: the child runs in the state file's folder.
+    command = [sys.executable, "-m", "trading_mcp", "run", "--speed", "max", "--quiet", "--db", str(db.resolve())]
     if data is not None:
-        command += ["--data", str(data)]
+        command += ["--data", str(data.resolve())]
     if config is not None:
-        command += ["--config", str(config)]
+        command += ["--config", str(config.resolve())]
     return command
 
 
