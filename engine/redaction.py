@@ -20,6 +20,7 @@ __all__ = ["REDACTED", "SECRET_ENV_VARS", "Redactor"]
 
 SECRET_ENV_VARS = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "TRADING_MCP_TOKEN")
 REDACTED = "[redacted]"
+_CREDENTIAL = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 _SECRET_KEY = re.compile(r"secret|api[_-]?key|password|authorization|bearer|token|signature|api[_-]?sign", re.I)
 
 
@@ -48,6 +49,13 @@ class Redactor:
                 value = value.replace(secret, REDACTED)
         return value
 
+    def foreign(self, value: str) -> str:
+        """Text from outside (an exchange's error, a client's free text) with known secrets masked and every run
+        that looks like a credential (32 or more base64 or URL-safe characters mixing upper case, lower case and
+        digits: an API key, a signature, a bearer token) replaced too: an upstream that echoes a signed request
+        must not leak the signature, which no list of known secrets contains."""
+        return _CREDENTIAL.sub(_mask_credential, self.text(value))
+
     def payload(self, value: object) -> object:
         """A JSON-like ``value`` with secret values masked and values under secret-looking keys replaced."""
         if isinstance(value, str):
@@ -60,3 +68,9 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.payload(v) for v in value]
         return value
+
+
+def _mask_credential(match: re.Match[str]) -> str:
+    run = match.group(0)
+    mixed = any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
+    return REDACTED if mixed else run

@@ -13,7 +13,6 @@ strategies up on the events before it.
 
 import gc
 import heapq
-import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
@@ -42,6 +41,7 @@ from engine.risk.limits import RiskLimits
 from engine.runtime.clock import SimClock, WallClock
 from engine.runtime.config import Config, parse_speed
 from engine.runtime.journal import Journal, _copy_order, jsonable
+from engine.runtime.operator import claim_request
 from engine.runtime.restart import (
     Decision,
     ParamsChoice,
@@ -51,10 +51,11 @@ from engine.runtime.restart import (
     orders_agreeing_with_fills,
 )
 from engine.runtime.sources import MarketSource, ReplayMarketSource, replay_identity, shipped_sample
+from engine.runtime.state_lock import Owner, StateLock
 from engine.runtime.trader import StrategySlot, Trader
 from engine.strategies import strategy_class
 
-__all__ = ["Engine", "EngineError", "RunOptions", "halt_file_for", "replay_file"]
+__all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
 
 WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
@@ -152,8 +153,11 @@ class Engine:
         self.clock = WallClock() if live_clock else SimClock()
         self._exchange_factory = exchange_factory or self._paper_factory
         self.state = EngineState()
-        self.writer = StoreWriter(db_path)
+        # In a resumable run, what the engine waits for (an order intent before its send, an acknowledged change,
+        # the halt latch) must survive a power loss of the machine, not only the death of the process.
+        self.writer = StoreWriter(db_path, sync_flushes=options.durable_intents)
         self.done = anyio.Event()
+        self.lock = StateLock(db_path) if db_path is not None else None
         self.equity_curve = EquityCurve()
         self._equity_written = 0
         self._first_run = False
@@ -524,7 +528,7 @@ class Engine:
                     if per_candle and writer.stats.queue_depth > WRITER_BACKLOG:
                         # Back-pressure: a replay faster than the disk would grow the queue without bound, and the
                         # next durable order intent would then wait for all of it.
-                        await writer.flush()
+                        await writer.flush(sync=False)
         finally:
             state.cursor, state.events_this_run = cursor, seen
         if not per_candle:
@@ -544,31 +548,33 @@ class Engine:
         self._equity_written = len(curve.ts_ns)
         self.journal.equity_points(ts_ns, equity)
 
-    @property
-    def halt_file(self) -> Path | None:
-        """The operator's kill switch: ``trading-mcp halt`` creates this file and the engine halts within 0.2 s."""
-        return None if self.db_path is None else halt_file_for(self.db_path)
-
-    async def _check_halt_file(self) -> None:
-        path = self.halt_file
-        if path is None or not path.exists():
+    async def _apply_operator_requests(self) -> None:
+        """Apply what the operator asked from the shell (``trading-mcp halt`` / ``resume``; see
+        :mod:`engine.runtime.operator`): at start before trading, then within 0.2 s while running."""
+        if self.db_path is None:
             return
-        try:
-            request = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
-            request = {}
         from engine.runtime.facade import EngineFacade
 
-        await EngineFacade(self).emergency_stop(
-            flatten=bool(request.get("flatten", False)),
-            source="operator:halt-file",
-            reason=str(request.get("reason") or "halted by the operator (trading-mcp halt)"),
-        )
-        path.unlink(missing_ok=True)
+        while (claimed := claim_request(self.db_path)) is not None:
+            request, claim = claimed
+            facade = EngineFacade(self)
+            if request.action == "halt":
+                await facade.emergency_stop(
+                    flatten=request.flatten,
+                    source="operator:cli",
+                    reason=request.reason or "halted by the operator (trading-mcp halt)",
+                    by="operator",
+                )
+            elif self.risk.state is not TradingState.ACTIVE:
+                await facade.resume(source="operator:cli", by="operator")
+            else:
+                self.journal.event("resume_trading", "operator:cli", {"result": "trading was already active"})
+                await self.writer.flush()
+            claim.unlink(missing_ok=True)
 
     async def _notifier_loop(self) -> None:
         while True:
-            await self._check_halt_file()
+            await self._apply_operator_requests()
             before = anyio.current_time()
             await anyio.sleep(0.2)
             self.state.loop_lag_s = max(0.0, anyio.current_time() - before - 0.2)
@@ -601,7 +607,14 @@ class Engine:
         from engine.runtime.facade import EngineFacade
 
         self.state.started_wall_ns = WallClock().now_ns()
-        self.writer.start()
+        # One engine per state file: taken before the store is opened (its migrations write), released last.
+        if self.lock is not None:
+            self.lock.acquire(Owner.this_process())
+        try:
+            self.writer.start()
+        except BaseException:
+            self._release_lock()
+            raise
         try:
             await self._restore()
             latest = await anyio.to_thread.run_sync(self._warm_up) if self.state.cursor > 10000 else self._warm_up()
@@ -615,7 +628,8 @@ class Engine:
             try:
                 if isinstance(self.exchange, Reconciling):
                     await self._reconcile(self.exchange)
-                await self._check_halt_file()  # a halt requested while the engine was down applies before trading
+                # What the operator asked while the engine was down (a halt, a resume) applies before trading.
+                await self._apply_operator_requests()
                 facade = EngineFacade(self)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._run_market)
@@ -632,7 +646,20 @@ class Engine:
         finally:
             gc.unfreeze()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.writer.stop)
+                try:
+                    await anyio.to_thread.run_sync(self.writer.stop)
+                finally:
+                    self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def announce_endpoint(self, url: str) -> None:
+        """Record the MCP endpoint this engine serves in its state lock, so that a second ``serve`` on the same
+        state file can attach to it instead of being refused."""
+        if self.lock is not None:
+            self.lock.update(mcp_url=url)
 
     async def _run_market(self) -> None:
         try:
@@ -644,11 +671,6 @@ class Engine:
         """Trade until the data runs out (or ``max_events``), then stop cleanly."""
         async with self.serve():
             await self.done.wait()
-
-
-def halt_file_for(db_path: Path) -> Path:
-    """Where ``trading-mcp halt`` leaves its request for the engine that uses ``db_path``."""
-    return db_path.with_name(db_path.name + ".halt")
 
 
 def _next_sequence(prefix: str, orders: list[Order], saved: int) -> int:

@@ -21,10 +21,12 @@ from engine.errors import FacadeError
 from engine.exchanges.catalog import default_instruments
 from engine.exchanges.replay import ReplayError
 from engine.persistence import Store
-from engine.runtime.app import Engine, EngineError, RunOptions, halt_file_for, replay_file
+from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
+from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
 from engine.runtime.sources import ReplayMarketSource
+from engine.runtime.state_lock import Owner, StateInUse, StateLock
 from engine.runtime.status_line import format_summary, status_loop
 
 __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "main", "run_engine_command"]
@@ -70,6 +72,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     _common(halt)
     halt.add_argument("--flatten", action="store_true", help="also close every position at market")
     halt.add_argument("--reason", default="", help="why (written to the event log)")
+
+    resume = sub.add_parser(
+        "resume", help="lift a pause or a halt, the operator's own included (the MCP client cannot lift that one)"
+    )
+    _common(resume)
 
     check = sub.add_parser("kraken-check", help="check connectivity, status, clock skew, keys and instruments")
     check.add_argument("--config", type=Path, help="TOML configuration file")
@@ -191,8 +198,7 @@ def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: 
     check_live_opt_in(config, args.live)
     db = _db_path(args, config)
     if args.reset:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        reset_state(db)
     engine = build_engine(config, db, RunOptions(keep_alive=keep_alive))
 
     async def main() -> RunResult:
@@ -204,6 +210,21 @@ def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: 
     if result.interrupted:
         print(f"stopped; state saved in {db} (run again to resume)", file=sys.stderr)
     return 0
+
+
+def reset_state(db: Path) -> None:
+    """Delete the state file (and its log), unless an engine is using it.
+
+    Raises:
+        StateInUse: an engine holds it (naming that process).
+    """
+    lock = StateLock(db)
+    lock.acquire(Owner.this_process("trading-mcp run --reset"))
+    try:
+        for suffix in ("", "-wal", "-shm", ".operator", ".operator.taken"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    finally:
+        lock.release()
 
 
 def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine:
@@ -433,19 +454,6 @@ async def _progress_bar(engine: Engine) -> None:
         await anyio.sleep(0.2)
 
 
-def cmd_halt(args: argparse.Namespace) -> int:
-    """Leave the halt request beside the state file; a running engine acts on it within 0.2 s, a stopped one at
-    its next start. Resuming is explicit (``resume_trading`` over MCP)."""
-    config = load_config(args.config)
-    db = _db_path(args, config)
-    if not db.exists():
-        raise UsageError(f"no saved state at {db}: nothing to halt")
-    path = halt_file_for(db)
-    path.write_text(json.dumps({"flatten": args.flatten, "reason": args.reason}), encoding="utf-8")
-    print(f"halt requested: {path} (a running engine halts within a second; a stopped one at its next start)")
-    return 0
-
-
 def cmd_kraken_check(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -462,6 +470,7 @@ def cmd_kraken_check(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "halt": cmd_halt,
+    "resume": cmd_resume,
     "kraken-check": cmd_kraken_check,
     "run": cmd_run,
     "status": cmd_status,
@@ -473,7 +482,7 @@ def run_engine_command(args: argparse.Namespace) -> int:
     """Run one of the engine's own commands, turning user errors into one line and exit status 2."""
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, EngineError, ReplayError, FacadeError) as exc:
+    except (UsageError, ConfigError, EngineError, ReplayError, FacadeError, OperatorCommandError, StateInUse) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

@@ -153,6 +153,11 @@ class RiskConfig(_Section):
         )
     )
     flatten_on_emergency_stop: bool = Field(False, description="Default of emergency_stop's flatten option.")
+    mcp_may_resume_operator_halt: bool = Field(
+        False,
+        description="Let the MCP client lift a halt the operator made with `trading-mcp halt` (by default only "
+        "`trading-mcp resume` from the operator's shell can).",
+    )
 
     @model_validator(mode="after")
     def _limits_within_caps(self) -> Self:

@@ -15,6 +15,7 @@ from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
 from engine.domain.orders import Order, OrderSide, OrderType
 from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
 from engine.exchanges.port import OrderRequest
+from engine.persistence import Store
 from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
 from engine.risk.checks import TradingState
 from engine.risk.limits import RiskLimits
@@ -51,9 +52,12 @@ if TYPE_CHECKING:
     from engine.runtime.app import Engine
     from engine.runtime.trader import StrategySlot
 
-__all__ = ["EngineFacade", "ProgressCallback", "iso"]
+__all__ = ["Authority", "EngineFacade", "ProgressCallback", "iso"]
 
 ProgressCallback = Callable[[float, float, str], Awaitable[None]]
+Authority = Literal["operator", "client"]
+"""Who asks for a change of the trading state: the operator (their shell: ``trading-mcp halt`` / ``resume``) or a
+client (the MCP client, or code using the facade). The operator outranks the client."""
 
 _LIMIT_TEXT = {
     "max_order_qty": "Largest single order, in base units.",
@@ -385,7 +389,14 @@ class EngineFacade:
             raise InvalidRequest("limit must be between 1 and 1000")
         records = await self._engine.read(lambda s: s.tail_events(limit, kind))
         return [
-            EventView(id=r.id, time=iso(r.ts_ns) or "", kind=r.kind, source=r.source, payload=dict(r.payload))
+            EventView(
+                id=r.id,
+                time=iso(r.wall_ts_ns if r.wall_ts_ns is not None else r.ts_ns) or "",
+                market_time=iso(r.ts_ns) or "",
+                kind=r.kind,
+                source=r.source,
+                payload=dict(r.payload),
+            )
             for r in records
         ]
 
@@ -406,6 +417,15 @@ class EngineFacade:
 
     def _audit(self, action: str, source: str, args: Mapping[str, object], result: object) -> None:
         self._engine.journal.event(action, source, {"args": args, "result": result, "mode": self.mode})
+
+    async def _durable(self) -> None:
+        """Wait until everything this change wrote is committed (and, for a resumable run, synced to disk): an
+        answer is never sent for a change a crash could still lose.
+
+        Raises:
+            Exception: the write failed (the caller's change is then reported as an error, not acknowledged).
+        """
+        await self._engine.writer.flush()
 
     async def tune_strategy(
         self, name: str, params: Mapping[str, object], *, preview: bool, source: str
@@ -435,7 +455,15 @@ class EngineFacade:
             if merged[k] != slot.strategy.values[k]
         ]
         if preview or not changes:
-            return TuneResultView(mode=self.mode, strategy=name, applied=False, version=slot.version, changes=changes)
+            result = TuneResultView(mode=self.mode, strategy=name, applied=False, version=slot.version, changes=changes)
+            # Previews are audited too: what a client looked at before it changed something is part of the story.
+            self._audit(
+                "tune_strategy_preview" if preview else "tune_strategy",
+                source,
+                {"strategy": name, "params": jsonable(params)},
+                result.model_dump(mode="json"),
+            )
+            return result
         slot.retune(merged)
         slot.version += 1
         e._save_params(slot, source, "tune_strategy")
@@ -447,6 +475,7 @@ class EngineFacade:
             result.model_dump(mode="json"),
         )
         e.journal.mark_dirty("strategies")
+        await self._durable()
         return result
 
     async def set_strategy_enabled(self, name: str, enabled: bool, *, source: str) -> StrategyView:
@@ -466,33 +495,60 @@ class EngineFacade:
             {"enabled": enabled},
         )
         e.journal.mark_dirty("strategies", "status")
+        await self._durable()
         return view
 
-    def _set_state(self, state: TradingState, reason: str) -> None:
+    def _set_state(self, state: TradingState, reason: str, by: Authority) -> None:
         e = self._engine
         e.risk.state = state
         e.risk.halt_reason = reason
-        e.journal.set_kv("trading_state", state.value)
-        e.journal.set_kv("halt_reason", reason)
+        e.risk.halted_by = by
+        values = {"trading_state": state.value, "halt_reason": reason, "halted_by": by}
+
+        def write(store: Store) -> None:
+            for key, value in values.items():
+                store.set_kv(key, value)
+
+        e.writer.submit(write)  # one unit of work: the state, its reason and who set it
         e.journal.mark_dirty("status")
 
-    async def pause(self, *, source: str, reason: str = "") -> TradingStateView:
+    async def pause(self, *, source: str, reason: str = "", by: Authority = "client") -> TradingStateView:
         e = self._engine
         if e.risk.state is TradingState.HALTED:
             raise NotAllowed("the engine is halted by an emergency stop; resume it first")
-        self._set_state(TradingState.PAUSED, reason or f"paused by {source}")
+        reason = e.journal.redactor.foreign(reason)
+        self._set_state(TradingState.PAUSED, reason or f"paused by {source}", by)
         view = TradingStateView(mode=self.mode, trading_state=self._state(), halt_reason=e.risk.halt_reason)
         self._audit("pause_trading", source, {"reason": reason}, view.model_dump(mode="json"))
+        await self._durable()
         return view
 
-    async def resume(self, *, source: str) -> TradingStateView:
+    async def resume(self, *, source: str, by: Authority = "client") -> TradingStateView:
+        """Lift a pause or a halt. The operator's halt (``trading-mcp halt``) is lifted only by the operator
+        (``trading-mcp resume``), unless ``[risk] mcp_may_resume_operator_halt`` allows the MCP client to.
+
+        Raises:
+            NotAllowed: trading is active, or the halt is the operator's and ``by`` is not.
+        """
         e = self._engine
         if e.risk.state is TradingState.ACTIVE:
             raise NotAllowed("trading is already active")
+        operator_stop = e.risk.halted_by == "operator" and e.risk.state is TradingState.HALTED
+        if operator_stop and by != "operator" and not e.config.risk.mcp_may_resume_operator_halt:
+            raise NotAllowed(
+                "trading was halted by the operator (trading-mcp halt); only `trading-mcp resume` from the "
+                "operator's shell lifts that halt"
+            )
         before = e.risk.state.value
-        self._set_state(TradingState.ACTIVE, "")
+        self._set_state(TradingState.ACTIVE, "", by)
         view = TradingStateView(mode=self.mode, trading_state=self._state(), halt_reason="")
-        self._audit("resume_trading", source, {"from": before}, view.model_dump(mode="json"))
+        self._audit(
+            "resume_trading",
+            source,
+            {"from": before, "halted_by": "operator" if operator_stop else "client"},
+            view.model_dump(mode="json"),
+        )
+        await self._durable()
         return view
 
     async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView:
@@ -509,15 +565,23 @@ class EngineFacade:
             {"before": before, "after": proposed.model_dump(mode="json")},
         )
         e.journal.mark_dirty("risk")
+        await self._durable()
         return view
 
-    async def emergency_stop(self, *, flatten: bool, source: str, reason: str = "") -> EmergencyStopView:
-        """Cancel every open order, optionally flatten, and latch the engine halted. Idempotent."""
+    async def emergency_stop(
+        self, *, flatten: bool, source: str, reason: str = "", by: Authority = "client"
+    ) -> EmergencyStopView:
+        """Cancel every open order, optionally flatten, and latch the engine halted. Idempotent.
+
+        ``by``: who stops. A stop by the operator, or on top of one, stays the operator's to lift.
+        """
         e = self._engine
         already = e.risk.state is TradingState.HALTED
-        self._set_state(TradingState.HALTED, reason or f"emergency stop by {source}")
+        keeper: Authority = "operator" if by == "operator" or (already and e.risk.halted_by == "operator") else by
+        reason = e.journal.redactor.foreign(reason)
+        self._set_state(TradingState.HALTED, reason or f"emergency stop by {source}", keeper)
         # The latch is made durable first: a crash from here on restarts halted.
-        await e.writer.flush()
+        await self._durable()
         canceled = await e.exchange.cancel_all()
         faults.hit("venue")
         flatten_ids: list[str] = []
@@ -547,6 +611,7 @@ class EngineFacade:
             positions_after=self._position_views(),
         )
         self._audit("emergency_stop", source, {"flatten": flatten, "reason": reason}, view.model_dump(mode="json"))
+        await self._durable()
         return view
 
     async def submit_order(
@@ -592,6 +657,7 @@ class EngineFacade:
             {"pair": pair, "side": side, "qty": qty, "limit_price": limit_price},
             order.client_id,
         )
+        await self._durable()
         return _order_view(order)
 
 

@@ -16,6 +16,7 @@ handful of GIL-free statements per hand-over instead of thousands of small ones 
 
 import copy
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
@@ -36,6 +37,7 @@ from engine.persistence.rows import (
 )
 from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
+from engine.redaction import Redactor
 
 __all__ = ["ChangeCallback", "Journal"]
 
@@ -74,15 +76,21 @@ class Journal:
         *,
         durable: bool,
         stage: bool | None = None,
+        wall_clock: Callable[[], int] = time.time_ns,
+        redactor: Redactor | None = None,
     ) -> None:
         """Args:
         durable: order intents are committed before :meth:`order_intent` returns.
         stage: hand order, fill, position, balance and round-trip writes to the writer in bulk (see the
             module's docstring); by default when not ``durable``.
+        wall_clock: the wall clock that stamps audit records beside ``clock`` (the market's time in a replay).
+        redactor: masks secrets in event payloads (default: the secrets in the environment).
         """
         self.writer = writer
         self.portfolio = portfolio
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.redactor = redactor or Redactor()
         self.durable = durable
         self.dirty: set[str] = set()
         self.subscribers: list[ChangeCallback] = []
@@ -224,9 +232,12 @@ class Journal:
 
     # -- event log and state ---------------------------------------------------------------------------------
     def event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:
-        ts = self.clock()
-        data = jsonable(payload)
-        self.writer.submit(lambda store: store.append_event(ts, kind, source, data))
+        """Append to the audit log, stamped with the engine's clock and the wall clock; every string in it passes
+        through the redactor first (text from the exchange or a client may carry a secret)."""
+        ts, wall = self.clock(), self.wall_clock()
+        data = self.redactor.payload(jsonable(payload))
+        assert isinstance(data, dict)
+        self.writer.submit(lambda store: store.append_event(ts, kind, self.redactor.text(source), data, wall))
         self.dirty.add("events")
 
     def set_kv(self, key: str, value: object) -> None:

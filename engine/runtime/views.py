@@ -256,7 +256,8 @@ class MarketView(_View):
 
 class EventView(_View):
     id: int
-    time: str
+    time: str = Field(description="Wall-clock time it was recorded (UTC).")
+    market_time: str = Field(description="The engine's clock then: in a replay, the replayed market's time.")
     kind: str
     source: str
     payload: dict[str, object]

@@ -160,17 +160,27 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
     assert json.loads(resumed.stdout)["events_processed"] >= 1
 
 
-def test_halt_command_leaves_a_request_the_next_start_obeys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_halt_command_latches_a_stopped_engine_and_only_resume_lifts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "e.db"
     assert main(["halt", "--db", str(db)]) == 2
     assert "nothing to halt" in capsys.readouterr().err
     assert main(["run", "--speed", "max", "--quiet", "--db", str(db)]) == 0
     assert main(["halt", "--db", str(db), "--reason", "maintenance"]) == 0
-    assert (tmp_path / "e.db.halt").exists()
+    assert "no engine is running" in capsys.readouterr().out
+    assert (tmp_path / "e.db.operator").exists()  # the next start cancels open orders before it trades
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trading_state"] == "halted"  # at once, not at the next start
     assert main(["run", "--speed", "max", "--quiet", "--db", str(db)]) == 0
+    assert not (tmp_path / "e.db.operator").exists()
     capsys.readouterr()
     assert main(["status", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trading_state"] == "halted"
+    assert main(["resume", "--db", str(db)]) == 0
+    assert "resumed" in capsys.readouterr().out
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trading_state"] == "active"
 
 
 def test_saved_pnl_is_summed_per_quote_currency_never_across_them() -> None:

@@ -184,8 +184,8 @@ class _LiveStub:
         return getattr(self._inner, name)
 
 
-async def test_operator_halt_file_stops_a_running_engine_and_a_stopped_one(tmp_path: Path) -> None:
-    from engine.runtime.app import halt_file_for
+async def test_operator_halt_request_stops_a_running_engine_and_a_stopped_one(tmp_path: Path) -> None:
+    from engine.runtime.operator import OperatorRequest, request_file_for, write_request
 
     db = tmp_path / "h.db"
     engine = Engine.from_config(
@@ -199,20 +199,21 @@ async def test_operator_halt_file_stops_a_running_engine_and_a_stopped_one(tmp_p
                 halted.set()
 
         facade.subscribe_changes(on_change)
-        halt_file_for(db).write_text('{"reason": "operator test"}')
+        write_request(db, OperatorRequest("halt", reason="operator test"))
         with anyio.fail_after(10):
             await halted.wait()
         status = await facade.status()
         assert status.trading_state == "halted" and status.halt_reason == "operator test"
-        assert not halt_file_for(db).exists()
-        kinds = [e.kind for e in await facade.events(limit=20)]
-        assert "emergency_stop" in kinds
-        await facade.resume(source="test")
+        assert not request_file_for(db).exists()
+        events = await facade.events(limit=20)
+        stop = [e for e in events if e.kind == "emergency_stop"][-1]
+        assert stop.source == "operator:cli"
+        await facade.resume(source="test", by="operator")
 
-    halt_file_for(db).write_text("{}")
+    write_request(db, OperatorRequest("halt"))
     again = Engine.from_config(fast_config(), db, options=RunOptions(max_events=50))
     await run_to_end(again)
-    assert again.risk.state.value == "halted"
+    assert again.risk.state.value == "halted" and again.risk.halted_by == "operator"
     assert again.portfolio.fill_count == engine.portfolio.fill_count  # halted before it could trade
 
 
