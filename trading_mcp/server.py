@@ -89,10 +89,10 @@ def _storable(value: object) -> object:
     return value
 
 
-def _first_text(result: dict[str, Any]) -> str:
+def _first_text(result: dict[str, Any], limit: int | None = 1000) -> str:
     for block in result.get("content") or []:
         if isinstance(block, dict) and block.get("type") == "text":
-            return str(block.get("text", ""))[:1000]
+            return str(block.get("text", ""))[:limit]
     return ""
 
 
@@ -156,11 +156,17 @@ def build_server(
         return result
 
     async def plain_refusals(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        # The SDK refused the arguments (with pydantic's dump) exactly when the strict model refuses them.
         result = await call_next(ctx)
         if ctx.method == "tools/call" and isinstance(result, dict) and result.get("isError") is True:
             params = ctx.params or {}
-            sentence = tools.refusal(params.get("name"), params.get("arguments"))
+            name = params.get("name")
+            # The SDK refused the arguments (with pydantic's dump) exactly when the strict model refuses them;
+            # any other refusal of ours is already a sentence, behind the SDK's "Error executing tool X: ".
+            sentence = tools.refusal(name, params.get("arguments"))
+            if sentence is None and name in tools.names():
+                text = _first_text(result, limit=None)
+                prefix = f"Error executing tool {name}: "
+                sentence = text.removeprefix(prefix) if text.startswith(prefix) else None
             if sentence is not None:
                 result = {**result, "content": [{"type": "text", "text": sentence}]}
         return result

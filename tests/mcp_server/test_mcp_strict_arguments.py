@@ -162,3 +162,14 @@ async def test_an_object_sent_as_json_text_is_still_read(facade: EngineFacade, m
         hostile = await client.call_tool("tune_strategy", {"name": "ema_cross", "params": '{"fast": "\\u0665"}'})
     assert preview["changes"] == [{"name": "fast", "before": "12", "after": "10"}]
     assert_one_plain_sentence(hostile, "'params.fast' must be a plain decimal number")
+
+
+async def test_refusals_by_the_engine_or_a_confirmation_read_plainly_too(facade: EngineFacade, mode: str) -> None:
+    async with Client(build_server(facade), mode=mode) as client:
+        engine = await client.call_tool("tune_strategy", {"name": "ema_cross", "params": {"fast": 0}})
+        token = await client.call_tool("emergency_stop", {"confirmation_token": "guessed"})
+    assert engine.is_error and text_of(engine).startswith("Invalid request: fast: ")
+    assert text_of(engine).endswith("Nothing was changed.")
+    assert token.is_error and text_of(token).startswith("Confirmation refused: the token is unknown")
+    (first, second) = await facade.events(kind="tool_refused")
+    assert first.payload["error"] == text_of(engine) and second.payload["error"] == text_of(token)
