@@ -33,6 +33,7 @@ from mcp_types import (
 
 from trading_mcp.confirm import ConfirmationStore
 from trading_mcp.errors import Redactor
+from trading_mcp.identity import ClientScope
 from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
 from trading_mcp.prompts import register_prompts
@@ -105,7 +106,7 @@ def build_server(
     confirmations: ConfirmationStore | None = None,
     notify_interval_s: float = 0.5,
     redactor: Redactor | None = None,
-) -> MCPServer[None]:
+) -> MCPServer[ClientScope]:
     """Build the MCP server for ``facade``.
 
     Args:
@@ -114,7 +115,8 @@ def build_server(
         token_verifier: bearer-token check for streamable HTTP (with ``auth``); stdio and in-memory
             connections bypass it.
         auth: the SDK's auth settings, required with ``token_verifier``.
-        confirmations: the emergency-stop token store (inject one with a test clock).
+        confirmations: the emergency-stop token store (inject one with a test clock); tokens are bound to the
+            client that asked (``identity.client_identity``).
         notify_interval_s: per-URI throttle of resource-updated notifications.
         redactor: masks secrets in event payloads; by default the Kraken keys and the token from the
             environment.
@@ -128,14 +130,15 @@ def build_server(
     confirmations = confirmations or ConfirmationStore()
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer[None]) -> AsyncIterator[None]:
+    async def lifespan(_server: MCPServer[ClientScope]) -> AsyncIterator[ClientScope]:
+        # Entered once per transport stream (per process for HTTP): the scope's key is what tells clients apart.
         async with notifier.running(facade.subscribe_changes):
-            yield None
+            yield ClientScope()
 
     tools = ToolSet()
     register_read_tools(tools, facade, redactor)
     if not read_only:
-        register_write_tools(tools, facade, notifier, confirmations)
+        register_write_tools(tools, facade, notifier, confirmations, redactor)
 
     async def audit_refusals(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
@@ -171,7 +174,7 @@ def build_server(
                 result = {**result, "content": [{"type": "text", "text": sentence}]}
         return result
 
-    mcp: MCPServer[None] = MCPServer(
+    mcp: MCPServer[ClientScope] = MCPServer(
         SERVER_NAME,
         title="Kraken trading engine",
         description=f"Supervise a Kraken trading engine ({facade.mode})",
@@ -192,7 +195,7 @@ def build_server(
     return mcp
 
 
-def _register_completions(mcp: MCPServer[None], facade: Facade) -> None:
+def _register_completions(mcp: MCPServer[ClientScope], facade: Facade) -> None:
     @mcp.completion()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK leaves it unannotated
     async def complete(
         ref: PromptReference | ResourceTemplateReference,
@@ -210,7 +213,7 @@ def _register_completions(mcp: MCPServer[None], facade: Facade) -> None:
         return Completion(values=values, total=len(values), has_more=False)
 
 
-def _register_legacy_subscriptions(mcp: MCPServer[None], notifier: ChangeNotifier) -> None:
+def _register_legacy_subscriptions(mcp: MCPServer[ClientScope], notifier: ChangeNotifier) -> None:
     """``resources/subscribe`` for 2025-11-25 clients (``MCPServer`` serves 2026-07-28 listen streams)."""
 
     def check(uri: str) -> str:

@@ -6,7 +6,9 @@ log; refusals are recorded by the server's audit middleware (``server.py``). Eac
 once.
 
 ``emergency_stop`` is confirmed by a human: through elicitation when the client declared it (both protocol
-eras, via ``Resolve``/``Elicit``), otherwise by a single-use, short-lived token returned by a first call.
+eras, via ``Resolve``/``Elicit``), otherwise by a single-use, short-lived token returned by a first call, bound to
+the client that asked and to every argument (``confirm.py``); its issue is recorded in the event log (without the
+token). A ``reason`` is client text: it passes through the redactor before the engine records it.
 """
 
 from typing import Annotated
@@ -25,7 +27,8 @@ from pydantic import Field
 from engine.runtime.views import RiskView, TradingStateView, TuneResultView
 from trading_mcp.arguments import ScalarValue
 from trading_mcp.confirm import ConfirmationStore
-from trading_mcp.errors import tool_errors
+from trading_mcp.errors import Redactor, tool_errors
+from trading_mcp.identity import client_identity
 from trading_mcp.models import EmergencyStopResult, StopConfirmation, StrategyStateView, engine_values
 from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
@@ -66,7 +69,7 @@ def _elicitation_supported(ctx: Context) -> bool:
 
 
 def register_write_tools(
-    tools: ToolSet, facade: Facade, notifier: ChangeNotifier, confirmations: ConfirmationStore
+    tools: ToolSet, facade: Facade, notifier: ChangeNotifier, confirmations: ConfirmationStore, redactor: Redactor
 ) -> None:
     """Add the state-changing tools to ``tools``."""
 
@@ -114,7 +117,7 @@ def register_write_tools(
     async def pause_trading(ctx: Context, reason: Reason = "") -> TradingStateView:
         """Pause all strategies: no new orders until resume_trading. Open orders and positions stay."""
         with tool_errors():
-            state = await facade.pause(source=source_of(ctx.session), reason=reason)
+            state = await facade.pause(source=source_of(ctx.session), reason=redactor.text(reason))
         notifier.touch("bot://status", "bot://risk")
         return state
 
@@ -168,14 +171,26 @@ def register_write_tools(
         token (valid briefly) and a second call with the same arguments and that token executes.
         Idempotent; the result reports the state after the stop.
         """
-        arguments = {"flatten": flatten}
+        arguments = {"flatten": flatten, "reason": reason}
+        client = client_identity(ctx.request_context)
         if confirmation_token is not None:
             with tool_errors():
-                confirmations.redeem(confirmation_token, "emergency_stop", arguments)
+                confirmations.redeem(client, confirmation_token, "emergency_stop", arguments)
         elif not isinstance(confirmed, AcceptedElicitation):
             raise ToolError(f"Emergency stop not confirmed: the user chose {confirmed.action}. Nothing was done.")
         elif confirmed.data is None:
-            issued = confirmations.issue("emergency_stop", arguments)
+            with tool_errors():
+                issued = confirmations.issue(client, "emergency_stop", arguments)
+            await facade.record_event(
+                "confirmation_issued",
+                source_of(ctx.session),
+                {
+                    "tool": "emergency_stop",
+                    "arguments": redactor.payload(arguments),
+                    "expires_in_s": confirmations.ttl_s,
+                    "mode": facade.mode,
+                },
+            )
             then = ", close every position at market" if flatten else ""
             return EmergencyStopResult(
                 status="confirmation_required",
@@ -183,7 +198,8 @@ def register_write_tools(
                 message=(
                     f"Not executed yet. This will cancel every open order{then} and halt {facade.mode} "
                     f"trading (venue: {facade.venue}) until resume_trading. Ask the user; if they agree, call "
-                    "emergency_stop again with the same arguments and this confirmation_token within "
+                    "emergency_stop again over this same connection, with the same flatten and reason and this "
+                    "confirmation_token, within "
                     f"{confirmations.ttl_s:g} s."
                 ),
                 confirmation_token=issued.token,
@@ -193,7 +209,9 @@ def register_write_tools(
         elif not confirmed.data.confirm:
             raise ToolError("Emergency stop not confirmed: the box was left unticked. Nothing was done.")
         with tool_errors():
-            stop = await facade.emergency_stop(flatten=flatten, source=source_of(ctx.session), reason=reason)
+            stop = await facade.emergency_stop(
+                flatten=flatten, source=source_of(ctx.session), reason=redactor.text(reason)
+            )
         notifier.touch("bot://status", "bot://orders", "bot://positions", "bot://risk", "bot://balance")
         return EmergencyStopResult(
             status="stopped",

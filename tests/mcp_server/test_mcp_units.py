@@ -22,44 +22,111 @@ class Clock:
 
 def test_token_confirms_once() -> None:
     store = ConfirmationStore(clock=Clock())
-    issued = store.issue("stop", {"flatten": False})
-    store.redeem(issued.token, "stop", {"flatten": False})
+    issued = store.issue("a", "stop", {"flatten": False})
+    store.redeem("a", issued.token, "stop", {"flatten": False})
     with pytest.raises(ConfirmationRefused, match="already used"):
-        store.redeem(issued.token, "stop", {"flatten": False})
+        store.redeem("a", issued.token, "stop", {"flatten": False})
 
 
 def test_token_expires_at_its_ttl() -> None:
     clock = Clock()
     store = ConfirmationStore(ttl_s=10, clock=clock)
-    issued = store.issue("stop", {})
+    issued = store.issue("a", "stop", {})
     clock.now = 10
     with pytest.raises(ConfirmationRefused, match="expired"):
-        store.redeem(issued.token, "stop", {})
+        store.redeem("a", issued.token, "stop", {})
 
 
-def test_token_is_bound_to_action_and_arguments_and_consumed_by_a_mismatch() -> None:
+def test_token_is_bound_to_action_and_every_argument_and_consumed_by_a_mismatch() -> None:
     store = ConfirmationStore(clock=Clock())
-    issued = store.issue("stop", {"flatten": False})
+    issued = store.issue("a", "stop", {"flatten": False, "reason": "drill"})
     with pytest.raises(ConfirmationRefused, match="different arguments"):
-        store.redeem(issued.token, "stop", {"flatten": True})
+        store.redeem("a", issued.token, "stop", {"flatten": False, "reason": "other"})
     with pytest.raises(ConfirmationRefused, match="already used"):
-        store.redeem(issued.token, "stop", {"flatten": False})
+        store.redeem("a", issued.token, "stop", {"flatten": False, "reason": "drill"})
+    other = store.issue("a", "stop", {"flatten": False})
+    with pytest.raises(ConfirmationRefused, match="different arguments"):
+        store.redeem("a", other.token, "resume", {"flatten": False})
 
 
-def test_unknown_tokens_are_refused_and_pending_tokens_are_capped() -> None:
+def test_a_token_is_unknown_to_another_client_and_stays_good_for_its_owner() -> None:
+    store = ConfirmationStore(clock=Clock())
+    issued = store.issue("a", "stop", {})
+    with pytest.raises(ConfirmationRefused, match="unknown"):
+        store.redeem("b", issued.token, "stop", {})
+    assert store.pending("a") == 1
+    store.redeem("a", issued.token, "stop", {})
+
+
+def test_pending_tokens_are_capped_per_client_and_evict_only_the_clients_own() -> None:
     counter = iter(range(100))
     store = ConfirmationStore(clock=Clock(), new_token=lambda: f"t{next(counter)}", max_pending=3)
+    theirs = store.issue("b", "stop", {})
     for _ in range(5):
-        store.issue("stop", {})
-    assert store.pending() == 3
-    with pytest.raises(ConfirmationRefused):
-        store.redeem("t0", "stop", {})
-    store.redeem("t4", "stop", {})
+        store.issue("a", "stop", {})
+    assert store.pending("a") == 3 and store.pending("b") == 1 and store.pending() == 4
+    with pytest.raises(ConfirmationRefused, match="unknown"):
+        store.redeem("a", "t1", "stop", {})  # a's oldest was dropped for a's newest
+    store.redeem("a", "t5", "stop", {})
+    store.redeem("b", theirs.token, "stop", {})
+
+
+def test_past_max_clients_a_new_client_is_refused_rather_than_anyone_evicted() -> None:
+    clock = Clock()
+    store = ConfirmationStore(ttl_s=10, clock=clock, max_clients=2)
+    first = store.issue("a", "stop", {})
+    store.issue("b", "stop", {})
+    with pytest.raises(ConfirmationRefused, match="too many clients"):
+        store.issue("c", "stop", {})
+    store.issue("a", "stop", {})  # a client already holding tokens may still ask
+    store.redeem("a", first.token, "stop", {})
+    clock.now = 10  # once the others' tokens expire there is room again
+    store.issue("c", "stop", {})
+    assert store.pending() == 1
+
+
+def test_failed_redemptions_lock_out_only_that_client_for_a_while() -> None:
+    clock = Clock()
+    store = ConfirmationStore(ttl_s=600, clock=clock, max_failures=5, failure_window_s=60, lockout_s=60)
+    good = store.issue("a", "stop", {})
+    theirs = store.issue("b", "stop", {})
+    for attempt in range(5):
+        clock.now += 1
+        with pytest.raises(ConfirmationRefused, match="unknown") as refused:
+            store.redeem("a", f"guess-{attempt}", "stop", {})
+    assert "must wait 60 s" in str(refused.value)
+    with pytest.raises(ConfirmationRefused, match=r"too many failed confirmation attempts .* try again in 60 s"):
+        store.redeem("a", good.token, "stop", {})  # not even looked at: the token survives the lockout
+    store.redeem("b", theirs.token, "stop", {})  # another client is not affected
+    clock.now += 59.5
+    with pytest.raises(ConfirmationRefused, match="try again in 1 s"):
+        store.redeem("a", good.token, "stop", {})
+    clock.now += 0.5
+    store.redeem("a", good.token, "stop", {})
+
+
+def test_failures_outside_the_window_or_before_a_success_do_not_add_up() -> None:
+    clock = Clock()
+    store = ConfirmationStore(ttl_s=600, clock=clock, max_failures=3, failure_window_s=60)
+
+    def fail() -> str:
+        with pytest.raises(ConfirmationRefused) as refused:
+            store.redeem("a", "guess", "stop", {})
+        return str(refused.value)
+
+    fail(), fail()
+    clock.now += 61
+    assert "must wait" not in fail()  # the first two fell out of the window
+    fail()
+    store.redeem("a", store.issue("a", "stop", {}).token, "stop", {})
+    assert "must wait" not in fail()  # a success starts the count again
+    assert "must wait" not in fail()
+    assert "must wait" in fail()
 
 
 def test_tokens_are_unguessable_by_default() -> None:
     store = ConfirmationStore()
-    tokens = {store.issue("stop", {}).token for _ in range(20)}
+    tokens = {store.issue("a", "stop", {}).token for _ in range(20)}
     assert len(tokens) == 20 and all(len(t) >= 20 for t in tokens)
 
 
