@@ -116,20 +116,26 @@ def _draw(rng: random.Random, category: str, scale: Scale, index: int) -> KillPo
 
 
 def plan_points(mix: Mix, scale: Scale, seed: int) -> list[KillPoint]:
-    """The points of ``mix`` over a run of ``scale``, chosen by ``seed``. Labels are unique: a repeated draw is
-    drawn again, and dropped when a range is too small for the count asked."""
+    """The points of ``mix`` over a run of ``scale``, chosen by ``seed``, with unique labels: a repeated draw is
+    drawn again, and when a kind's range is exhausted (a short run has only so many venue calls) the point is
+    drawn from the larger ranges instead (events, then timers), so that the count asked is kept."""
     rng = random.Random(seed)
     points: list[KillPoint] = []
     labels: set[str] = set()
     for category in ("commit", "venue", "event", "timer", "recovery", "config"):
         for index in range(getattr(mix, category)):
-            point = _draw(rng, category, scale, index)
-            for _ in range(100):
-                if point.label not in labels:
+            for kind in (category, "event", "timer"):
+                point = _fresh(rng, kind, scale, index, labels)
+                if point is not None:
+                    labels.add(point.label)
+                    points.append(point)
                     break
-                point = _draw(rng, category, scale, index)
-            else:
-                continue  # the range is exhausted: fewer points rather than two with one label
-            labels.add(point.label)
-            points.append(point)
     return points
+
+
+def _fresh(rng: random.Random, category: str, scale: Scale, index: int, labels: set[str]) -> KillPoint | None:
+    for _ in range(100):
+        point = _draw(rng, category, scale, index)
+        if point.label not in labels:
+            return point
+    return None
