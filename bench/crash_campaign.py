@@ -78,14 +78,14 @@ def _print_groups(title: str, groups: Counter[str]) -> None:
         print(f"  {n:4d}  {key}")
 
 
-def _tally(results: list[PointResult], points: list[KillPoint], elapsed_s: float) -> int:
+def _tally(results: list[PointResult], points: list[KillPoint], asked_points: int, elapsed_s: float) -> int:
     asked = Counter(p.first.point for p in points)
     landed = Counter(r.point.first.point for r in results if r.landed)
     recovery_asked = sum(p.recovery is not None for p in points)
     recovery_landed = sum(bool(r.recovery_landed) for r in results)
     kills = sum(landed.values()) + recovery_landed
-    kills_asked = len(points) + recovery_asked
-    print(f"\n== tally: {len(results)} of {len(points)} points run in {elapsed_s:.0f} s")
+    kills_asked = asked_points + recovery_asked
+    print(f"\n== tally: {len(results)} of {asked_points} points asked run in {elapsed_s:.0f} s")
     print("kills landed: " + ", ".join(f"{k} {landed[k]}/{asked[k]}" for k in KINDS if asked[k]))
     print(f"kills during recovery landed: {recovery_landed}/{recovery_asked}")
     no_kill = [r.point.label for r in results if not r.landed]
@@ -121,7 +121,7 @@ def _tally(results: list[PointResult], points: list[KillPoint], elapsed_s: float
     if failing:
         print(f"verdict: FAIL: {len(failing)} of {len(results)} points found a problem")
         return 1
-    if kills < kills_asked or len(results) < len(points):
+    if kills < kills_asked or len(results) < asked_points:
         print(f"verdict: INCONCLUSIVE: only {kills} of {kills_asked} kills landed; no success is claimed")
         return 3
     print(f"verdict: PASS: all {kills_asked} kills landed and every point recovered to the uninterrupted state")
@@ -160,7 +160,7 @@ def _campaign(args: argparse.Namespace, root: Path) -> int:
             for future in futures:
                 future.cancel()
             print("\ninterrupted: the tally covers the points that ended")
-    return _tally(results, points, time.monotonic() - started)
+    return _tally(results, points, args.points, time.monotonic() - started)
 
 
 def main() -> int:
