@@ -69,15 +69,39 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_with_http(args: argparse.Namespace) -> int:
-    from trading_mcp.http import resolve_token, serve_http
+    from trading_mcp.errors import BindRefused
+    from trading_mcp.http import is_loopback, resolve_token, serve_http, transport_security
 
     host, port = _parse_host_port(args.mcp_http)
     config = _load(args)
+    allowed_hosts = (*config.mcp.allowed_hosts, *args.allowed_host)
+    allowed_origins = (*config.mcp.allowed_origins, *args.allowed_origin)
+    try:  # refused before anything starts, in one line that names the flag
+        security = transport_security(
+            host, allow_remote=args.allow_remote, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+        )
+    except BindRefused as exc:
+        raise UsageError(str(exc)) from None
     token, where = resolve_token(config.data_dir, env_var=config.mcp.token_env)
-    print(f"MCP over HTTP at http://{host}:{port}/mcp; bearer token {where}", file=sys.stderr)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"MCP over HTTP at http://{netloc}/mcp; bearer token {where}", file=sys.stderr)
+    if not is_loopback(host):
+        print(
+            f"serving beyond this machine: Host must be one of {', '.join(security.allowed_hosts)}",
+            file=sys.stderr,
+        )
 
     async def http(facade: EngineFacade) -> None:
-        await serve_http(facade, host, port, token, read_only=config.mcp.read_only)
+        await serve_http(
+            facade,
+            host,
+            port,
+            token,
+            read_only=config.mcp.read_only,
+            allow_remote=args.allow_remote,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+        )
 
     return cmd_run(args, extras=[http], keep_alive=True)
 
@@ -102,11 +126,37 @@ def _cmd_attach(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, sub = build_parser()
     _add_mcp_commands(sub)
-    sub.choices["run"].add_argument(
+    run = sub.choices["run"]
+    run.add_argument(
         "--mcp-http", metavar="HOST:PORT", help="also serve MCP over streamable HTTP (bearer token required)"
+    )
+    run.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --mcp-http listen on a non-loopback address (Host and Origin checks stay on)",
+    )
+    run.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a Host header --mcp-http accepts besides the loopback names and the bound address (repeatable)",
+    )
+    run.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an Origin header --mcp-http accepts besides the loopback origins, e.g. https://desk.lan (repeatable)",
     )
     args = parser.parse_args(argv)
     try:
+        if (
+            args.command == "run"
+            and not args.mcp_http
+            and (args.allow_remote or args.allowed_host or args.allowed_origin)
+        ):
+            raise UsageError("--allow-remote, --allowed-host and --allowed-origin only apply with --mcp-http HOST:PORT")
         if args.command == "serve":
             return _cmd_serve(args)
         if args.command == "attach":

@@ -5,8 +5,10 @@ Errors of this package, by how the caller should respond::
     TradingMcpError
     ├── InvalidInput          an argument is malformed (empty, too many, not finite): fix it and retry
     │   └── UnknownName       no pair (or other named thing) by that name: pick one the message lists
-    └── ConfirmationRefused   the confirmation token is unknown, used, expired or for other arguments:
-                              call again without a token to get a fresh one
+    ├── ConfirmationRefused   the confirmation token is unknown, used, expired, for other arguments or another
+    │                         client, or this client failed too often: call again without a token (or later)
+    └── BindRefused           the HTTP server may not listen as asked (a non-loopback address without
+                              --allow-remote, no allowed host for every interface): fix the command line
 
 Engine refusals (``engine.runtime.errors.FacadeError`` and its subclasses) and ours are translated by
 :func:`tool_errors` into the SDK's ``ToolError`` (an ``is_error`` result the model can read and correct) and
@@ -23,6 +25,7 @@ from engine.redaction import Redactor
 from engine.runtime.errors import FacadeError, InvalidRequest, LimitExceeded, NotAllowed, NotFound
 
 __all__ = [
+    "BindRefused",
     "ConfirmationRefused",
     "InvalidInput",
     "Redactor",
@@ -47,7 +50,12 @@ class UnknownName(InvalidInput):
 
 
 class ConfirmationRefused(TradingMcpError):
-    """A confirmation token was unknown, already used, expired, or issued for other arguments."""
+    """A confirmation token was unknown to this client, already used, expired, or issued for other arguments; or
+    the client is locked out after too many failed attempts."""
+
+
+class BindRefused(TradingMcpError):
+    """The MCP HTTP server may not listen where it was asked to; nothing was bound."""
 
 
 def describe_refusal(exc: FacadeError) -> str:

@@ -1,18 +1,27 @@
 """Streamable HTTP with a bearer token, served by uvicorn inside the caller's event loop.
 
 The token comes from ``TRADING_MCP_TOKEN`` or, when that is unset, from a file under the data dir,
-generated on first use and readable by the owner only (0600). Every request without the token gets 401; a
-Host header other than the loopback names gets 421 (the SDK's DNS-rebinding protection when bound to a
-loopback address). The token is never logged: only where it came from is reported.
+generated on first use and readable by the owner only (0600). Every request without the token gets 401. The
+token is never logged: only where it came from is reported.
+
+Where it listens (:func:`transport_security`): a loopback address by default. A Host header other than the
+loopback names gets 421 and an Origin other than a loopback one 403 (DNS-rebinding protection: a web page on
+another site cannot reach the server through a name it controls). Binding anything else (``0.0.0.0``, a LAN
+address, a host name) must be asked for with ``allow_remote``, and the checks stay on: the Host must be a loopback
+name, the bound address itself, or one of ``allowed_hosts``; the Origin, when a browser sends one, a loopback one
+or one of ``allowed_origins``. The SDK would switch the checks off for any non-loopback host; here they are
+always passed explicitly.
 """
 
 import hmac
+import ipaddress
 import logging
 import os
+import re
 import secrets
 import socket
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -20,12 +29,21 @@ import uvicorn
 from anyio.abc import TaskStatus
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
 
-from trading_mcp.errors import Redactor
+from trading_mcp.errors import BindRefused, Redactor
 from trading_mcp.ports import Facade
 from trading_mcp.server import build_server
 
-__all__ = ["TOKEN_ENV", "TOKEN_FILE", "StaticTokenVerifier", "resolve_token", "serve_http"]
+__all__ = [
+    "TOKEN_ENV",
+    "TOKEN_FILE",
+    "StaticTokenVerifier",
+    "is_loopback",
+    "resolve_token",
+    "serve_http",
+    "transport_security",
+]
 
 TOKEN_ENV = "TRADING_MCP_TOKEN"
 TOKEN_FILE = "mcp_token"
@@ -33,6 +51,13 @@ MCP_PATH = "/mcp"
 _SHUTDOWN_GRACE_S = 3
 
 logger = logging.getLogger(__name__)
+
+# What the SDK allows by itself when bound to 127.0.0.1, localhost or ::1 (kept exactly for loopback binds).
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+_NAME = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
+_HOST_ENTRY = re.compile(rf"{_NAME}(?::(?:[0-9]{{1,5}}|\*))?")
+_ORIGIN_ENTRY = re.compile(rf"https?://{_NAME}(?::(?:[0-9]{{1,5}}|\*))?")
 
 
 def resolve_token(data_dir: Path, *, env_var: str = TOKEN_ENV, env: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -81,6 +106,100 @@ class StaticTokenVerifier(TokenVerifier):
         return None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1).
+
+    Any other name is not loopback, whatever it resolves to today.
+    """
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _netloc(host: str, port: int | str) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _host_patterns(entry: str) -> list[str]:
+    """``--allowed-host`` entry -> the SDK's Host patterns; without a port, any port (and none) is allowed.
+
+    Raises:
+        BindRefused: the entry is not a host name, an IPv4 address or a bracketed IPv6 address, with an
+            optional port or ``:*``.
+    """
+    text = entry.strip()
+    if not _HOST_ENTRY.fullmatch(text):
+        raise BindRefused(
+            f"allowed host {entry[:80]!r} is not HOST, HOST:PORT or HOST:* (an IPv6 address goes in brackets)"
+        )
+    if text.endswith("]") or ":" not in text:
+        return [text, f"{text}:*"]
+    return [text]
+
+
+def _origin_pattern(entry: str) -> str:
+    """``--allowed-origin`` entry, checked: ``http(s)://HOST[:PORT|:*]``.
+
+    Raises:
+        BindRefused: the entry is not such an origin.
+    """
+    text = entry.strip()
+    if not _ORIGIN_ENTRY.fullmatch(text):
+        raise BindRefused(f"allowed origin {entry[:80]!r} is not http(s)://HOST, http(s)://HOST:PORT or ...:*")
+    return text
+
+
+def transport_security(
+    host: str,
+    *,
+    allow_remote: bool = False,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+) -> TransportSecuritySettings:
+    """The Host and Origin checks for a server bound to ``host`` (see the module docstring), or a refusal.
+
+    Args:
+        host: the address or name to bind.
+        allow_remote: the operator asked to serve beyond this machine (``--allow-remote``).
+        allowed_hosts: further Host header values (``--allowed-host``, ``[mcp] allowed_hosts``).
+        allowed_origins: further Origin header values (``--allowed-origin``, ``[mcp] allowed_origins``).
+
+    Raises:
+        BindRefused: a non-loopback ``host`` without ``allow_remote``; every interface (``0.0.0.0``, ``::``)
+            without an allowed host; a malformed allowed host or origin.
+    """
+    extra_hosts = [pattern for entry in allowed_hosts for pattern in _host_patterns(entry)]
+    origins = [*LOOPBACK_ORIGINS, *(_origin_pattern(entry) for entry in allowed_origins)]
+    bound: list[str] = []
+    if not is_loopback(host):
+        if not allow_remote:
+            raise BindRefused(
+                f"{host} is not a loopback address: serving MCP beyond this machine needs --allow-remote "
+                "(and --allowed-host for each name clients use to reach it)"
+            )
+        try:
+            everywhere = ipaddress.ip_address(host.strip("[]")).is_unspecified
+        except ValueError:
+            everywhere = False
+        if everywhere and not extra_hosts:
+            raise BindRefused(
+                f"--allow-remote on {host} (every interface) needs at least one --allowed-host HOST[:PORT], "
+                "the name or address clients use to reach this machine"
+            )
+        if not everywhere:
+            bound = _host_patterns(_netloc(host, "*") if ":" in host else host)
+    elif host.lower().rstrip(".") not in ("127.0.0.1", "localhost", "::1"):
+        bound = [_netloc(host, "*")]  # another loopback address (127.0.0.2): itself, not only the usual names
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=list(dict.fromkeys([*LOOPBACK_HOSTS, *bound, *extra_hosts])),
+        allowed_origins=list(dict.fromkeys(origins)),
+    )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -103,24 +222,34 @@ async def serve_http(
     token: str,
     *,
     read_only: bool = False,
+    allow_remote: bool = False,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve MCP over streamable HTTP at ``http://host:port/mcp`` until cancelled (or a signal stops uvicorn).
 
     Args:
         facade: the engine's facade.
-        host: address to bind; loopback addresses also get Host-header checking.
+        host: address to bind: loopback unless ``allow_remote`` (see :func:`transport_security`).
         port: port to bind; 0 picks a free one (the URL passed to ``task_status`` has the real one).
         token: the bearer token clients must send (``Authorization: Bearer <token>``).
         read_only: register only read-only tools.
+        allow_remote: allow a non-loopback ``host``; Host and Origin checks stay on.
+        allowed_hosts: Host header values accepted besides the loopback names and the bound address.
+        allowed_origins: Origin header values accepted besides the loopback origins.
         task_status: for ``TaskGroup.start``: receives the endpoint URL once the socket listens.
 
     Raises:
+        BindRefused: the bind is not allowed as asked (nothing was bound).
         OSError: the address cannot be bound.
     """
+    security = transport_security(
+        host, allow_remote=allow_remote, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+    )
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]
-    netloc = f"[{host}]:{actual_port}" if ":" in host else f"{host}:{actual_port}"
+    netloc = _netloc(host, actual_port)
     url = f"http://{netloc}{MCP_PATH}"
     redactor = Redactor()
     redactor.add(token)
@@ -135,7 +264,7 @@ async def serve_http(
         ),
         redactor=redactor,
     )
-    app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, host=host, transport_security=security)
     config = uvicorn.Config(
         app,
         log_config=None,  # keep the process's logging (stderr); uvicorn's default sends access logs to stdout

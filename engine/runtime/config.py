@@ -201,6 +201,16 @@ class KrakenConfig(_Section):
 class McpConfig(_Section):
     read_only: bool = Field(False, description="Register only read-only MCP tools.")
     token_env: str = Field("TRADING_MCP_TOKEN", description="Environment variable holding the HTTP bearer token.")
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Host headers run --mcp-http accepts besides the loopback names and the bound address "
+        "(HOST, HOST:PORT or HOST:*; added to --allowed-host). Binding beyond loopback still needs --allow-remote.",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="Origin headers run --mcp-http accepts besides the loopback origins "
+        "(http(s)://HOST[:PORT]; added to --allowed-origin).",
+    )
 
 
 class Config(_Section):

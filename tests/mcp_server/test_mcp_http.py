@@ -32,11 +32,13 @@ ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "appl
 
 
 @asynccontextmanager
-async def http_server(facade: EngineFacade, **kwargs: bool) -> AsyncIterator[str]:
+async def http_server(facade: EngineFacade, *, read_only: bool = False) -> AsyncIterator[str]:
     async with anyio.create_task_group() as tg:
         with anyio.fail_after(20):
             url: str = await tg.start(
-                lambda task_status: serve_http(facade, "127.0.0.1", 0, TOKEN, task_status=task_status, **kwargs)
+                lambda task_status: serve_http(
+                    facade, "127.0.0.1", 0, TOKEN, read_only=read_only, task_status=task_status
+                )
             )
         yield url
         tg.cancel_scope.cancel()
