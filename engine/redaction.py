@@ -12,11 +12,12 @@ Everything that prints or records text that came from outside (the exchange, an 
 :class:`Redactor`.
 """
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["REDACTED", "SECRET_ENV_VARS", "Redactor"]
+__all__ = ["REDACTED", "SECRET_ENV_VARS", "RedactingFilter", "Redactor", "redacted_logger", "remember_secret"]
 
 SECRET_ENV_VARS = ("KRAKEN_API_KEY", "KRAKEN_API_SECRET", "TRADING_MCP_TOKEN")
 REDACTED = "[redacted]"
@@ -29,11 +30,14 @@ class Redactor:
 
     Args:
         secrets: literal values never to repeat; values shorter than 4 characters are ignored. By default the
-            values of ``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET`` and ``TRADING_MCP_TOKEN`` in the environment.
+            values of ``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET`` and ``TRADING_MCP_TOKEN`` in the environment, and
+            every secret this process was handed otherwise (:func:`remember_secret`).
     """
 
     def __init__(self, secrets: Iterable[str] | None = None) -> None:
-        values = secrets if secrets is not None else (os.environ.get(name, "") for name in SECRET_ENV_VARS)
+        if secrets is None:
+            secrets = [*(os.environ.get(name, "") for name in SECRET_ENV_VARS), *_REMEMBERED]
+        values = secrets
         # Longest first, so a secret that contains another is masked whole.
         self._secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
@@ -74,3 +78,42 @@ def _mask_credential(match: re.Match[str]) -> str:
     run = match.group(0)
     mixed = any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
     return REDACTED if mixed else run
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets and credential-like runs in every record of the logger it is attached to (its message is
+    rendered, redacted, and frozen), whatever handlers the application configured. The secrets are read from
+    the environment for each record: they may be set after the logger was made."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = Redactor().foreign(message)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # A traceback repeats the exception's text: keep the type and the redacted text only.
+            error = record.exc_info[1]
+            record.msg = f"{record.msg}: {type(error).__name__}: {Redactor().foreign(str(error))}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_FILTER = RedactingFilter()
+_REMEMBERED: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """Mask ``value`` in every default :class:`Redactor` of this process from now on (for a secret that came
+    from somewhere other than the environment: a key handed to a client, a generated bearer token)."""
+    if value and len(value) >= 4:
+        _REMEMBERED.add(value)
+
+
+def redacted_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with :class:`RedactingFilter` attached: for modules that log text from outside
+    (an exchange's errors and messages), which may carry a key or a signature."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger

@@ -23,7 +23,6 @@ Durability before an exchange call::
     await venue.add_order(...)
 """
 
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -39,13 +38,14 @@ from engine import faults
 from engine.persistence.bulk import PartialWrite
 from engine.persistence.errors import FlushTimeout, StoreError, WriterClosed, WriterError
 from engine.persistence.store import Store
+from engine.redaction import redacted_logger
 
 __all__ = ["StoreWriter", "WriterStats"]
 
 T = TypeVar("T")
 Op = Callable[[Store], object]
 
-_log = logging.getLogger(__name__)
+_log = redacted_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,11 @@ import anyio
 
 from engine.errors import FacadeError
 from engine.exchanges.catalog import default_instruments
+from engine.exchanges.kraken.protocol.errors import KrakenError
+from engine.exchanges.port import ExchangeError
 from engine.exchanges.replay import ReplayError
 from engine.persistence import Store
+from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
@@ -484,6 +487,13 @@ def run_engine_command(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, EngineError, ReplayError, FacadeError, OperatorCommandError, StateInUse) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KrakenError, ExchangeError) as exc:
+        # The venue's own words, never verbatim: an upstream may echo the signed request (key, signature).
+        from engine.runtime.live import describe_kraken_error
+
+        text = describe_kraken_error(exc) if isinstance(exc, KrakenError) else Redactor().foreign(str(exc))
+        print(f"trading-mcp {args.command}: the exchange refused: {text}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"trading-mcp {args.command}: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)

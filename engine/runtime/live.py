@@ -27,10 +27,18 @@ from engine.exchanges.kraken.protocol.errors import KrakenError
 from engine.exchanges.kraken.rest_client import KrakenRestClient
 from engine.exchanges.kraken.ws_link import DEFAULT_WS_SETTINGS, WsSettings
 from engine.exchanges.port import ExchangePort
+from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions
 from engine.runtime.config import Config
 
-__all__ = ["KrakenCheckReport", "build_kraken_engine", "kraken_check", "render_check", "traded_pairs"]
+__all__ = [
+    "KrakenCheckReport",
+    "build_kraken_engine",
+    "describe_kraken_error",
+    "kraken_check",
+    "render_check",
+    "traded_pairs",
+]
 
 KEY_ENV = "KRAKEN_API_KEY"
 SECRET_ENV = "KRAKEN_API_SECRET"
@@ -127,8 +135,11 @@ class KrakenCheckReport:
         return not self.problems
 
 
-def _describe(error: KrakenError) -> str:
-    return ", ".join(error.errors) if error.errors else str(error)
+def describe_kraken_error(error: KrakenError, redactor: Redactor | None = None) -> str:
+    """Kraken's error text for a person, with anything that looks like a credential masked: an upstream (a proxy,
+    a gateway) may echo the signed request, key and signature included, in its error."""
+    text = ", ".join(error.errors) if error.errors else str(error)
+    return (redactor or Redactor()).foreign(text)
 
 
 async def kraken_check(
@@ -145,6 +156,7 @@ async def kraken_check(
     """
     environ = os.environ if env is None else env
     key, secret = environ.get(KEY_ENV), environ.get(SECRET_ENV)
+    redactor = Redactor([value for value in (key, secret) if value])
     report = KrakenCheckReport(config.kraken.rest_url, keys_present=bool(key and secret))
     async with KrakenRestClient(
         config.kraken.rest_url,
@@ -164,24 +176,24 @@ async def kraken_check(
             report.clock_skew_s = server.unixtime - (before + after) / 2 / 1e9
             report.system_status = (await rest.system_status()).status
         except KrakenError as exc:
-            report.problems.append(f"Kraken REST unreachable: {_describe(exc)}")
+            report.problems.append(f"Kraken REST unreachable: {describe_kraken_error(exc, redactor)}")
             return report
         if report.system_status != "online":
             report.problems.append(f"Kraken system status is {report.system_status}")
         if report.clock_skew_s is not None and abs(report.clock_skew_s) > SKEW_WARN_S:
             report.problems.append(f"local clock is {report.clock_skew_s:+.1f}s off Kraken's")
-        await _check_pairs(rest, config, report)
+        await _check_pairs(rest, config, report, redactor)
         if report.keys_present:
-            await _check_keys(rest, report)
+            await _check_keys(rest, report, redactor)
     return report
 
 
-async def _check_pairs(rest: KrakenRestClient, config: Config, report: KrakenCheckReport) -> None:
+async def _check_pairs(rest: KrakenRestClient, config: Config, report: KrakenCheckReport, redactor: Redactor) -> None:
     pairs = traded_pairs(config)
     try:
         found = await rest.asset_pairs(pairs)
     except KrakenError as exc:
-        report.problems.append(f"AssetPairs for {', '.join(pairs)} failed: {_describe(exc)}")
+        report.problems.append(f"AssetPairs for {', '.join(pairs)} failed: {describe_kraken_error(exc, redactor)}")
         return
     shipped = default_instruments()
     for pair in pairs:
@@ -207,12 +219,12 @@ async def _check_pairs(rest: KrakenRestClient, config: Config, report: KrakenChe
         report.instruments[pair] = detail
 
 
-async def _check_keys(rest: KrakenRestClient, report: KrakenCheckReport) -> None:
+async def _check_keys(rest: KrakenRestClient, report: KrakenCheckReport, redactor: Redactor) -> None:
     try:
         balances = await rest.balance()
     except KrakenError as exc:
         report.balance_ok = False
-        report.balance_detail = _describe(exc)
+        report.balance_detail = describe_kraken_error(exc, redactor)
         report.problems.append(f"Balance with the API key failed: {report.balance_detail}")
     else:
         report.balance_ok = True
@@ -221,7 +233,7 @@ async def _check_keys(rest: KrakenRestClient, report: KrakenCheckReport) -> None
         token = await rest.ws_token()
     except KrakenError as exc:
         report.ws_token_ok = False
-        report.ws_token_detail = _describe(exc)
+        report.ws_token_detail = describe_kraken_error(exc, redactor)
         report.problems.append(f"GetWebSocketsToken failed (WebSocket permission?): {report.ws_token_detail}")
     else:
         report.ws_token_ok = True

@@ -180,3 +180,39 @@ def test_start_raises_when_the_store_cannot_open(tmp_path: Path) -> None:
     assert not writer.running
     with pytest.raises(WriterClosed):
         writer.submit(_add(_fill(1)))
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names the synced files through /proc (Linux)")
+async def test_a_synced_flush_puts_the_log_on_disk_and_an_ordinary_commit_does_not(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power loss cannot be staged in a test; what can be seen is which files reach fsync, and when. os.fsync is
+    # replaced by a recorder (then called for real) because its effect is invisible without pulling the plug.
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    writer = StoreWriter(db_path, flush_timeout=WAIT, sync_flushes=True)
+    writer.start()
+    try:
+        writer.submit(lambda store: store.set_kv("a", 1))
+        with anyio.fail_after(WAIT):
+            await writer.flush(sync=False)  # committed: safe from a crash of the process, not yet from power loss
+        assert synced == []
+        writer.submit(lambda store: store.set_kv("b", 2))
+        with anyio.fail_after(WAIT):
+            await writer.flush()  # sync_flushes: this one waits for the disk
+        assert synced[0] == f"{db_path}-wal"
+        assert synced[1:] == [str(db_path.parent)]  # the folder once, so the log file cannot vanish
+        with anyio.fail_after(WAIT):
+            await writer.flush()
+        assert synced[2:] == [f"{db_path}-wal"]
+    finally:
+        writer.stop()

@@ -18,7 +18,6 @@ try later; reconciliation settles it) and :class:`~engine.exchanges.port.OrderRe
 """
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -61,10 +60,11 @@ from engine.exchanges.port import (
     Reconciliation,
     VenueOrder,
 )
+from engine.redaction import redacted_logger
 
 __all__ = ["KrakenExchange"]
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 ERR_UNKNOWN_ORDER = "EOrder:Unknown order"
 _NS = 1_000_000_000
 

@@ -13,7 +13,6 @@ What it cannot settle from a message (an order listed as filled whose fills it h
 snapshot; a sequence gap) it returns as "settle these over REST" for the adapter to do.
 """
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,10 +33,11 @@ from engine.domain.orders import (
 from engine.exchanges.kraken.protocol.rest_account import KrakenOrder, KrakenTrade
 from engine.exchanges.kraken.protocol.ws_messages import ExecutionReport, ExecutionsMsg
 from engine.exchanges.kraken.translate import InstrumentIndex, fill_from_report, fill_from_trade
+from engine.redaction import redacted_logger
 
 __all__ = ["LiveOrder", "OrderTracker"]
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,6 @@ Errors: the protocol's tree (:mod:`engine.exchanges.kraken.protocol.errors`), pl
     └── OrderOutcomeUnknown    an AddOrder may or may not have been placed and the client could not find out
 """
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -73,10 +72,11 @@ from engine.exchanges.kraken.protocol.rest_account import (
     parse_ws_token,
 )
 from engine.exchanges.kraken.protocol.signing import NonceSource
+from engine.redaction import redacted_logger, remember_secret
 
 __all__ = ["KrakenRestClient", "KrakenTransportError", "OrderOutcomeUnknown"]
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 T = TypeVar("T")
 Side = Literal["buy", "sell"]
 MAX_PAGES = 20  # history pages fetched by the paginating helpers (50 rows each)
@@ -130,6 +130,9 @@ class KrakenRestClient:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._secret = api_secret
+        # Whatever this process prints or logs from now on masks them, even where they are echoed back.
+        remember_secret(api_key)
+        remember_secret(api_secret)
         self._counter = counter or RestCallCounter(tier)
         self._retry = retry
         self._nonce = nonce or NonceSource(time.time_ns)

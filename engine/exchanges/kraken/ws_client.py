@@ -13,7 +13,6 @@ Errors: see :mod:`~engine.exchanges.kraken.ws_link` (``WsUnavailable``, ``WsOutc
 and :class:`~engine.exchanges.kraken.backoff.GiveUp`.
 """
 
-import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from engine.exchanges.kraken.ws_link import (
     WsSettings,
     WsUnavailable,
 )
+from engine.redaction import redacted_logger
 
 __all__ = [
     "PUBLIC_CHANNELS",
@@ -59,7 +59,7 @@ __all__ = [
     "raise_for_response",
 ]
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 PUBLIC_CHANNELS = ("instrument", "ticker", "book", "trade", "ohlc")
 
 

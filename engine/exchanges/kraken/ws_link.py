@@ -10,7 +10,6 @@ Errors (added to the protocol's tree)::
 """
 
 import itertools
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from engine.exchanges.kraken.backoff import DEFAULT_RECONNECT, AttemptWindow, Backoff, reconnect_delay
 from engine.exchanges.kraken.protocol.errors import KrakenFatalError, KrakenRetryableError
 from engine.exchanges.kraken.protocol.ws_requests import ping
+from engine.redaction import redacted_logger
 
 __all__ = [
     "CONNECTION_ERRORS",
@@ -33,7 +33,7 @@ __all__ = [
     "WsUnavailable",
 ]
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 
 
 class WsUnavailable(KrakenRetryableError):
