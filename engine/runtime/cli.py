@@ -9,23 +9,22 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from engine.errors import FacadeError
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.protocol.errors import KrakenError
 from engine.exchanges.port import ExchangeError
 from engine.exchanges.replay import ReplayError
-from engine.persistence import Store
+from engine.persistence import StoreError
 from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
+from engine.runtime.cli_status import NoSavedState, cmd_status
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
 from engine.runtime.sources import ReplayMarketSource
@@ -239,106 +238,6 @@ def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine
     return Engine.from_config(config, db, options=options)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    db = _db_path(args, config)
-    if not db.exists():
-        raise UsageError(f"no saved state at {db}: run `trading-mcp run` first")
-    with Store.open_readonly(db) as store:
-        report = saved_status(store)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(render_status(report))
-    return 0
-
-
-def saved_status(store: Store) -> dict[str, Any]:
-    kv = store.load_kv()
-    positions = [
-        {
-            "strategy": p.strategy,
-            "pair": p.pair,
-            "qty": str(p.qty),
-            "avg_entry": str(p.avg_entry),
-            "realized_pnl": str(p.realized_pnl),
-            "fees": str(p.fees),
-        }
-        for p in store.load_positions()
-        if p.qty != 0
-    ]
-    all_positions = store.load_positions()
-    equity = store.load_equity()
-    opening = kv.get("opening_balances", {})
-    return {
-        "mode": kv.get("mode", "paper"),
-        "trading_state": kv.get("trading_state", "active"),
-        "data_source": kv.get("source"),
-        "events_processed": kv.get("cursor", 0),
-        "balances": {a: {"total": str(b.total), "held": str(b.held)} for a, b in sorted(store.load_balances().items())},
-        "opening_balances": opening,
-        "positions": positions,
-        "open_orders": [
-            {
-                "client_id": o.client_id,
-                "strategy": o.strategy,
-                "pair": o.pair,
-                "side": o.side.value,
-                "type": o.order_type.value,
-                "qty": str(o.qty),
-                "filled_qty": str(o.filled_qty),
-                "limit_price": None if o.limit_price is None else str(o.limit_price),
-                "status": o.status.value,
-            }
-            for o in store.load_orders(open_only=True)
-        ],
-        "pnl": {
-            # Per currency: each position's figures are in its pair's quote asset (ETHXBT's in BTC), and a saved
-            # state has no marks to convert them with (the MCP performance tools report account-currency totals).
-            "realized_gross": _by_quote((p.pair, p.realized_pnl) for p in all_positions),
-            "fees": _by_quote((p.pair, p.fees) for p in all_positions),
-            "equity": str(equity[-1][1]) if equity else None,
-        },
-        "fills": store.count_fills(),
-    }
-
-
-def _by_quote(amounts: Iterable[tuple[str, Decimal]]) -> dict[str, str]:
-    """Sum ``(pair, amount)`` per the pair's quote asset (a pair the shipped catalog lacks: "<pair>'s quote")."""
-    instruments = default_instruments()
-    totals: dict[str, Decimal] = {}
-    for pair, amount in amounts:
-        quote = instruments[pair].quote if pair in instruments else f"{pair}'s quote"
-        totals[quote] = totals.get(quote, Decimal(0)) + amount
-    return {quote: str(total) for quote, total in sorted(totals.items())}
-
-
-def render_status(report: dict[str, Any]) -> str:
-    lines = [
-        f"mode: {report['mode']}   trading: {report['trading_state']}   source: {report['data_source']}",
-        f"events processed: {report['events_processed']}   fills: {report['fills']}",
-        "balances:",
-    ]
-    for asset, b in report["balances"].items():
-        lines.append(f"  {asset:<6} total {b['total']}  held {b['held']}")
-    lines.append("positions:" if report["positions"] else "positions: none")
-    for p in report["positions"]:
-        lines.append(f"  {p['strategy']:<16} {p['pair']:<8} qty {p['qty']} @ {p['avg_entry']}")
-    lines.append("open orders:" if report["open_orders"] else "open orders: none")
-    for o in report["open_orders"]:
-        lines.append(f"  {o['client_id']} {o['side']} {o['qty']} {o['pair']} {o['type']} {o['status']}")
-    pnl = report["pnl"]
-
-    def amounts(by_currency: dict[str, str]) -> str:
-        return ", ".join(f"{amount} {currency}" for currency, amount in by_currency.items()) or "0"
-
-    lines.append(
-        f"PnL: realized {amounts(pnl['realized_gross'])} (gross), fees {amounts(pnl['fees'])}, "
-        f"last equity {pnl['equity']}"
-    )
-    return "\n".join(lines)
-
-
 def _parse_params(items: Sequence[str]) -> dict[str, str]:
     params = {}
     for item in items:
@@ -485,8 +384,24 @@ def run_engine_command(args: argparse.Namespace) -> int:
     """Run one of the engine's own commands, turning user errors into one line and exit status 2."""
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, EngineError, ReplayError, FacadeError, OperatorCommandError, StateInUse) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        EngineError,
+        ReplayError,
+        FacadeError,
+        OperatorCommandError,
+        StateInUse,
+        NoSavedState,
+    ) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        db = getattr(args, "db", None) or "the state file"
+        print(
+            f"trading-mcp {args.command}: {exc}; move {db} aside (or run with --reset to discard it) to start fresh",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except (KrakenError, ExchangeError) as exc:
         # The venue's own words, never verbatim: an upstream may echo the signed request (key, signature).

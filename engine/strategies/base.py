@@ -5,6 +5,7 @@ tuning it, from a TOML file to an LLM over MCP, is validated against one schema.
 one pair and answers with a :class:`Signal` or nothing; sizing, risk and execution happen downstream.
 """
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from engine.domain.market_data import Candle
 __all__ = ["Param", "ParamError", "ParamValue", "Signal", "Strategy", "StrategyContext"]
 
 ParamValue = int | Decimal | bool
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 class ParamError(ValueError):
@@ -36,8 +38,9 @@ class Param:
     def coerce(self, value: object) -> ParamValue:
         """Check ``value`` against this declaration and return it in the declared type.
 
-        Accepts ints, Decimals and decimal strings (as TOML and JSON give them); refuses floats that are not
-        whole for ``int``, NaN, infinities, booleans where numbers are expected, and values out of range.
+        Accepts ints, Decimals and plain ASCII decimal strings (``-12.5``: as TOML, JSON and the command line give
+        them); refuses other text (spaces, ``1_000``, exponents, non-ASCII digits), floats that are not whole for
+        ``int``, NaN, infinities, booleans where numbers are expected, and values out of range.
 
         Raises:
             ParamError: with a message naming the parameter and the rule broken.
@@ -48,8 +51,12 @@ class Param:
             raise ParamError(f"{self.name}: expected true or false, got {value!r}")
         if isinstance(value, bool) or value is None:
             raise ParamError(f"{self.name}: expected a number, got {value!r}")
+        if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+            # Python's Decimal also takes " 5 ", "1_000", "1e3" and non-ASCII digits ("٥", "５"): a person or a
+            # client that sent those meant something we should not guess.
+            raise ParamError(f"{self.name}: {value[:40]!r} is not a plain decimal number (digits, one optional '.')")
         try:
-            number = Decimal(str(value).strip()) if isinstance(value, int | str | float | Decimal) else None
+            number = Decimal(str(value)) if isinstance(value, int | str | float | Decimal) else None
         except InvalidOperation:
             number = None
         if number is None or not number.is_finite():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime.cli import _by_quote
+from engine.runtime.cli_status import _by_quote
 from trading_mcp.cli import main
 
 SAMPLE_TRADES = Path(__file__).resolve().parents[2] / "engine" / "data" / "kraken_xbtusdt_trades.json"
