@@ -65,6 +65,8 @@ def _reason_group(reason: str) -> str:
 
 def _line(done: int, total: int, result: PointResult) -> str:
     status = "killed" if result.landed else "NO KILL"
+    if result.recovery_landed is not None:
+        status += ", recovery killed" if result.recovery_landed else ", recovery NO KILL"
     if result.findings:
         first = result.findings[0]
         more = f" (+{len(result.findings) - 1} more)" if len(result.findings) > 1 else ""
@@ -91,6 +93,9 @@ def _tally(results: list[PointResult], points: list[KillPoint], asked_points: in
     no_kill = [r.point.label for r in results if not r.landed]
     if no_kill:
         print(f"no kill (the run ended first, or failed): {len(no_kill)}: {', '.join(no_kill[:10])}")
+    no_recovery_kill = [r.point.label for r in results if r.recovery_landed is False]
+    if no_recovery_kill:
+        print(f"no kill during recovery (it ended first): {', '.join(no_recovery_kill[:10])}")
     for title, kinds in (
         ("first runs that failed or hung", ("first_run_failed", "hung")),
         ("restarts that failed", ("restart_failed",)),

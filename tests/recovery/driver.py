@@ -83,28 +83,41 @@ class Reference:
         return max(60.0, 20 * self.run_s)
 
 
-def run_reference(workdir: Path, data: Path | None = None, timeout_s: float = 600.0) -> Reference:
-    """Run the same command as the points, on a fresh file, to the end.
+def run_reference(workdir: Path, data: Path | None = None, timeout_s: float = 600.0, repeats: int = 1) -> Reference:
+    """Run the same command as the points, on a fresh file, to the end; then ``repeats`` more times on fresh files.
+
+    The repeats serve twice: they must end in the same state (else replays are not deterministic and no
+    divergence would mean anything), and the fastest run times the timer kills (a run slowed by a busy machine
+    would put late timer kills past the end of a normal run).
 
     Raises:
-        ReferenceRunError: it did not finish, or its state cannot be read.
+        ReferenceRunError: a run did not finish, its state cannot be read, or two runs ended differently.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "reference.db"
-    run = run_child(db, data=data, timeout_s=timeout_s)
-    if not run.finished:
-        raise ReferenceRunError(f"the uninterrupted run failed: {run.last_line}")
-    try:
-        state = read_state(db)
-    except StateReadError as exc:
-        raise ReferenceRunError(f"the uninterrupted run's state: {exc}") from None
+    states, durations = [], []
+    for attempt in range(1 + repeats):
+        db = workdir / f"reference-{attempt}.db"
+        run = run_child(db, data=data, timeout_s=timeout_s)
+        if not run.finished:
+            raise ReferenceRunError(f"the uninterrupted run failed: {run.last_line}")
+        try:
+            states.append(read_state(db))
+        except StateReadError as exc:
+            raise ReferenceRunError(f"the uninterrupted run's state: {exc}") from None
+        durations.append(run.duration_s)
+    state = states[0]
+    outcome = outcome_of(state)
+    for other in states[1:]:
+        differences = diff_outcomes(outcome_of(other), outcome)
+        if differences:
+            raise ReferenceRunError(f"two uninterrupted runs ended differently: {differences[0]}")
     events = count_events(data)
     return Reference(
         data=data,
         events=events,
-        outcome=outcome_of(state),
+        outcome=outcome,
         cursor=state.kv.get("cursor"),
-        run_s=run.duration_s,
+        run_s=min(durations),
         orders=len(state.orders),
         violations=tuple(check_state(state, events)),
     )
