@@ -205,6 +205,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: without it every answer waited for the client's delayed ACK (Nagle),
+        # ~40 ms per call (a single client got 19 calls/s from an idle engine; 312/s with it).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         # Listen before uvicorn starts: a client that connects early waits in the backlog, not refused.
         sock.listen(128)
