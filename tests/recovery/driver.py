@@ -34,6 +34,8 @@ class ReferenceRunError(Exception):
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem a point found: its kind (see the module docstring), the phase it was seen in, one line why."""
+
     kind: str
     phase: str
     reason: str
@@ -44,11 +46,13 @@ class Finding:
 
 @dataclass
 class PointResult:
+    """What one point did: whether its kills landed (``recovery_landed`` is None without a recovery kill) and
+    what it found; a point passes only with its kills landed and no finding."""
+
     point: KillPoint
     landed: bool = False
     recovery_landed: bool | None = None
     findings: list[Finding] = field(default_factory=list)
-    kills: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
     def summary(self) -> str:
@@ -136,8 +140,6 @@ class _Point:
         self.result.findings.append(Finding(kind, phase, reason))
 
     def run(self, kill: Kill | None, config: Path | None) -> ChildRun:
-        if kill is not None:
-            self.result.kills.append(str(kill))
         ref = self.reference
         return run_child(self.db, data=ref.data, config=config, kill=kill, run_s=ref.run_s, timeout_s=ref.timeout_s)
 
