@@ -208,8 +208,11 @@ def test_ids_are_reduced_to_their_order_numbers() -> None:
     assert trade_key("T-XYZ", "ab12cd-000000007") == "T-XYZ"
 
 
-def test_events_are_counted_from_the_files_own_layout(shared_dir: Path) -> None:
+def test_the_samples_events_are_counted_without_the_still_open_candle() -> None:
     assert count_events(None) == count_events(SAMPLE) == EVENTS
+
+
+def test_the_big_csvs_events_are_its_lines(shared_dir: Path) -> None:
     if not BIG_CSV.exists():
         pytest.skip(f"{BIG_CSV.name} is not present")
     assert count_events(BIG_CSV) == 50378
