@@ -7,6 +7,7 @@ hands everything else to :mod:`engine.runtime.cli`.
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 
@@ -24,23 +25,24 @@ from engine.runtime.cli import (
 )
 from engine.runtime.config import ConfigError
 from engine.runtime.facade import EngineFacade
+from engine.runtime.state_lock import Owner, StateInUse, StateLock
 
 __all__ = ["main"]
 
 
 def _parse_host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise UsageError(f"--mcp-http {text!r}: use HOST:PORT, e.g. 127.0.0.1:8765")
     return host.strip("[]"), int(port)
 
 
 def _add_mcp_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="run the engine and an MCP server on stdio (for Claude Desktop)")
-    serve.add_argument("--config", type=__import__("pathlib").Path, help="TOML configuration file")
-    serve.add_argument("--db", type=__import__("pathlib").Path, help="SQLite state file")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--db", type=Path, help="SQLite state file")
     serve.add_argument("--speed", help="replay pace: max, realtime or a multiple")
-    serve.add_argument("--data", type=__import__("pathlib").Path, help="replay this file instead of the sample")
+    serve.add_argument("--data", type=Path, help="replay this file instead of the sample")
     serve.add_argument("--pair", help="pair the replayed data is traded as")
     serve.add_argument("--market", choices=["replay", "kraken"], help="market data source")
     serve.add_argument("--live", action="store_true", help="trade real money (also needs TRADING_MCP_ALLOW_LIVE=1)")
@@ -48,7 +50,7 @@ def _add_mcp_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
     attach = sub.add_parser("attach", help="bridge stdio to a running engine's MCP HTTP endpoint")
     attach.add_argument("--url", default="http://127.0.0.1:8765/mcp", help="the engine's MCP endpoint")
-    attach.add_argument("--token-file", type=__import__("pathlib").Path, help="read the bearer token from this file")
+    attach.add_argument("--token-file", type=Path, help="read the bearer token from this file")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -57,8 +59,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
     check_live_opt_in(config, args.live)
     db = args.db if args.db is not None else config.db_path
-    engine = build_engine(config, db, RunOptions(keep_alive=True))
     read_only = args.read_only or config.mcp.read_only
+    holder = StateLock.holder(db)
+    if holder is not None:
+        # An engine already runs on this state (a `run` in a terminal, say): supervise that one, not a second.
+        if holder.control is None:
+            raise StateInUse(db, holder)
+        return _attach_stdio(Path(holder.control), holder, read_only)
+    engine = build_engine(config, db, RunOptions(keep_alive=True))
 
     async def main() -> None:
         async with engine.serve() as facade:
@@ -68,9 +76,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attach_stdio(control: Path, holder: Owner, read_only: bool) -> int:
+    """MCP on stdio for the engine already running on the state file, through its control socket."""
+    from engine.runtime.control_client import RemoteFacade
+    from trading_mcp.stdio import serve_stdio
+
+    print(
+        f"attached to the engine of {holder.describe()}: its data, settings and mode apply "
+        "(this command's --data, --speed and --market do not)",
+        file=sys.stderr,
+    )
+
+    async def main() -> None:
+        async with RemoteFacade.connect(control) as facade, anyio.create_task_group() as tg:
+
+            async def stdio() -> None:
+                await serve_stdio(facade, read_only=read_only)
+                tg.cancel_scope.cancel()  # the host closed stdin
+
+            tg.start_soon(stdio)
+            await facade.closed.wait()  # the engine stopped: nothing left to supervise
+            print("the engine stopped; closing", file=sys.stderr)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+    return 0
+
+
 def _cmd_run_with_http(args: argparse.Namespace) -> int:
     from trading_mcp.errors import BindRefused
-    from trading_mcp.http import is_loopback, resolve_token, serve_http, transport_security
+    from trading_mcp.gateway import supervise_gateway
+    from trading_mcp.http import bind_listener, is_loopback, resolve_token, serve_http, transport_security
 
     host, port = _parse_host_port(args.mcp_http)
     config = _load(args)
@@ -83,8 +119,14 @@ def _cmd_run_with_http(args: argparse.Namespace) -> int:
     except BindRefused as exc:
         raise UsageError(str(exc)) from None
     token, where = resolve_token(config.data_dir, env_var=config.mcp.token_env)
+    try:
+        sock = bind_listener(host, port)  # before the engine starts: a busy port is reported here, in one line
+    except OSError as exc:
+        raise UsageError(f"--mcp-http {args.mcp_http}: cannot listen there: {exc.strerror or exc}") from None
+    port = sock.getsockname()[1]  # the port asked for, or the one the system picked for :0
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    print(f"MCP over HTTP at http://{netloc}/mcp; bearer token {where}", file=sys.stderr)
+    url = f"http://{netloc}/mcp"
+    print(f"MCP over HTTP at {url}; bearer token {where}", file=sys.stderr)
     if not is_loopback(host):
         print(
             f"serving beyond this machine: Host must be one of {', '.join(security.allowed_hosts)}",
@@ -92,16 +134,32 @@ def _cmd_run_with_http(args: argparse.Namespace) -> int:
         )
 
     async def http(facade: EngineFacade) -> None:
-        await serve_http(
-            facade,
-            host,
-            port,
-            token,
-            read_only=config.mcp.read_only,
-            allow_remote=args.allow_remote,
-            allowed_hosts=allowed_hosts,
-            allowed_origins=allowed_origins,
-        )
+        facade.announce_endpoint(url)
+        read_only, remote = config.mcp.read_only, args.allow_remote
+        if facade.control_path is not None:
+            # The MCP server in a process of its own: clients' HTTP and protocol work never takes trading's time.
+            await supervise_gateway(
+                facade,
+                sock,
+                host,
+                token,
+                read_only=read_only,
+                allow_remote=remote,
+                allowed_hosts=allowed_hosts,
+                allowed_origins=allowed_origins,
+            )
+        else:  # no Unix sockets here (Windows): served from the engine's process
+            await serve_http(
+                facade,
+                host,
+                port,
+                token,
+                read_only=read_only,
+                allow_remote=remote,
+                allowed_hosts=allowed_hosts,
+                allowed_origins=allowed_origins,
+                sock=sock,
+            )
 
     return cmd_run(args, extras=[http], keep_alive=True)
 
@@ -163,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_attach(args)
         if args.command == "run" and args.mcp_http:
             return _cmd_run_with_http(args)
-    except (UsageError, ConfigError, EngineError, FacadeError) as exc:
+    except (UsageError, ConfigError, EngineError, FacadeError, StateInUse) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return run_engine_command(args)

@@ -39,6 +39,7 @@ __all__ = [
     "TOKEN_ENV",
     "TOKEN_FILE",
     "StaticTokenVerifier",
+    "bind_listener",
     "is_loopback",
     "resolve_token",
     "serve_http",
@@ -200,7 +201,12 @@ def transport_security(
     )
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (non-blocking, TCP_NODELAY inherited by connections).
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -228,6 +234,7 @@ async def serve_http(
     allow_remote: bool = False,
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    sock: socket.socket | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve MCP over streamable HTTP at ``http://host:port/mcp`` until cancelled (or a signal stops uvicorn).
@@ -241,6 +248,8 @@ async def serve_http(
         allow_remote: allow a non-loopback ``host``; Host and Origin checks stay on.
         allowed_hosts: Host header values accepted besides the loopback names and the bound address.
         allowed_origins: Origin header values accepted besides the loopback origins.
+        sock: a socket already bound and listening at ``host:port`` (see :func:`bind_listener`; the gateway
+            process gets it from the engine, which bound it so that a busy port is reported where it was asked).
         task_status: for ``TaskGroup.start``: receives the endpoint URL once the socket listens.
 
     Raises:
@@ -250,7 +259,7 @@ async def serve_http(
     security = transport_security(
         host, allow_remote=allow_remote, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
     )
-    sock = _bind(host, port)
+    sock = sock if sock is not None else bind_listener(host, port)
     actual_port = sock.getsockname()[1]
     netloc = _netloc(host, actual_port)
     url = f"http://{netloc}{MCP_PATH}"

@@ -40,6 +40,8 @@ from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime.clock import SimClock, WallClock
 from engine.runtime.config import Config, parse_speed
+from engine.runtime.control import ControlServer, control_path_for
+from engine.runtime.control import supported as control_supported
 from engine.runtime.journal import Journal, _copy_order, jsonable
 from engine.runtime.operator import claim_request
 from engine.runtime.restart import (
@@ -158,6 +160,7 @@ class Engine:
         self.writer = StoreWriter(db_path, sync_flushes=options.durable_intents)
         self.done = anyio.Event()
         self.lock = StateLock(db_path) if db_path is not None else None
+        self.control: ControlServer | None = None
         self.equity_curve = EquityCurve()
         self._equity_written = 0
         self._first_run = False
@@ -634,6 +637,7 @@ class Engine:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._run_market)
                     tg.start_soon(self._notifier_loop)
+                    await self._start_control(tg, facade)
                     try:
                         yield facade
                     finally:
@@ -650,6 +654,21 @@ class Engine:
                     await anyio.to_thread.run_sync(self.writer.stop)
                 finally:
                     self._release_lock()
+
+    async def _start_control(self, tg: anyio.abc.TaskGroup, facade: "EngineFacade") -> None:
+        """Serve the facade on the control socket (other processes of this user: an MCP gateway, an attaching
+        serve), and record where in the state lock. Trading never depends on it: a socket that cannot be made
+        is logged and done without."""
+        if self.db_path is None or self.lock is None or not control_supported():
+            return
+        self.control = ControlServer(facade, control_path_for(self.db_path))
+        try:
+            path = await tg.start(self.control.serve)
+        except OSError as exc:
+            self.journal.event("control_socket_unavailable", "engine", {"error": str(exc)})
+            self.control = None
+            return
+        self.lock.update(control=str(path))
 
     def _release_lock(self) -> None:
         if self.lock is not None:

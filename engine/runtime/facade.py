@@ -8,6 +8,7 @@ nothing), then applied, then written to the event log with its arguments, its re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from engine import faults
@@ -107,6 +108,16 @@ class EngineFacade:
 
     def subscribe_changes(self, callback: ChangeCallback) -> Callable[[], None]:
         return self._engine.journal.subscribe(callback)
+
+    @property
+    def control_path(self) -> Path | None:
+        """The engine's control socket (see :mod:`engine.runtime.control`), None when it has none."""
+        control = self._engine.control
+        return None if control is None else control.path
+
+    def announce_endpoint(self, url: str) -> None:
+        """Record the MCP endpoint serving this engine in its state lock (``status`` and a second ``serve`` see it)."""
+        self._engine.announce_endpoint(url)
 
     # -- reads ------------------------------------------------------------------------------------------------
     def _state(self) -> Literal["active", "paused", "halted"]:

@@ -38,6 +38,7 @@ class Owner:
     started: str
     host: str = ""
     mcp_url: str | None = None
+    control: str | None = None
 
     @classmethod
     def this_process(cls, command: str | None = None) -> "Owner":

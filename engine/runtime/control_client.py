@@ -1,0 +1,259 @@
+"""The facade of an engine in another process, reached through its control socket.
+
+:class:`RemoteFacade` has the same methods as :class:`~engine.runtime.facade.EngineFacade` (the MCP layer's
+``Facade`` protocol), so an MCP server runs over it unchanged: in the gateway process of ``run --mcp-http``, or in
+a ``serve`` that attaches to a running engine. Refusals come back as the facade's own exceptions; if the engine
+goes away, every call fails with :class:`EngineGone` and :attr:`RemoteFacade.closed` is set.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from itertools import count
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import anyio
+from anyio.abc import SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+from pydantic import BaseModel
+
+from engine.errors import FacadeError
+from engine.runtime.control_protocol import CALLS, PROTOCOL, decode, encode, error_from_wire
+from engine.runtime.views import (
+    BalanceView,
+    DiagnosisView,
+    EmergencyStopView,
+    EventView,
+    MarketView,
+    OrdersView,
+    PerformanceView,
+    PositionsView,
+    RiskView,
+    StatusView,
+    StrategiesView,
+    StrategyView,
+    TradesView,
+    TradingStateView,
+    TuneResultView,
+)
+
+__all__ = ["EngineGone", "RemoteFacade"]
+
+V = TypeVar("V", bound=BaseModel)
+ANSWER_MAX = 64 << 20
+ProgressFn = Callable[[float, float, str], Awaitable[None]]
+
+
+class EngineGone(FacadeError):
+    """The engine's control connection closed: it stopped (or cannot be reached); nothing more can be asked."""
+
+
+class _Pending:
+    __slots__ = ("answer", "done", "progress")
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.done = anyio.Event()
+        self.answer: dict[str, Any] = {}
+        self.progress = progress
+
+
+def _decimal_text(value: object) -> object:
+    """Arguments as JSON: Decimals (from the MCP layer's strict parsing) travel as their exact text."""
+    if isinstance(value, Mapping):
+        return {str(k): _decimal_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decimal_text(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return format(value, "f") if hasattr(value, "as_tuple") else str(value)
+
+
+class RemoteFacade:
+    """An engine's facade over its control socket. Use :meth:`connect`."""
+
+    def __init__(self, stream: SocketStream, hello: Mapping[str, Any]) -> None:
+        self._stream = stream
+        self._hello = hello
+        self._ids = count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._subscribers: list[Callable[[set[str]], None]] = []
+        self._lock = anyio.Lock()
+        self.closed = anyio.Event()
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, path: Path) -> AsyncIterator["RemoteFacade"]:
+        """Connect to the engine listening at ``path`` and keep the connection until the block exits.
+
+        Raises:
+            EngineGone: nothing listens there, or it is not an engine of this protocol.
+        """
+        try:
+            stream = await anyio.connect_unix(path)
+        except OSError as exc:
+            raise EngineGone(f"no engine answers at {path}: {exc.strerror or exc}") from None
+        receive = BufferedByteReceiveStream(stream)
+        try:
+            with anyio.fail_after(10):
+                hello = decode(await receive.receive_until(b"\n", ANSWER_MAX)).get("hello")
+        except (TimeoutError, anyio.EndOfStream, anyio.IncompleteRead, ValueError, OSError) as exc:
+            await stream.aclose()
+            raise EngineGone(f"the engine at {path} did not greet ({type(exc).__name__})") from None
+        if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
+            await stream.aclose()
+            raise EngineGone(f"the engine at {path} speaks another control protocol ({hello!r:.80})")
+        facade = cls(stream, hello)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(facade._read_loop, receive)
+            try:
+                await facade._call("subscribe", {})
+                yield facade
+            finally:
+                tg.cancel_scope.cancel()
+                await stream.aclose()
+
+    async def _read_loop(self, receive: BufferedByteReceiveStream) -> None:
+        try:
+            while True:
+                message = decode(await receive.receive_until(b"\n", ANSWER_MAX))
+                if "changes" in message:
+                    topics = {str(t) for t in message["changes"]}
+                    for callback in list(self._subscribers):
+                        callback(topics)
+                    continue
+                pending = self._pending.get(message.get("id"))  # type: ignore[arg-type]
+                if pending is None:
+                    continue
+                if "progress" in message:
+                    if pending.progress is not None:
+                        done, total, note = message["progress"]
+                        await pending.progress(float(done), float(total), str(note))
+                    continue
+                pending.answer = message
+                pending.done.set()
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+        except ValueError:
+            pass  # a malformed line: the connection cannot be trusted further
+        finally:
+            self.closed.set()
+            for pending in self._pending.values():
+                pending.done.set()
+
+    async def _call(self, name: str, args: Mapping[str, object], progress: ProgressFn | None = None) -> Any:
+        if self.closed.is_set():
+            raise EngineGone("the engine's control connection is closed (the engine stopped)")
+        call_id = next(self._ids)
+        pending = self._pending[call_id] = _Pending(progress)
+        try:
+            message = {"id": call_id, "call": name, "args": _decimal_text(args)}
+            try:
+                async with self._lock:
+                    await self._stream.send(encode(message))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                raise EngineGone("the engine's control connection is closed (the engine stopped)") from None
+            await pending.done.wait()
+        finally:
+            del self._pending[call_id]
+        answer = pending.answer
+        if not answer:
+            raise EngineGone("the engine's control connection closed before it answered")
+        if "error" in answer:
+            raise error_from_wire(answer["error"])
+        return answer.get("ok")
+
+    async def _view(self, name: str, view: type[V], args: Mapping[str, object] | None = None) -> V:
+        return view.model_validate(await self._call(name, args or {}))
+
+    # -- identity (from the engine's greeting) ----------------------------------------------------------------
+    @property
+    def mode(self) -> Literal["paper", "live"]:
+        return cast(Literal["paper", "live"], self._hello["mode"])
+
+    @property
+    def venue(self) -> str:
+        return str(self._hello["venue"])
+
+    def pair_names(self) -> list[str]:
+        return [str(p) for p in self._hello.get("pairs", [])]
+
+    def strategy_names(self) -> list[str]:
+        return [str(s) for s in self._hello.get("strategies", [])]
+
+    def subscribe_changes(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    async def status(self) -> StatusView:
+        return await self._view("status", StatusView)
+
+    async def balance(self) -> BalanceView:
+        return await self._view("balance", BalanceView)
+
+    async def positions(self) -> PositionsView:
+        return await self._view("positions", PositionsView)
+
+    async def orders(self, open_only: bool = True, limit: int = 100) -> OrdersView:
+        return await self._view("orders", OrdersView, {"open_only": open_only, "limit": limit})
+
+    async def trades(self, limit: int = 50) -> TradesView:
+        return await self._view("trades", TradesView, {"limit": limit})
+
+    async def performance(self, strategy: str | None = None, pair: str | None = None) -> PerformanceView:
+        return await self._view("performance", PerformanceView, {"strategy": strategy, "pair": pair})
+
+    async def strategies(self) -> StrategiesView:
+        return await self._view("strategies", StrategiesView)
+
+    async def strategy(self, name: str) -> StrategyView:
+        return await self._view("strategy", StrategyView, {"name": name})
+
+    async def risk(self) -> RiskView:
+        return await self._view("risk", RiskView)
+
+    async def market(self, pair: str) -> MarketView:
+        return await self._view("market", MarketView, {"pair": pair})
+
+    async def events(self, limit: int = 50, kind: str | None = None) -> list[EventView]:
+        items = await self._call("events", {"limit": limit, "kind": kind})
+        return [EventView.model_validate(item) for item in items]
+
+    async def diagnose(self, progress: ProgressFn | None = None) -> DiagnosisView:
+        return DiagnosisView.model_validate(await self._call("diagnose", {}, progress))
+
+    # -- changes (a client's; the operator's word never comes this way) ---------------------------------------
+    async def tune_strategy(
+        self, name: str, params: Mapping[str, object], *, preview: bool, source: str
+    ) -> TuneResultView:
+        args = {"name": name, "params": dict(params), "preview": preview, "source": source}
+        return await self._view("tune_strategy", TuneResultView, args)
+
+    async def set_strategy_enabled(self, name: str, enabled: bool, *, source: str) -> StrategyView:
+        return await self._view(
+            "set_strategy_enabled", StrategyView, {"name": name, "enabled": enabled, "source": source}
+        )
+
+    async def pause(self, *, source: str, reason: str = "") -> TradingStateView:
+        return await self._view("pause", TradingStateView, {"source": source, "reason": reason})
+
+    async def resume(self, *, source: str) -> TradingStateView:
+        return await self._view("resume", TradingStateView, {"source": source})
+
+    async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView:
+        return await self._view("set_risk_limits", RiskView, {"changes": dict(changes), "source": source})
+
+    async def emergency_stop(self, *, flatten: bool, source: str, reason: str = "") -> EmergencyStopView:
+        args = {"flatten": flatten, "source": source, "reason": reason}
+        return await self._view("emergency_stop", EmergencyStopView, args)
+
+    async def record_event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:
+        await self._call("record_event", {"kind": kind, "source": source, "payload": dict(payload)})
+
+
+assert set(CALLS) <= {name for name in dir(RemoteFacade) if not name.startswith("_")}, "a call the client lacks"
