@@ -29,6 +29,7 @@ from engine.persistence.errors import (
     WriterClosed,
     WriterError,
 )
+from engine.persistence.reader import StoreReader
 from engine.persistence.records import EventRecord, FillValueRow, RoundTripRow, StrategyParamsRecord
 from engine.persistence.schema import MIGRATIONS, applied_migrations, migrate, pending_migrations
 from engine.persistence.store import TABLES, Store
@@ -47,6 +48,7 @@ __all__ = [
     "SchemaError",
     "Store",
     "StoreError",
+    "StoreReader",
     "StoreWriter",
     "StrategyParamsRecord",
     "WriterClosed",

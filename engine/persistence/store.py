@@ -389,6 +389,11 @@ class Store:
             rows = self._db.query("SELECT * FROM fills WHERE client_id = ? ORDER BY ts_ns, rowid", (client_id,))
         return [row_to_fill(r) for r in rows]
 
+    def recent_fills(self, limit: int) -> list[Fill]:
+        """The last ``limit`` fills in time order (as :meth:`load_fills` would end), read with a limit in SQL."""
+        rows = self._db.query("SELECT * FROM fills ORDER BY ts_ns DESC, rowid DESC LIMIT ?", (max(limit, 0),))
+        return [row_to_fill(r) for r in reversed(list(rows))]
+
     def load_balances(self) -> dict[str, AssetBalance]:
         return {r["asset"]: row_to_balance(r) for r in self._db.query("SELECT * FROM balances ORDER BY asset")}
 

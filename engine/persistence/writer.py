@@ -63,11 +63,12 @@ class _Call:
     """A queued operation whose outcome someone awaits; ``fn=None`` is a plain flush marker. ``sync``: the
     commit must also survive a power loss before the waiter hears back (see :meth:`Store.sync`)."""
 
-    __slots__ = ("fn", "future", "sync")
+    __slots__ = ("fn", "future", "report", "sync")
 
-    def __init__(self, fn: Callable[[Store], Any] | None, *, sync: bool = False) -> None:
+    def __init__(self, fn: Callable[[Store], Any] | None, *, sync: bool = False, report: bool = True) -> None:
         self.fn = fn
         self.sync = sync
+        self.report = report  # a flush reports (and clears) the first write error since the last; a barrier not
         self.future: Future[Any] = Future()
 
 
@@ -239,10 +240,12 @@ class StoreWriter:
             self._put_staged()
             self._queue.put(_Atomic(fn) if atomic else fn)
 
-    def _enqueue_call(self, fn: Callable[[Store], Any] | None, *, sync: bool = False) -> Future[Any]:
+    def _enqueue_call(
+        self, fn: Callable[[Store], Any] | None, *, sync: bool = False, report: bool = True
+    ) -> Future[Any]:
         if threading.current_thread() is self._thread:
             raise WriterError("cannot wait for the writer from its own thread")
-        call = _Call(fn, sync=sync)
+        call = _Call(fn, sync=sync, report=report)
         with self._lock:
             if not self._accepting:
                 raise WriterClosed("store writer is not running")
@@ -270,6 +273,17 @@ class StoreWriter:
             WriterClosed: the writer is not running.
         """
         await self._wait(self._enqueue_call(None, sync=self.sync_flushes if sync is None else sync), timeout)
+
+    async def barrier(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted before this call is committed, without taking the report of a failed
+        write (that one stays for the next :meth:`flush`, the trading path's): for a reader on another
+        connection that must see the engine's own writes.
+
+        Raises:
+            FlushTimeout: no answer within ``timeout``.
+            WriterClosed: the writer is not running.
+        """
+        await self._wait(self._enqueue_call(None, report=False), timeout)
 
     def flush_sync(self, timeout: float | None = None) -> None:
         """:meth:`flush` for threads outside the event loop (shutdown paths)."""
@@ -329,8 +343,9 @@ class StoreWriter:
                     break
                 if isinstance(item, _Call):
                     if item.fn is None:
-                        waiter = (item, None, self._pending_error)
-                        self._pending_error = None
+                        waiter = (item, None, self._pending_error if item.report else None)
+                        if item.report:
+                            self._pending_error = None
                     else:
                         result, error = self._run_op(store, item.fn, report=False)
                         ok += error is None

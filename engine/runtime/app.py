@@ -33,7 +33,7 @@ from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.execution.order_manager import OrderManager
-from engine.persistence import Store, StoreWriter, StrategyParamsRecord
+from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import RiskEngine, TradingState
@@ -161,6 +161,7 @@ class Engine:
         self.done = anyio.Event()
         self.lock = StateLock(db_path) if db_path is not None else None
         self.control: ControlServer | None = None
+        self.reader: StoreReader | None = None
         self.equity_curve = EquityCurve()
         self._equity_written = 0
         self._first_run = False
@@ -204,8 +205,17 @@ class Engine:
         return "live" if self.exchange.is_live else "paper"
 
     async def read(self, fn: Callable[[Store], T]) -> T:
-        """Run a read on the writer thread (the only connection; it also sees an in-memory database)."""
-        return await self.writer.call(fn)
+        """Run a read of the store off the event loop and out of the writer's way.
+
+        A file store is read on the reader's own connection once the writer has committed what the engine
+        submitted before (reads see the engine's own writes; an order intent never waits behind a read). An
+        in-memory store has one connection: it is read on the writer's thread, in order with the writes.
+        """
+        reader = self.reader
+        if reader is None:
+            return await self.writer.call(fn)
+        await self.writer.barrier()
+        return await reader.call(fn)
 
     # -- start-up ---------------------------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -615,8 +625,12 @@ class Engine:
             self.lock.acquire(Owner.this_process())
         try:
             self.writer.start()
+            if self.db_path is not None:
+                self.reader = StoreReader(self.db_path)
+                self.reader.start()
         except BaseException:
-            self._release_lock()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._stop_store)
             raise
         try:
             await self._restore()
@@ -650,10 +664,17 @@ class Engine:
         finally:
             gc.unfreeze()
             with anyio.CancelScope(shield=True):
-                try:
-                    await anyio.to_thread.run_sync(self.writer.stop)
-                finally:
-                    self._release_lock()
+                await anyio.to_thread.run_sync(self._stop_store)
+
+    def _stop_store(self) -> None:
+        """Stop the reader and the writer (which drains and commits), then let the next engine in."""
+        try:
+            if self.reader is not None:
+                self.reader.stop()
+                self.reader = None
+            self.writer.stop()
+        finally:
+            self._release_lock()
 
     async def _start_control(self, tg: anyio.abc.TaskGroup, facade: "EngineFacade") -> None:
         """Serve the facade on the control socket (other processes of this user: an MCP gateway, an attaching

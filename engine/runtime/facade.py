@@ -220,7 +220,7 @@ class EngineFacade:
     async def trades(self, limit: int = 50) -> TradesView:
         if limit <= 0 or limit > 10000:
             raise InvalidRequest("limit must be between 1 and 10000")
-        fills = await self._engine.read(lambda s: s.load_fills()[-limit:])
+        fills = await self._engine.read(lambda s: s.recent_fills(limit))
         return TradesView(
             mode=self.mode,
             trades=[
