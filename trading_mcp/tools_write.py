@@ -123,7 +123,9 @@ def register_write_tools(
 
     @tools.tool(title="Resume trading", annotations=_RISKY_CHANGE)
     async def resume_trading(ctx: Context) -> TradingStateView:
-        """Resume trading after a pause or an emergency stop (this clears the emergency-stop latch)."""
+        """Resume trading after a pause or an emergency stop made through MCP (this clears the latch). A halt the
+        operator made from their shell (trading-mcp halt; get_status shows it) is refused here: only the operator
+        lifts it, with trading-mcp resume. Ask the user to do that rather than retrying."""
         with tool_errors():
             state = await facade.resume(source=source_of(ctx.session))
         notifier.touch("bot://status", "bot://risk")

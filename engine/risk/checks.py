@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -78,7 +79,7 @@ class RiskEngine:
         self.halt_reason = ""
         # Who stopped trading: "operator" (the operator's shell: trading-mcp halt) or "client" (the MCP client).
         # Only the operator lifts the operator's stop (see EngineFacade.resume).
-        self.halted_by = "client"
+        self.halted_by: Literal["operator", "client"] = "client"
         self.refusals = 0
 
     def check(

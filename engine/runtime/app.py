@@ -255,7 +255,7 @@ class Engine:
         if kv.get("trading_state") in ("paused", "halted"):
             self.risk.state = TradingState(kv["trading_state"])
             self.risk.halt_reason = str(kv.get("halt_reason", ""))
-            self.risk.halted_by = str(kv.get("halted_by", "client"))
+            self.risk.halted_by = "operator" if kv.get("halted_by") == "operator" else "client"
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
         self.oms = OrderManager(
             self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.state is TradingState.ACTIVE

@@ -134,6 +134,7 @@ class EngineFacade:
             venue=self.venue,
             trading_state=self._state(),
             halt_reason=e.risk.halt_reason,
+            halted_by=None if e.risk.state is TradingState.ACTIVE else e.risk.halted_by,
             data_source=e.source.description,
             market_time=iso(now),
             uptime_s=round((WallClock().now_ns() - e.state.started_wall_ns) / 1e9, 3),

@@ -56,6 +56,11 @@ class StatusView(_View):
     venue: str
     trading_state: TradingState
     halt_reason: str
+    halted_by: Literal["operator", "client"] | None = Field(
+        None,
+        description="Who paused or halted trading: the operator (from their shell; only they can resume it) or a "
+        "client (an MCP client). None while trading is active.",
+    )
     data_source: str
     market_time: str | None
     uptime_s: float

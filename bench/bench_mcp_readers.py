@@ -1,0 +1,258 @@
+"""Readers must not stall trading: a max-speed ``run`` with and without MCP clients reading flat out over HTTP.
+
+The engine runs as a user runs it, ``trading-mcp run --speed max --mcp-http 127.0.0.1:0`` on a state file (every
+order intent synced before its send, every candle recorded), so the MCP server is the gateway process. Two runs
+over the same data, on fresh state files:
+
+1. alone, for the measuring window;
+2. with ``--clients`` MCP clients (streamable HTTP, bearer token, the 2026-07-28 protocol) calling read tools back
+   to back (get_status, get_balance, get_positions, get_orders, get_trades, get_risk, bot://positions, in turn)
+   for the same window, from a load process of their own.
+
+Pace is measured from the state file (the replay cursor, as another process sees it). The bench prints the
+candles each run moved in the window, the slowdown, the reads done and their latency. It refuses to print a
+verdict when its load is not what it claims: a replay that ran out of data inside the window, a client that
+failed, or fewer reads than one per client per second.
+
+Data: ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` when present (else the shipped one-minute sample), repeated
+with its times shifted until it lasts the window at max speed (one pass of XBTUSD_60 takes ~12 s here).
+
+    python bench/bench_mcp_readers.py [--seconds 60] [--clients 8] [--repeat 8]
+"""
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CSV = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
+SAMPLE = REPO / "engine" / "data" / "kraken_xbtusdt_1m_ohlc.json"
+TOKEN = "bench-readers-token-0123456789abcdef"
+TOOLS = ("get_status", "get_balance", "get_positions", "get_orders", "get_trades", "get_risk", "bot://positions")
+
+
+def long_history(folder: Path, repeat: int) -> tuple[Path, int, str]:
+    """A Kraken OHLCVT file of ``repeat`` copies of the history, each shifted past the previous one's end."""
+    if SHARED_CSV.exists():
+        rows = [line.split(",") for line in SHARED_CSV.read_text().splitlines() if line]
+        source, interval = SHARED_CSV.name, 3600
+    else:
+        data = json.loads(SAMPLE.read_text())["result"]["XBTUSDT"][:-1]  # the last row is still open
+        rows = [[str(r[0]), r[1], r[2], r[3], r[4], r[6], str(r[7])] for r in data]
+        source, interval = SAMPLE.name, 60
+    span = int(rows[-1][0]) - int(rows[0][0]) + interval
+    path = folder / f"XBTUSD_{interval // 60}.csv"
+    with path.open("w") as out:
+        for copy in range(repeat):
+            shift = copy * span
+            for row in rows:
+                out.write(",".join([str(int(row[0]) + shift), *row[1:]]) + "\n")
+    return path, len(rows) * repeat, source
+
+
+def cursor(db: Path) -> int:
+    """The replay position as another process sees it (0 before the first record)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key = 'cursor'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(json.loads(row[0])) if row else 0
+
+
+def start_engine(data: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "TRADING_MCP_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "trading_mcp", "run", "--speed", "max", "--quiet", "--db", str(db)]
+    command += ["--data", str(data), "--mcp-http", "127.0.0.1:0"]
+    engine = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert engine.stderr is not None
+    line = engine.stderr.readline()
+    if "http://" not in line:
+        engine.kill()
+        raise SystemExit(f"the engine did not start: {line.strip()}")
+    url = line.split("MCP over HTTP at ")[1].split(";")[0]
+    return engine, url
+
+
+def stop(engine: subprocess.Popen[str]) -> None:
+    engine.send_signal(signal.SIGINT)
+    try:
+        engine.wait(30)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+
+
+@dataclass
+class Run:
+    """What one run did in the window: candles replayed, and the readers' figures (none when alone)."""
+
+    candles: int
+    seconds: float
+    running_at_end: bool
+    reads: int = 0
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.candles / self.seconds
+
+
+def measure(data: Path, folder: Path, name: str, seconds: float, clients: int) -> Run:
+    db = folder / f"{name}.db"
+    engine, url = start_engine(data, db)
+    try:
+        deadline = time.monotonic() + 60
+        while cursor(db) < 500:  # past start-up and the first candles
+            if time.monotonic() > deadline or engine.poll() is not None:
+                raise SystemExit(f"{name}: the replay did not get going")
+            time.sleep(0.05)
+        load = None
+        if clients:
+            load = subprocess.Popen(
+                [sys.executable, __file__, "--load", url, "--clients", str(clients), "--seconds", str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+            # The load process says when its clients are connected; the window starts then.
+            assert load.stdout is not None
+            if load.stdout.readline().strip() != "ready":
+                raise SystemExit(f"{name}: the load process did not start")
+        start_cursor, start = cursor(db), time.perf_counter()
+        time.sleep(seconds)
+        end_cursor, end = cursor(db), time.perf_counter()
+        run = Run(end_cursor - start_cursor, end - start, engine.poll() is None and end_cursor < total_candles(data))
+        if load is not None:
+            out, _ = load.communicate(timeout=seconds + 60)
+            figures = json.loads(out)
+            run.reads, run.error_count, run.errors = figures["reads"], figures["error_count"], figures["errors"]
+            run.p50_ms, run.p99_ms, run.max_ms = figures["p50_ms"], figures["p99_ms"], figures["max_ms"]
+    finally:
+        stop(engine)
+    return run
+
+
+def total_candles(data: Path) -> int:
+    with data.open() as handle:
+        return sum(1 for _ in handle)
+
+
+# -- the load process --------------------------------------------------------------------------------------
+
+
+def run_load(url: str, clients: int, seconds: float) -> None:
+    """``clients`` MCP clients reading back to back for ``seconds``; prints JSON latencies at the end."""
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    os.nice(10)  # the load generator shares this machine's cores: it must not be what slows the engine
+
+    async def one(index: int, latencies: list[float], errors: list[str], ready: list[int], go: anyio.Event) -> None:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            ready.append(index)
+            await go.wait()
+            end = time.monotonic() + seconds
+            turn = index
+            while time.monotonic() < end:
+                tool = TOOLS[turn % len(TOOLS)]
+                turn += 1
+                start = time.perf_counter()
+                try:
+                    if tool.startswith("bot://"):
+                        await client.read_resource(tool)
+                    else:
+                        result = await client.call_tool(tool, {})
+                        if result.is_error:
+                            errors.append(tool)
+                except Exception as exc:  # a failed read is counted and reported, never hidden
+                    errors.append(f"{tool}: {type(exc).__name__}")
+                latencies.append(time.perf_counter() - start)
+
+    async def main() -> None:
+        latencies: list[float] = []
+        errors: list[str] = []
+        ready: list[int] = []
+        go = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            for index in range(clients):
+                tg.start_soon(one, index, latencies, errors, ready, go)
+            while len(ready) < clients:
+                await anyio.sleep(0.01)
+            print("ready", flush=True)
+            go.set()
+        ms = sorted(x * 1000 for x in latencies)
+        print(
+            json.dumps(
+                {
+                    "reads": len(ms),
+                    "errors": errors[:20],
+                    "error_count": len(errors),
+                    "p50_ms": statistics.median(ms) if ms else None,
+                    "p99_ms": ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))] if ms else None,
+                    "max_ms": ms[-1] if ms else None,
+                }
+            )
+        )
+
+    anyio.run(main)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measuring window")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=8, help="copies of the history in the replayed file")
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        run_load(args.load, args.clients, args.seconds)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-readers-") as tmp:
+        folder = Path(tmp)
+        data, candles, source = long_history(folder, args.repeat)
+        print(f"machine: {os.cpu_count()} cores; data: {source} x{args.repeat} = {candles} candles; {args.seconds:g} s")
+        alone = measure(data, folder, "alone", args.seconds, 0)
+        print(f"alone:       {alone.candles:>7} candles in {alone.seconds:.1f} s = {alone.rate:.0f}/s")
+        loaded = measure(data, folder, "readers", args.seconds, args.clients)
+        print(f"{args.clients} readers:   {loaded.candles:>7} candles in {loaded.seconds:.1f} s = {loaded.rate:.0f}/s")
+        print(
+            f"reads: {loaded.reads} ({loaded.reads / loaded.seconds:.0f}/s), p50 {loaded.p50_ms:.1f} ms, "
+            f"p99 {loaded.p99_ms:.1f} ms, max {loaded.max_ms:.1f} ms, errors {loaded.error_count}"
+        )
+        problems = []
+        if not alone.running_at_end or not loaded.running_at_end:
+            problems.append("a replay ran out of data inside the window: use --repeat to lengthen it")
+        if loaded.error_count:
+            problems.append(f"reads failed: {loaded.errors}")
+        if loaded.reads < args.clients * args.seconds:
+            problems.append("fewer reads than one per client per second: the load is not what it claims")
+        if problems:
+            print("NO VERDICT: " + "; ".join(problems))
+            sys.exit(1)
+        slowdown = 1 - loaded.rate / alone.rate
+        print(
+            f"slowdown with {args.clients} readers: {slowdown:.1%} (goal < 20 %); "
+            f"read p99 {loaded.p99_ms:.1f} ms (goal < 50 ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
