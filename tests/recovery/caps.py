@@ -8,8 +8,8 @@ and reducing orders are never blocked by size caps (a position bought before the
 Two strategies with different entry sizes keep the check from being vacuous: ``ema_cross`` enters with 400 USD,
 below the 500 cap, so a correct engine still buys after the restart; ``mean_reversion`` enters with 1,000 USD,
 above it, so an engine that does not apply the new cap shows it. The ``saved-limits`` variant also stores, as an
-MCP ``set_risk_limits`` would have before the crash, the default limits (max_order_notional 2,500): limits
-restored from the state file must be clamped to the caps in force.
+MCP ``set_risk_limits`` would have before the crash, limits within the default caps (max_order_notional 2,500):
+limits restored from the state file must be clamped to the caps in force.
 """
 
 import json
@@ -25,14 +25,16 @@ CAP = Decimal(500)
 TOLERANCE = Decimal("0.02")
 VARIANTS = ("lowered-caps", "saved-limits")
 SAVED_LIMITS = {
-    "max_order_qty": "1",
+    "max_order_qty": "5",
     "max_order_notional": "2500",
     "max_pair_notional": "5000",
     "max_total_notional": "10000",
     "max_open_orders": 20,
 }
 
-_LIMITS = f"""max_order_qty = "0.01"
+# Only the notionals are lowered: a tighter max_order_qty would refuse every entry where bitcoin was cheap (in
+# 2015 400 USD bought more than one BTC) and leave the cap check nothing to check.
+_LIMITS = f"""max_order_qty = "5"
 max_order_notional = "{CAP}"
 max_pair_notional = "3000"
 max_total_notional = "3000"
