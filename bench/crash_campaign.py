@@ -8,11 +8,11 @@ Usage::
 
     python bench/crash_campaign.py [--points 300] [--data FILE] [--seed S] [--jobs 2] [--commits N] [--keep DIR]
 
-``--data`` defaults to ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` (50,378 hourly candles, ~15 s a run) when
+``--data`` defaults to ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` (50,378 hourly candles, 5-15 s a run) when
 present, else the shipped sample. The writer's commits per run are measured first by bisection (``--commits``
 skips that). The tally counts a kill that did not land (the run ended first) as no kill, never as a pass: with
 fewer kills landed than asked, it says so and claims nothing. Exit status: 0 all kills landed and every point
-recovered, 1 a point found a problem, 3 too few kills landed.
+recovered, 1 a point found a problem, 2 the uninterrupted run itself failed, 3 too few kills landed.
 """
 
 import argparse
