@@ -10,9 +10,10 @@ over the same data, on fresh state files:
    for the same window, from a load process of their own.
 
 Pace is measured from the state file (the replay cursor, as another process sees it). The bench prints the
-candles each run moved in the window, the slowdown, the reads done and their latency. It refuses to print a
-verdict when its load is not what it claims: a replay that ran out of data inside the window, a client that
-failed, or fewer reads than one per client per second.
+candles each run moved in the window and the orders it placed, the engine's CPU, the slowdown, the reads done
+and their latency (per tool too; each client calls every tool once before the window, so one-time costs of a
+session stay out of it). It refuses to print a verdict when its load is not what it claims: a replay that ran
+out of data or stopped trading inside the window, a client that failed, or too few reads.
 
 Data: ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` when present (else the shipped one-minute sample), repeated
 with its times shifted until it lasts the window at max speed (one pass of XBTUSD_60 takes ~12 s here).
@@ -59,6 +60,24 @@ def long_history(folder: Path, repeat: int) -> tuple[Path, int, str]:
     return path, len(rows) * repeat, source
 
 
+def orders_placed(db: Path) -> int:
+    """Orders in the state file so far (the replay is trading, not only recording candles)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cursor(db: Path) -> int:
     """The replay position as another process sees it (0 before the first record)."""
     try:
@@ -69,17 +88,28 @@ def cursor(db: Path) -> int:
     return int(json.loads(row[0])) if row else 0
 
 
+# An account that outlasts the fees of every pass of the repeated history (10,000 USD would run dry after two
+# passes of XBTUSD_60 and every later entry would be refused: a replay that records candles but no longer trades).
+CONFIG = '[paper]\nstarting_balances = { USD = "10000000" }\n'
+
+
 def start_engine(data: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "TRADING_MCP_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    config = db.with_suffix(".toml")
+    config.write_text(CONFIG)
     command = [sys.executable, "-m", "trading_mcp", "run", "--speed", "max", "--quiet", "--db", str(db)]
-    command += ["--data", str(data), "--mcp-http", "127.0.0.1:0"]
-    engine = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert engine.stderr is not None
-    line = engine.stderr.readline()
-    if "http://" not in line:
-        engine.kill()
-        raise SystemExit(f"the engine did not start: {line.strip()}")
-    url = line.split("MCP over HTTP at ")[1].split(";")[0]
+    command += ["--config", str(config), "--data", str(data), "--mcp-http", "127.0.0.1:0"]
+    # Its stderr goes to a file: a pipe nobody drains would block a chatty engine (or its gateway) once full.
+    log = db.with_suffix(".log")
+    with log.open("w") as err:
+        engine = subprocess.Popen(command, env=env, stderr=err, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while "http://" not in (text := log.read_text()):
+        if engine.poll() is not None or time.monotonic() > deadline:
+            engine.kill()
+            raise SystemExit(f"the engine did not start: {text.strip()[-300:]}")
+        time.sleep(0.05)
+    url = text.split("MCP over HTTP at ")[1].split(";")[0]
     return engine, url
 
 
@@ -98,19 +128,22 @@ class Run:
     candles: int
     seconds: float
     running_at_end: bool
+    orders: int
+    engine_cpu: float = 0.0
     reads: int = 0
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    per_tool: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.candles / self.seconds
 
 
-def measure(data: Path, folder: Path, name: str, seconds: float, clients: int) -> Run:
+def measure(data: Path, folder: Path, name: str, seconds: float, clients: int, load_args: list[str]) -> Run:
     db = folder / f"{name}.db"
     engine, url = start_engine(data, db)
     try:
@@ -122,7 +155,17 @@ def measure(data: Path, folder: Path, name: str, seconds: float, clients: int) -
         load = None
         if clients:
             load = subprocess.Popen(
-                [sys.executable, __file__, "--load", url, "--clients", str(clients), "--seconds", str(seconds)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--load",
+                    url,
+                    "--clients",
+                    str(clients),
+                    "--seconds",
+                    str(seconds),
+                    *load_args,
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -131,15 +174,19 @@ def measure(data: Path, folder: Path, name: str, seconds: float, clients: int) -
             assert load.stdout is not None
             if load.stdout.readline().strip() != "ready":
                 raise SystemExit(f"{name}: the load process did not start")
-        start_cursor, start = cursor(db), time.perf_counter()
+        start_cursor, start, start_orders = cursor(db), time.perf_counter(), orders_placed(db)
+        start_cpu = cpu_seconds(engine.pid)
         time.sleep(seconds)
-        end_cursor, end = cursor(db), time.perf_counter()
-        run = Run(end_cursor - start_cursor, end - start, engine.poll() is None and end_cursor < total_candles(data))
+        end_cursor, end, end_cpu = cursor(db), time.perf_counter(), cpu_seconds(engine.pid)
+        running = engine.poll() is None and end_cursor < total_candles(data)
+        run = Run(end_cursor - start_cursor, end - start, running, orders_placed(db) - start_orders)
+        run.engine_cpu = end_cpu - start_cpu
         if load is not None:
             out, _ = load.communicate(timeout=seconds + 60)
             figures = json.loads(out)
             run.reads, run.error_count, run.errors = figures["reads"], figures["error_count"], figures["errors"]
             run.p50_ms, run.p99_ms, run.max_ms = figures["p50_ms"], figures["p99_ms"], figures["max_ms"]
+            run.per_tool = figures["per_tool"]
     finally:
         stop(engine)
     return run
@@ -153,20 +200,29 @@ def total_candles(data: Path) -> int:
 # -- the load process --------------------------------------------------------------------------------------
 
 
-def run_load(url: str, clients: int, seconds: float) -> None:
-    """``clients`` MCP clients reading back to back for ``seconds``; prints JSON latencies at the end."""
+def run_load(url: str, clients: int, seconds: float, interval: float, nice: int) -> None:
+    """``clients`` MCP clients reading for ``seconds`` (back to back, or ``interval`` seconds apart each); prints
+    JSON latencies at the end."""
     import anyio
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    os.nice(10)  # the load generator shares this machine's cores: it must not be what slows the engine
+    if nice:
+        os.nice(nice)  # the load generator shares this machine's cores: it must not be what slows the engine
 
-    async def one(index: int, latencies: list[float], errors: list[str], ready: list[int], go: anyio.Event) -> None:
+    async def one(
+        index: int, latencies: list[tuple[str, float]], errors: list[str], ready: list[int], go: anyio.Event
+    ) -> None:
         async with (
             httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http,
             Client(streamable_http_client(url, http_client=http)) as client,
         ):
+            for tool in TOOLS:  # a session's first calls pay one-time costs: the window measures the steady state
+                if tool.startswith("bot://"):
+                    await client.read_resource(tool)
+                else:
+                    await client.call_tool(tool, {})
             ready.append(index)
             await go.wait()
             end = time.monotonic() + seconds
@@ -184,10 +240,12 @@ def run_load(url: str, clients: int, seconds: float) -> None:
                             errors.append(tool)
                 except Exception as exc:  # a failed read is counted and reported, never hidden
                     errors.append(f"{tool}: {type(exc).__name__}")
-                latencies.append(time.perf_counter() - start)
+                latencies.append((tool, time.perf_counter() - start))
+                if interval:
+                    await anyio.sleep(interval)
 
     async def main() -> None:
-        latencies: list[float] = []
+        latencies: list[tuple[str, float]] = []
         errors: list[str] = []
         ready: list[int] = []
         go = anyio.Event()
@@ -198,10 +256,16 @@ def run_load(url: str, clients: int, seconds: float) -> None:
                 await anyio.sleep(0.01)
             print("ready", flush=True)
             go.set()
-        ms = sorted(x * 1000 for x in latencies)
+        ms = sorted(x * 1000 for _tool, x in latencies)
+        per_tool = {}
+        for tool in TOOLS:
+            own = sorted(x * 1000 for name, x in latencies if name == tool)
+            if own:
+                per_tool[tool] = (statistics.median(own), own[min(len(own) - 1, round(0.99 * (len(own) - 1)))])
         print(
             json.dumps(
                 {
+                    "per_tool": per_tool,
                     "reads": len(ms),
                     "errors": errors[:20],
                     "error_count": len(errors),
@@ -219,30 +283,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measuring window")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=8, help="copies of the history in the replayed file")
+    parser.add_argument("--repeat", type=int, default=24, help="copies of the history in the replayed file")
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between a client's reads (0: flat out)")
+    parser.add_argument("--load-nice", type=int, default=10, help="niceness of the load process (0: as the engine)")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
-        run_load(args.load, args.clients, args.seconds)
+        run_load(args.load, args.clients, args.seconds, args.interval, args.load_nice)
         return
     with tempfile.TemporaryDirectory(prefix="bench-readers-") as tmp:
         folder = Path(tmp)
         data, candles, source = long_history(folder, args.repeat)
         print(f"machine: {os.cpu_count()} cores; data: {source} x{args.repeat} = {candles} candles; {args.seconds:g} s")
-        alone = measure(data, folder, "alone", args.seconds, 0)
-        print(f"alone:       {alone.candles:>7} candles in {alone.seconds:.1f} s = {alone.rate:.0f}/s")
-        loaded = measure(data, folder, "readers", args.seconds, args.clients)
-        print(f"{args.clients} readers:   {loaded.candles:>7} candles in {loaded.seconds:.1f} s = {loaded.rate:.0f}/s")
+        load_args = ["--interval", str(args.interval), "--load-nice", str(args.load_nice)]
+        pace = "back to back" if not args.interval else f"{args.interval * 1000:g} ms apart"
+        print(f"load: {args.clients} clients reading {pace}, niceness {args.load_nice}")
+        alone = measure(data, folder, "alone", args.seconds, 0, load_args)
+        print(
+            f"alone:       {alone.candles:>7} candles, {alone.orders} orders in {alone.seconds:.1f} s"
+            f" = {alone.rate:.0f}/s"
+        )
+        loaded = measure(data, folder, "readers", args.seconds, args.clients, load_args)
+        print(
+            f"{args.clients} readers:   {loaded.candles:>7} candles, {loaded.orders} orders in {loaded.seconds:.1f} s"
+            f" = {loaded.rate:.0f}/s"
+        )
         print(
             f"reads: {loaded.reads} ({loaded.reads / loaded.seconds:.0f}/s), p50 {loaded.p50_ms:.1f} ms, "
             f"p99 {loaded.p99_ms:.1f} ms, max {loaded.max_ms:.1f} ms, errors {loaded.error_count}"
         )
+        print(
+            f"engine process CPU in the window: alone {alone.engine_cpu / alone.seconds:.2f} cores, "
+            f"with readers {loaded.engine_cpu / loaded.seconds:.2f} cores "
+            f"({(loaded.engine_cpu / loaded.candles - alone.engine_cpu / alone.candles) * 1e6:+.1f} us per candle)"
+        )
+        for tool, (p50, p99) in loaded.per_tool.items():
+            print(f"  {tool:<16} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
         problems = []
         if not alone.running_at_end or not loaded.running_at_end:
             problems.append("a replay ran out of data inside the window: use --repeat to lengthen it")
+        if min(alone.orders, loaded.orders) < args.seconds:
+            problems.append("fewer than one order a second in a window: the replay was not trading")
         if loaded.error_count:
             problems.append(f"reads failed: {loaded.errors}")
-        if loaded.reads < args.clients * args.seconds:
+        if loaded.reads < args.clients * args.seconds / max(1.0, 10 * args.interval):
             problems.append("fewer reads than one per client per second: the load is not what it claims")
         if problems:
             print("NO VERDICT: " + "; ".join(problems))

@@ -16,9 +16,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 from engine.persistence.errors import FlushTimeout, WriterClosed
+from engine.persistence.handoff import wait_for_thread
 from engine.persistence.store import Store
 
 __all__ = ["StoreReader"]
@@ -71,7 +70,7 @@ class StoreReader:
         self._queue.put((fn, future))
         if not future.done():
             try:
-                await anyio.to_thread.run_sync(future.exception, self._timeout, abandon_on_cancel=True)
+                await wait_for_thread(future, self._timeout)
             except TimeoutError as exc:
                 raise FlushTimeout(f"store reader did not answer within {self._timeout}s") from exc
         result: T = future.result()

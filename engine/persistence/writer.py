@@ -37,6 +37,7 @@ import anyio.to_thread
 from engine import faults
 from engine.persistence.bulk import PartialWrite
 from engine.persistence.errors import FlushTimeout, StoreError, WriterClosed, WriterError
+from engine.persistence.handoff import wait_for_thread
 from engine.persistence.store import Store
 from engine.redaction import redacted_logger
 
@@ -257,8 +258,7 @@ class StoreWriter:
         if not future.done():
             limit = self._timeout if timeout is None else timeout
             try:
-                # A worker thread waits; if we are cancelled it is abandoned and ends by the timeout.
-                await anyio.to_thread.run_sync(future.exception, limit, abandon_on_cancel=True)
+                await wait_for_thread(future, limit)
             except TimeoutError as exc:
                 raise FlushTimeout(f"store writer did not answer within {limit}s") from exc
         return future.result()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from time import perf_counter
 from typing import Any, TypeVar
 
 import anyio
@@ -40,9 +41,9 @@ from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime.clock import SimClock, WallClock
 from engine.runtime.config import Config, parse_speed
-from engine.runtime.control import ControlServer, control_path_for
+from engine.runtime.control import OFF_LOOP, ControlServer, control_path_for
 from engine.runtime.control import supported as control_supported
-from engine.runtime.journal import Journal, _copy_order, jsonable
+from engine.runtime.journal import RECENT_FILLS, Journal, _copy_order, jsonable
 from engine.runtime.operator import claim_request
 from engine.runtime.restart import (
     Decision,
@@ -211,11 +212,17 @@ class Engine:
         submitted before (reads see the engine's own writes; an order intent never waits behind a read). An
         in-memory store has one connection: it is read on the writer's thread, in order with the writes.
         """
-        reader = self.reader
-        if reader is None:
-            return await self.writer.call(fn)
-        await self.writer.barrier()
-        return await reader.call(fn)
+        started = perf_counter()
+        try:
+            reader = self.reader
+            if reader is None:
+                return await self.writer.call(fn)
+            await self.writer.barrier()
+            return await reader.call(fn)
+        finally:
+            waits = OFF_LOOP.get()
+            if waits is not None:
+                waits.append(perf_counter() - started)  # asleep, not holding the loop: see ReadBudget
 
     # -- start-up ---------------------------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -242,6 +249,7 @@ class Engine:
         for fill in saved["fills"]:
             self.portfolio.apply_fill(fill)
         self.journal = Journal(self.writer, self.portfolio, self.clock.now_ns, durable=self.options.durable_intents)
+        self.journal.recent_fills.extend(saved["fills"][-RECENT_FILLS:])
         self.exchange = self._exchange_factory(
             self.instruments,
             {a: b.total for a, b in self.portfolio.balances.assets().items()},
@@ -655,6 +663,9 @@ class Engine:
                     try:
                         yield facade
                     finally:
+                        if self.control is not None:
+                            with anyio.CancelScope(shield=True):
+                                await self.control.close_connections()
                         tg.cancel_scope.cancel()
             finally:
                 # Whatever ended the run (the data, a stop, an error), the venue is released and the state saved.

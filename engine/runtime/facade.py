@@ -221,7 +221,12 @@ class EngineFacade:
     async def trades(self, limit: int = 50) -> TradesView:
         if limit <= 0 or limit > 10000:
             raise InvalidRequest("limit must be between 1 and 10000")
-        fills = await self._engine.read(lambda s: s.recent_fills(limit))
+        e = self._engine
+        recent = e.journal.recent_fills
+        if limit <= len(recent) or len(recent) == e.portfolio.fill_count:
+            fills = list(recent)[-limit:]  # in memory: at once, as the books in memory stand
+        else:
+            fills = await e.read(lambda s: s.recent_fills(limit))
         return TradesView(
             mode=self.mode,
             trades=[

@@ -17,6 +17,7 @@ handful of GIL-free statements per hand-over instead of thousands of small ones 
 import copy
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
@@ -39,9 +40,10 @@ from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
 from engine.redaction import Redactor
 
-__all__ = ["ChangeCallback", "Journal"]
+__all__ = ["RECENT_FILLS", "ChangeCallback", "Journal"]
 
 ChangeCallback = Callable[[set[str]], None]
+RECENT_FILLS = 1000
 
 
 def jsonable(value: object) -> Any:
@@ -95,6 +97,9 @@ class Journal:
         self.dirty: set[str] = set()
         self.subscribers: list[ChangeCallback] = []
         self.anomalies = 0
+        # The latest fills, newest last: get_trades answers from here (at once, and in agreement with the books
+        # in memory) instead of waiting for the writer to catch up during a busy run.
+        self.recent_fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         self.last_anomaly = ""
         self.staging = (not durable) if stage is None else stage
         self._orders: dict[ClientOrderId, Order] = {}
@@ -131,6 +136,7 @@ class Journal:
         self.dirty.add("orders")
 
     def fill_booked(self, fill: Fill, position: Position, closed: ClosedTrade | None, order: Order) -> None:
+        self.recent_fills.append(fill)
         # The values a converted fill was booked at: a restart re-books it at these, not at its own marks.
         value = self.portfolio.fill_values.get(fill.trade_id) if self.portfolio.fill_values else None
         value_row = (

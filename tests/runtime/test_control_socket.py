@@ -52,7 +52,8 @@ async def test_reads_through_the_socket_are_the_engines_own(tmp_path: Path) -> N
             steps.append(note)
 
         diagnosis = await remote.diagnose(progress)
-        assert diagnosis.checks and len(steps) == len(diagnosis.checks)
+        assert diagnosis.checks
+        assert len(steps) == len(diagnosis.checks) + 1 and steps[-1] == "done"  # a step per check, then done
 
 
 async def test_changes_and_refusals_keep_their_meaning_and_the_socket_is_never_the_operator(tmp_path: Path) -> None:
@@ -140,3 +141,24 @@ def test_the_read_budget_holds_reads_to_their_share_of_the_loop() -> None:
     assert budget.delay() == pytest.approx(0.5)
     now[0] = 1.0
     assert budget.delay() == 0
+
+
+async def test_identical_reads_share_one_call_and_a_change_is_seen_at_once(tmp_path: Path) -> None:
+    """The gateway's reads are coalesced and reused for a tenth of a second, but never across a change."""
+    async with engine_and_remote(tmp_path / "c.db") as (engine, _local, remote):
+        server = engine.control
+        assert server is not None
+        before = server.calls
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(remote.status)
+        await remote.status()  # within 0.1 s of the others: the same answer again
+        assert server.calls - before == 1
+        assert (await remote.status()).trading_state == "active"
+        await remote.pause(source="mcp:remote")  # this client's own change: its next read asks the engine
+        assert (await remote.status()).trading_state == "paused"
+        assert server.calls - before == 3
+        remote.read_cache_s = 0.0  # with no reuse, every read is the engine's
+        await remote.risk()
+        await remote.risk()
+        assert server.calls - before == 5

@@ -234,3 +234,31 @@ async def test_a_restart_keeps_the_account_currency_values_of_fills_in_another_q
     assert final_state(resumed) == final_state(straight)
     assert resumed.portfolio.realized_pnl == straight.portfolio.realized_pnl
     assert resumed.portfolio.fees_unconverted == straight.portfolio.fees_unconverted
+
+
+async def test_recent_trades_answered_from_memory_agree_with_the_state_file(tmp_path: Path) -> None:
+    """get_trades answers from the fills kept in memory; after a resume (the memory rebuilt from the file) they are
+    the file's own rows, for any limit, including more than the memory holds."""
+    from engine.runtime import journal
+
+    config = fast_config()
+    db = tmp_path / "t.db"
+    first = Engine.from_config(config, db, options=RunOptions(id_prefix="t", max_events=333))
+    await run_to_end(first)
+    resumed = Engine.from_config(config, db, options=RunOptions(id_prefix="t", keep_alive=True))
+    async with resumed.serve() as facade:
+        with anyio.fail_after(120):
+            await resumed.done.wait()
+        total = resumed.portfolio.fill_count
+        assert total > 4, "the sample run must trade for this test to mean anything"
+        from_file = await resumed.read(lambda s: s.recent_fills(total))
+        assert len(from_file) == total
+        for limit in (1, 3, total, total + 10):
+            view = await facade.trades(limit=limit)
+            newest_first = from_file[::-1][:limit]
+            assert [t.trade_id for t in view.trades] == [f.trade_id for f in newest_first]
+            assert [(t.qty, t.price, t.fee) for t in view.trades] == [(f.qty, f.price, f.fee) for f in newest_first]
+        # With fewer fills in memory than asked for, the file answers (the path a long history takes).
+        resumed.journal.recent_fills = journal.deque(list(resumed.journal.recent_fills)[-2:], maxlen=2)
+        view = await facade.trades(limit=total)
+        assert [t.trade_id for t in view.trades] == [f.trade_id for f in from_file[::-1]]
