@@ -1,5 +1,7 @@
 """Shared test fixtures: the anyio backend, paths to the shared reference data (skip when absent)."""
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -41,3 +43,7 @@ async def facade() -> AsyncIterator[EngineFacade]:
 def mode(request: pytest.FixtureRequest) -> str:
     """The client's connection mode."""
     return str(request.param)
+
+
+# Tests never read or write the developer's own kept catalogue (engine.market.catalog_files): a folder of their own.
+os.environ["TRADING_MCP_HOME"] = tempfile.mkdtemp(prefix="trading-mcp-home-")

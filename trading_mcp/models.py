@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.market.catalog_files import canonical_pair_name, current_catalog
+from engine.market.pair_names import compact
 from engine.runtime.views import EmergencyStopView, EventView, StrategyView
 from trading_mcp.arguments import DECIMAL_TEXT, MAX_TEXT_VALUE, Scalar, ScalarValue
 from trading_mcp.errors import InvalidInput, UnknownName
@@ -25,7 +27,9 @@ __all__ = [
     "StopConfirmation",
     "StrategyStateView",
     "engine_values",
+    "pair_spellings",
     "resolve_name",
+    "resolve_pair",
 ]
 
 MAX_CHANGES = 32
@@ -104,6 +108,27 @@ def engine_values(values: Mapping[str, Scalar], *, what: str) -> dict[str, objec
         else:
             converted[name] = value
     return converted
+
+
+def pair_spellings(name: str) -> list[str]:
+    """The compact spellings of a pair the engine trades (``BTC/USD`` → ``BTCUSD``, ``XBTUSD``, ``XXBTZUSD``)."""
+    found = current_catalog().find(name)
+    names = [name] if found is None else [name, found.altname, found.rest_name, found.wsname]
+    return [compact(n) for n in names if n]
+
+
+def resolve_pair(text: str, known: list[str]) -> str:
+    """The pair of ``known`` (canonical names) that ``text`` spells, in any of Kraken's or the usual spellings.
+
+    Raises:
+        UnknownName: naming the known pairs when none matches.
+    """
+    if text in known:
+        return text
+    name = canonical_pair_name(text) if text.strip() else text
+    if name in known:
+        return name
+    return resolve_name(text, known, what="pair")
 
 
 def resolve_name(text: str, known: list[str], *, what: str) -> str:

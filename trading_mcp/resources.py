@@ -10,7 +10,9 @@
 * ``bot://risk`` (``RiskView``: limits, caps, usage), ``bot://market/{pair}`` (``MarketView``: ticker, top
   of book), ``bot://events`` (``EventsView``: tail of the event log)
 
-Decimals are JSON strings. Static resources close over the facade (the SDK gives them no context).
+Decimals are JSON strings. Static resources close over the facade (the SDK gives them no context). A pair in a
+URI is written without its slash (``bot://market/BTC-USD``; any spelling works: ``XBTUSD``, ``btcusd``), since a
+slash would end the URI's segment; documents name it canonically (``BTC/USD``).
 """
 
 from typing import Any
@@ -19,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel
 
 from trading_mcp.errors import Redactor, resource_errors
-from trading_mcp.models import EventsView, resolve_name
+from trading_mcp.models import EventsView, resolve_pair
 from trading_mcp.ports import Facade
 
 __all__ = ["RESOURCE_TEMPLATES", "RESOURCE_URIS", "register_resources"]
@@ -99,7 +101,7 @@ def register_resources(mcp: MCPServer[Any], facade: Facade, redactor: Redactor) 
     async def performance_by_pair(pair: str) -> str:
         """Performance metrics of one pair."""
         with resource_errors():
-            return _json(await facade.performance(pair=resolve_name(pair, facade.pair_names(), what="pair")))
+            return _json(await facade.performance(pair=resolve_pair(pair, facade.pair_names())))
 
     @mcp.resource("bot://strategies", name="strategies", title="Strategies", mime_type=_JSON)
     async def strategies() -> str:
@@ -121,7 +123,7 @@ def register_resources(mcp: MCPServer[Any], facade: Facade, redactor: Redactor) 
     async def market(pair: str) -> str:
         """Last price and top of book of one pair."""
         with resource_errors():
-            return _json(await facade.market(resolve_name(pair, facade.pair_names(), what="pair")))
+            return _json(await facade.market(resolve_pair(pair, facade.pair_names())))
 
     @mcp.resource("bot://events", name="events", title="Event log", mime_type=_JSON)
     async def events() -> str:

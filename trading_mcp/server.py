@@ -31,9 +31,11 @@ from mcp_types import (
     UnsubscribeRequestParams,
 )
 
+from engine.market.pair_names import compact
 from trading_mcp.confirm import ConfirmationStore
 from trading_mcp.errors import Redactor
 from trading_mcp.identity import ClientScope
+from trading_mcp.models import pair_spellings
 from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
 from trading_mcp.prompts import register_prompts
@@ -72,7 +74,8 @@ def _expand_topic(facade: Facade, topic: str) -> list[str]:
     """The templated URIs a topic also touches (a 2026-07-28 listener subscribes to exact URIs)."""
     if topic == "performance":
         return [f"bot://performance/strategy/{n}" for n in facade.strategy_names()] + [
-            f"bot://performance/pair/{p}" for p in facade.pair_names()
+            f"bot://performance/pair/{p.replace('/', '-')}"
+            for p in facade.pair_names()  # no slash in a URI segment
         ]
     if topic == "strategies":
         return [f"bot://strategies/{n}" for n in facade.strategy_names()]
@@ -205,7 +208,10 @@ def _register_completions(mcp: MCPServer[ClientScope], facade: Facade) -> None:
         if argument.name in ("name", "strategy"):
             options = facade.strategy_names()
         elif argument.name == "pair":
-            options = facade.pair_names()
+            # Offered under their canonical names, found by any spelling's start ("xbt" finds BTC/USD).
+            prefix = argument.value
+            values = [p for p in facade.pair_names() if any(s.startswith(compact(prefix)) for s in pair_spellings(p))]
+            return Completion(values=values[:100], total=len(values[:100]), has_more=False)
         else:
             return None
         prefix = argument.value.lower()

@@ -22,7 +22,7 @@ from engine.runtime.views import (
     TradesView,
 )
 from trading_mcp.errors import Redactor, tool_errors
-from trading_mcp.models import EventsView, resolve_name
+from trading_mcp.models import EventsView, resolve_pair
 from trading_mcp.ports import Facade
 from trading_mcp.registry import ToolSet
 
@@ -83,7 +83,7 @@ def register_read_tools(tools: ToolSet, facade: Facade, redactor: Redactor) -> N
         one pair."""
         with tool_errors():
             if pair is not None:
-                pair = resolve_name(pair, facade.pair_names(), what="pair")
+                pair = resolve_pair(pair, facade.pair_names())
             return await facade.performance(strategy=strategy, pair=pair)
 
     @tools.tool(title="Strategies", annotations=_READ)
@@ -103,9 +103,9 @@ def register_read_tools(tools: ToolSet, facade: Facade, redactor: Redactor) -> N
 
     @tools.tool(title="Market", annotations=_READ)
     async def get_market(pair: Name) -> MarketView:
-        """Last price and top of book (bid, ask, sizes) of one pair, e.g. XBTUSD."""
+        """Last price and top of book (bid, ask, sizes) of one pair, e.g. BTC/USD (any spelling: XBTUSD, btc-usd)."""
         with tool_errors():
-            return await facade.market(resolve_name(pair, facade.pair_names(), what="pair"))
+            return await facade.market(resolve_pair(pair, facade.pair_names()))
 
     @tools.tool(title="Event log", annotations=_READ)
     async def get_events(limit: Limit = 50, kind: Name | None = None) -> EventsView:

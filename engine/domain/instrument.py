@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from engine.domain.fee_schedule import PUBLISHED_MAKER, PUBLISHED_TAKER, FeeTier
 from engine.domain.money import ZERO, parse_decimal, quantum
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "FeeTier",
     "Instrument",
     "InstrumentError",
+    "legacy_asset_codes",
     "normalize_asset",
 ]
 
@@ -49,6 +51,10 @@ _ASSET_ALIASES = {
     "XZEC": "ZEC",
     "XXMR": "XMR",
     "XETC": "ETC",
+    "ZAUD": "AUD",
+    "ZCHF": "CHF",
+    "XMLN": "MLN",
+    "XREP": "REP",
 }
 
 
@@ -57,24 +63,21 @@ def normalize_asset(code: str) -> str:
     return _ASSET_ALIASES.get(code, code)
 
 
+def legacy_asset_codes() -> dict[str, str]:
+    """Kraken's legacy asset codes (REST ids such as ``XXBT``, altnames such as ``XDG``) → the plain codes."""
+    return dict(_ASSET_ALIASES)
+
+
 class InstrumentError(ValueError):
     """An instrument description is malformed."""
 
 
-@dataclass(frozen=True, slots=True)
-class FeeTier:
-    """From ``volume`` (30-day, in the fee volume currency) on, the fee is ``percent`` of the cost."""
-
-    volume: Decimal
-    percent: Decimal
-
-
 def _default_taker() -> tuple[FeeTier, ...]:
-    return (FeeTier(ZERO, Decimal("0.40")),)
+    return PUBLISHED_TAKER
 
 
 def _default_maker() -> tuple[FeeTier, ...]:
-    return (FeeTier(ZERO, Decimal("0.25")),)
+    return PUBLISHED_MAKER
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,11 @@ class Instrument:
     """A spot pair with Kraken's precision rules.
 
     Attributes:
-        pair: the engine's pair name, Kraken's ``altname`` (``XBTUSD``).
-        ws_symbol: the WebSocket v2 symbol (``BTC/USD``).
+        pair: the engine's pair name, the canonical one: Kraken's WebSocket v2 symbol (``BTC/USD``; see
+            :mod:`engine.market.pair_names`).
+        ws_symbol: the WebSocket v2 symbol (``BTC/USD``; the same as ``pair`` for every pair read from Kraken).
         rest_name: the key Kraken's REST API uses (``XXBTZUSD``).
+        altname, wsname: Kraken's other names of the pair (``XBTUSD``, ``XBT/USD``), accepted as input.
         base, quote: engine asset codes (``BTC``, ``USD``).
         pair_decimals: price precision; lot_decimals: quantity precision; cost_decimals: cost precision.
         ordermin: the smallest base quantity; costmin: the smallest cost in quote; tick_size: the price step.
@@ -104,6 +109,8 @@ class Instrument:
     fees_taker: tuple[FeeTier, ...] = field(default_factory=_default_taker)
     fees_maker: tuple[FeeTier, ...] = field(default_factory=_default_maker)
     status: str = "online"
+    altname: str = ""  # Kraken's altname (XBTUSD), and its WebSocket v1 name (XBT/USD): spellings users meet
+    wsname: str = ""
     # Derived once (every order reads them): the steps, and the (taker, maker) rates of the lowest fee tier.
     price_step: Decimal = field(init=False, repr=False, compare=False)
     lot_step: Decimal = field(init=False, repr=False, compare=False)
@@ -115,6 +122,11 @@ class Instrument:
         object.__setattr__(self, "lot_step", quantum(self.lot_decimals))
         rates = (_rate(self.fees_taker, ZERO), _rate(self.fees_maker, ZERO))
         object.__setattr__(self, "_base_rates", rates)
+
+    @property
+    def rest_pair(self) -> str:
+        """The name Kraken's REST API takes in a ``pair`` parameter: the altname (``XBTUSD``), else the REST key."""
+        return self.altname or self.rest_name
 
     def round_price(self, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
         """Round ``price`` to a multiple of the tick size, carried at ``pair_decimals`` places."""
@@ -168,9 +180,10 @@ class Instrument:
             pair_decimals = int(info["pair_decimals"])
             tick_raw = info.get("tick_size")
             tick = parse_decimal(str(tick_raw), field="tick_size") if tick_raw is not None else quantum(pair_decimals)
+            symbol = ws_symbol or f"{base}/{quote}"
             return cls(
-                pair=str(info.get("altname", rest_name)),
-                ws_symbol=ws_symbol or f"{base}/{quote}",
+                pair=symbol,
+                ws_symbol=symbol,
                 rest_name=rest_name,
                 base=base,
                 quote=quote,
@@ -183,6 +196,8 @@ class Instrument:
                 fees_taker=_tiers(info.get("fees")) or _default_taker(),
                 fees_maker=_tiers(info.get("fees_maker")) or _default_maker(),
                 status=str(info.get("status", "online")),
+                altname=str(info.get("altname", "")),
+                wsname=str(info.get("wsname", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InstrumentError(f"AssetPairs entry {rest_name!r} is malformed: {exc}") from exc

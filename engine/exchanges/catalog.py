@@ -1,25 +1,15 @@
-"""The instruments the engine knows without asking Kraken (shipped in ``engine/data/instruments.json``).
+"""The instruments the engine knows without asking Kraken: the catalogue in use (see :mod:`engine.market.catalog`).
 
-Live runs replace these with what Kraken's AssetPairs says at start-up.
+Live and ``--market kraken`` runs refresh it from Kraken's AssetPairs at start-up (``trading-mcp pairs
+--refresh`` does it by hand); everything else uses the kept copy of the last refresh, else the shipped file.
 """
 
-import json
-from functools import cache
-from importlib import resources
-
 from engine.domain.instrument import Instrument
+from engine.market.catalog_files import current_catalog
 
 __all__ = ["default_instruments"]
 
 
-@cache
 def default_instruments() -> dict[str, Instrument]:
-    """Shipped instruments keyed by pair name (``XBTUSD``, ``XBTUSDT``, ``ETHXBT``)."""
-    raw = json.loads(resources.files("engine").joinpath("data/instruments.json").read_text(encoding="utf-8"))
-    instruments = {}
-    for rest_name, info in raw.items():
-        if rest_name.startswith("_"):
-            continue
-        instrument = Instrument.from_kraken(rest_name, info)
-        instruments[instrument.pair] = instrument
-    return instruments
+    """The catalogue's instruments keyed by canonical pair name (``BTC/USD``)."""
+    return {i.pair: i for i in current_catalog()}

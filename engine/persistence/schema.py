@@ -215,6 +215,32 @@ def m004_events_wall_clock(db: Database) -> None:
     db.execute("ALTER TABLE [events] ADD COLUMN [wall_ts_ns] INTEGER")
 
 
+@MIGRATIONS(name="m005_canonical_pair_names")
+def m005_canonical_pair_names(db: Database) -> None:
+    """Pairs are named by their canonical name, Kraken's WebSocket v2 symbol (``BTC/USD``), no longer by the
+    altname (``XBTUSD``): orders, fills, positions and round trips are renamed for every pair of the catalogue
+    in use (its altname, REST key and v1 name), and so is a pair named in the recorded data source (several
+    replayed files). Pairs the catalogue does not know keep their names. The audit log keeps what it said."""
+    from engine.market.catalog_files import current_catalog
+
+    renames: dict[str, str] = {}
+    for inst in current_catalog():
+        for old in (inst.altname, inst.rest_name, inst.wsname):
+            if old and old != inst.pair:
+                renames.setdefault(old, inst.pair)
+    for table in ("orders", "fills", "positions", "round_trips"):
+        for old, new in renames.items():
+            db.execute(f"UPDATE [{table}] SET pair = ? WHERE pair = ?", (new, old))
+    for key in ("source_id", "source"):
+        row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            continue
+        value = str(row[0])
+        for old, new in renames.items():
+            value = value.replace(f":{old}+", f":{new}+").replace(f":{old} ", f":{new} ")
+        db.execute("UPDATE kv SET value = ? WHERE key = ?", (value, key))
+
+
 def migrate(db: Database) -> list[str]:
     """Apply the pending migrations (each in its own transaction) and return their names."""
     names = [m.name for m in MIGRATIONS.pending(db)]

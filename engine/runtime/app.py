@@ -34,6 +34,7 @@ from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.execution.order_manager import OrderManager
+from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
@@ -129,6 +130,7 @@ def replay_file(path: Path, pair: str, interval_s: int | None) -> ReplaySource:
     """A replayed file; a trades file is turned into candles (of ``interval_s``, default one minute), since the
     strategies decide on closed candles. Minutes without a trade get Kraken's own filler candle (the previous
     close, no volume), so the candles are regular in time as Kraken's OHLC is."""
+    pair = canonical_pair_name(pair)
     if detect_format(path) is ReplayFormat.TRADES_JSON:
         return ReplaySource(path, pair=pair, aggregate_s=interval_s or 60, fill_gaps=True)
     return ReplaySource(path, pair=pair, interval_s=interval_s)

@@ -54,7 +54,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     _common(run)
     run.add_argument("--speed", help="replay pace: max, realtime, or a multiple such as 60 (default from config: 600)")
     run.add_argument("--data", type=Path, help="replay this Kraken OHLCVT CSV or REST OHLC/Trades JSON instead")
-    run.add_argument("--pair", help="pair the replayed data is traded as (default XBTUSD)")
+    run.add_argument("--pair", help="pair the replayed data is traded as, in any spelling (default BTC/USD)")
     run.add_argument(
         "--market", choices=["replay", "kraken"], help="market data: a replayed file or Kraken's live feed"
     )
@@ -88,7 +88,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
     bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
     bt.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
-    bt.add_argument("--pair", default="XBTUSD", help="pair the data is traded as (default XBTUSD)")
+    bt.add_argument("--pair", default="BTC/USD", help="pair the data is traded as, in any spelling (default BTC/USD)")
     bt.add_argument("--interval", type=int, help="candle interval in minutes (inferred when omitted)")
     bt.add_argument("--config", type=Path, help="TOML config (paper account, risk, fees)")
     bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")

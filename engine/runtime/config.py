@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.market.catalog_files import canonical_pair_name
 from engine.risk.limits import RiskLimits
 from engine.strategies import ParamError, strategy_class
 
@@ -40,6 +41,13 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pair_name(value: str) -> str:
+    """Any spelling of a pair → its canonical name (``xbtusd`` → ``BTC/USD``; see engine.market.pair_names)."""
+    if not value.strip():
+        raise ValueError("a pair name is needed, such as BTC/USD")
+    return canonical_pair_name(value)
 
 
 def parse_speed(text: str) -> float | None:
@@ -86,13 +94,18 @@ class FeedConfig(_Section):
         None, description="Turn a trades file into candles of this many minutes."
     )
 
+    @field_validator("pair")
+    @classmethod
+    def _pair(cls, value: str) -> str:
+        return _pair_name(value)
+
 
 class MarketConfig(_Section):
     """Where market data comes from."""
 
     source: Literal["replay", "kraken"] = Field("replay", description="Replay a file, or Kraken's live feed.")
     file: Path | None = Field(None, description="File to replay; empty = the shipped Kraken sample.")
-    pair: str = Field("XBTUSD", description="Pair the replayed file is traded as.")
+    pair: str = Field("BTC/USD", description="Pair the replayed file is traded as (any spelling: BTC/USD, XBTUSD).")
     interval_minutes: Annotated[int, Field(gt=0, le=43200)] | None = Field(
         None, description="Candle interval of the file (inferred when empty)."
     )
@@ -107,13 +120,18 @@ class MarketConfig(_Section):
         parse_speed(value)
         return value
 
+    @field_validator("pair")
+    @classmethod
+    def _pair(cls, value: str) -> str:
+        return _pair_name(value)
+
 
 class StrategyConfig(_Section):
     """One strategy instance: a kind, the pair it trades, its weight and its parameters."""
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     kind: str
-    pair: str = "XBTUSD"
+    pair: str = "BTC/USD"
     enabled: bool = True
     weight: Annotated[Decimal, Field(ge=0, le=10, allow_inf_nan=False)] = Decimal(1)
     order_quote_amount: PositiveDec = Field(
@@ -122,6 +140,11 @@ class StrategyConfig(_Section):
         "another asset spends its worth at current prices.",
     )
     params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
+
+    @field_validator("pair")
+    @classmethod
+    def _pair(cls, value: str) -> str:
+        return _pair_name(value)
 
     @model_validator(mode="after")
     def _check_params(self) -> Self:
@@ -134,8 +157,8 @@ class StrategyConfig(_Section):
 
 def _default_strategies() -> list[StrategyConfig]:
     return [
-        StrategyConfig(name="ema_cross", kind="ema_cross", pair="XBTUSD", params={"fast": 12, "slow": 26}),
-        StrategyConfig(name="mean_reversion", kind="mean_reversion", pair="XBTUSD", params={"period": 20}),
+        StrategyConfig(name="ema_cross", kind="ema_cross", pair="BTC/USD", params={"fast": 12, "slow": 26}),
+        StrategyConfig(name="mean_reversion", kind="mean_reversion", pair="BTC/USD", params={"period": 20}),
     ]
 
 

@@ -16,6 +16,7 @@ from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
 from engine.domain.orders import Order, OrderSide, OrderType
 from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
 from engine.exchanges.port import OrderRequest
+from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store
 from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
 from engine.risk.checks import TradingState
@@ -261,7 +262,7 @@ class EngineFacade:
             if report is None:
                 report = compute_trade_report([], span_ns=span)
         elif pair is not None:
-            self._instrument(pair)
+            pair = self._instrument(pair)
             report = compute_group_reports(trips, "pair", span_ns=span).get(pair) or compute_trade_report(
                 [], span_ns=span
             )
@@ -314,9 +315,15 @@ class EngineFacade:
             raise NotFound(f"unknown strategy {name!r}; known: {', '.join(self.strategy_names())}")
         return slot
 
-    def _instrument(self, pair: str) -> None:
-        if pair not in self._engine.instruments:
+    def _instrument(self, pair: str) -> str:
+        """The canonical name of a pair this engine trades, from any spelling of it (``xbtusd`` → ``BTC/USD``)."""
+        instruments = self._engine.instruments
+        if pair in instruments:
+            return pair
+        name = canonical_pair_name(pair) if pair.strip() else pair
+        if name not in instruments:
             raise NotFound(f"unknown pair {pair!r}; known: {', '.join(self.pair_names())}")
+        return name
 
     def _strategy_view(self, slot: "StrategySlot") -> StrategyView:
         strategy = slot.strategy
@@ -382,7 +389,7 @@ class EngineFacade:
         )
 
     async def market(self, pair: str) -> MarketView:
-        self._instrument(pair)
+        pair = self._instrument(pair)
         e = self._engine
         event = e.trader.last_event.get(pair)
         last = e.portfolio.marks.get(pair)
@@ -642,7 +649,7 @@ class EngineFacade:
     ) -> OrderView:
         """Place a manual order through risk checks (engine API for operators, tests and benchmarks)."""
         e = self._engine
-        self._instrument(pair)
+        pair = self._instrument(pair)
         inst = e.instruments[pair]
         request = OrderRequest(
             client_id=e.oms.next_client_id(),

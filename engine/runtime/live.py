@@ -27,6 +27,7 @@ from engine.exchanges.kraken.protocol.errors import KrakenError
 from engine.exchanges.kraken.rest_client import KrakenRestClient
 from engine.exchanges.kraken.ws_link import DEFAULT_WS_SETTINGS, WsSettings
 from engine.exchanges.port import ExchangePort
+from engine.market.catalog_files import current_catalog
 from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions
 from engine.runtime.config import Config
@@ -190,12 +191,14 @@ async def kraken_check(
 
 async def _check_pairs(rest: KrakenRestClient, config: Config, report: KrakenCheckReport, redactor: Redactor) -> None:
     pairs = traded_pairs(config)
+    shipped = default_instruments()
+    # Kraken's REST API takes its own names (the altname XBTUSD), not the engine's (BTC/USD).
+    asked = [shipped[p].rest_pair if p in shipped else p.replace("/", "") for p in pairs]
     try:
-        found = await rest.asset_pairs(pairs)
+        found = await rest.asset_pairs(asked)
     except KrakenError as exc:
         report.problems.append(f"AssetPairs for {', '.join(pairs)} failed: {describe_kraken_error(exc, redactor)}")
         return
-    shipped = default_instruments()
     for pair in pairs:
         inst = found.get(pair)
         if inst is None:
@@ -212,8 +215,11 @@ async def _check_pairs(rest: KrakenRestClient, config: Config, report: KrakenChe
             inst.lot_decimals,
             inst.ordermin,
         ):
-            detail += " (differs from the shipped instrument)"
-            report.problems.append(f"pair {pair}: Kraken's precision or minimum differs from the shipped one")
+            detail += " (differs from the catalogue in use: `trading-mcp pairs --refresh` updates it)"
+            report.problems.append(
+                f"pair {pair}: Kraken's precision or minimum differs from the catalogue in use "
+                f"({current_catalog().source})"
+            )
         if inst.status != "online":
             report.problems.append(f"pair {pair} is {inst.status}")
         report.instruments[pair] = detail

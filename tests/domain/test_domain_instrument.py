@@ -17,11 +17,11 @@ from engine.exchanges.catalog import default_instruments
 def test_shipped_real_capture_parses_with_kraken_figures(shared_dir: Path) -> None:
     raw = json.loads((shared_dir / "data/kraken-rest-xbtusdt/http_asset_pairs.json").read_text())["result"]
     inst = Instrument.from_kraken("XBTUSDT", raw["XBTUSDT"])
-    assert inst == default_instruments()["XBTUSDT"]
+    assert inst == default_instruments()["BTC/USDT"]
 
 
 def test_xbtusdt_rules() -> None:
-    inst = default_instruments()["XBTUSDT"]
+    inst = default_instruments()["BTC/USDT"]
     assert (inst.base, inst.quote, inst.ws_symbol) == ("BTC", "USDT", "BTC/USDT")
     assert inst.ordermin == Decimal("0.00005") and inst.costmin == Decimal("0.5") and inst.tick_size == Decimal("0.1")
     assert inst.check_order(Decimal("0.00004"), Decimal("100000")) == ERR_ORDER_MIN

@@ -19,14 +19,14 @@ fill_specs = st.lists(
 
 
 def make_fill(n: int, side: OrderSide, qty: Decimal, price: Decimal, fee: Decimal) -> Fill:
-    return Fill(TradeId(f"t{n}"), ClientOrderId(f"c{n}"), "XBTUSD", side, qty, price, fee, "USD", n)
+    return Fill(TradeId(f"t{n}"), ClientOrderId(f"c{n}"), "BTC/USD", side, qty, price, fee, "USD", n)
 
 
 @given(fill_specs, prices)
 def test_position_pnl_matches_cash_flows(
     specs: list[tuple[OrderSide, Decimal, Decimal, Decimal]], mark: Decimal
 ) -> None:
-    position = Position("XBTUSD", "s")
+    position = Position("BTC/USD", "s")
     cash = Decimal(0)
     signed_qty = Decimal(0)
     for n, (side, qty, price, fee) in enumerate(specs):
@@ -62,7 +62,7 @@ def test_balances_conserve_money(specs: list[tuple[OrderSide, Decimal, Decimal, 
 
 
 def test_position_refuses_duplicate_trade() -> None:
-    position = Position("XBTUSD")
+    position = Position("BTC/USD")
     f = make_fill(1, OrderSide.BUY, Decimal("1"), Decimal("100"), Decimal("0"))
     position.apply(f)
     with pytest.raises(DuplicateFill):
@@ -71,7 +71,7 @@ def test_position_refuses_duplicate_trade() -> None:
 
 
 def test_flip_from_long_to_short_reprices_the_remainder() -> None:
-    position = Position("XBTUSD")
+    position = Position("BTC/USD")
     position.apply(make_fill(1, OrderSide.BUY, Decimal("1"), Decimal("100"), Decimal("0")))
     realized = position.apply(make_fill(2, OrderSide.SELL, Decimal("3"), Decimal("120"), Decimal("0")))
     assert realized == Decimal("20")

@@ -30,7 +30,7 @@ CID = ClientOrderId("c-1")
 
 
 def new_order(qty: str = "1") -> Order:
-    return Order(CID, "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal(qty), Decimal("100"), created_ts_ns=1)
+    return Order(CID, "BTC/USD", OrderSide.BUY, OrderType.LIMIT, Decimal(qty), Decimal("100"), created_ts_ns=1)
 
 
 def status_of(order: Order) -> OrderStatus:
@@ -42,7 +42,7 @@ def fill(trade: str, qty: str, price: str = "100") -> OrderFilled:
         Fill(
             TradeId(trade),
             CID,
-            "XBTUSD",
+            "BTC/USD",
             OrderSide.BUY,
             Decimal(qty),
             Decimal(price),

@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 
 from engine.domain.orders import ClientOrderId, Fill, Order, OrderSide, OrderStatus, OrderType
 from engine.domain.positions import Position
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import PaperExchange
 from engine.exchanges.port import OrderRequest
 from engine.execution.order_manager import REASON_STOPPED_BEFORE_SEND, OrderManager
@@ -43,12 +43,12 @@ class SlowJournal:
 
 def request(cid: str) -> OrderRequest:
     return OrderRequest(
-        ClientOrderId(cid), "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.01"), Decimal("50000"), 1
+        ClientOrderId(cid), "BTC/USD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.01"), Decimal("50000"), 1
     )
 
 
 async def test_a_stop_during_the_intent_write_keeps_the_order_from_the_venue() -> None:
-    instruments = default_instruments()
+    instruments = example_instruments()
     venue = PaperExchange(instruments, {"USD": Decimal(10000)}, clock=lambda: 1)
     journal = SlowJournal()
     trading = True
@@ -66,7 +66,7 @@ async def test_a_stop_during_the_intent_write_keeps_the_order_from_the_venue() -
 
 
 async def test_forced_orders_go_even_when_stopped() -> None:
-    instruments = default_instruments()
+    instruments = example_instruments()
     venue = PaperExchange(instruments, {"USD": Decimal(10000)}, clock=lambda: 1)
     journal = SlowJournal()
     journal.release.set()
@@ -80,7 +80,7 @@ async def test_forced_orders_go_even_when_stopped() -> None:
 async def test_unknown_order_events_are_reported_not_applied() -> None:
     from engine.domain.orders import OrderCanceled
 
-    instruments = default_instruments()
+    instruments = example_instruments()
     venue = PaperExchange(instruments, {"USD": Decimal(10000)}, clock=lambda: 1)
     journal = SlowJournal()
     oms = OrderManager(venue, Portfolio(instruments, {"USD": Decimal(10000)}, "USD"), journal, "t")
@@ -89,7 +89,7 @@ async def test_unknown_order_events_are_reported_not_applied() -> None:
 
 
 async def test_only_recent_closed_orders_stay_in_memory() -> None:
-    instruments = default_instruments()
+    instruments = example_instruments()
     venue = PaperExchange(instruments, {"USD": Decimal(10000)}, clock=lambda: 1)
     journal = SlowJournal()
     journal.release.set()

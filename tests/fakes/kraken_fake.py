@@ -45,10 +45,17 @@ DATA = Path(__file__).resolve().parents[2] / "engine" / "data"
 
 
 def shipped_pairs() -> list[FakePair]:
-    """XBTUSD and ETHXBT (official example) and XBTUSDT (the real capture) from ``engine/data``."""
-    raw = json.loads((DATA / "instruments.json").read_text(), parse_float=Decimal)
+    """XBTUSD and ETHXBT (official example) and XBTUSDT (the real capture): the pairs of
+    ``example_instruments()`` (tests/fakes/instruments_example.json), which the engine side of these tests uses."""
+    raw = json.loads((Path(__file__).parent / "instruments_example.json").read_text(), parse_float=Decimal)
     pairs = [FakePair.from_asset_pairs(name, info) for name, info in raw.items() if not name.startswith("_")]
     return pairs
+
+
+def real_pairs() -> list[FakePair]:
+    """The real AssetPairs entries the engine ships (engine/data/instruments.json): the fake as the venue is."""
+    raw = json.loads((DATA / "instruments.json").read_text(), parse_float=Decimal)
+    return [FakePair.from_asset_pairs(name, info) for name, info in raw.items() if not name.startswith("_")]
 
 
 @dataclass

@@ -127,7 +127,7 @@ def order_request(
     side: str,
     qty: str,
     price: str | None = None,
-    pair: str = "XBTUSDT",
+    pair: str = "BTC/USDT",
     strategy: str = "test",
 ) -> OrderRequest:
     return OrderRequest(

@@ -64,8 +64,8 @@ async def snapshot(client: Client) -> dict[str, Any]:
 
 async def rest_buy_orders(facade: EngineFacade, count: int) -> None:
     """Place ``count`` small limit buys far below the market, so they rest open on the paper venue."""
-    last = (await facade.market("XBTUSD")).last
+    last = (await facade.market("BTC/USD")).last
     assert last is not None, "the engine has no price yet"
     price = (last / 2).quantize(Decimal("0.1"))
     for _ in range(count):
-        await facade.submit_order("XBTUSD", "buy", Decimal("0.0001"), price, source="test")
+        await facade.submit_order("BTC/USD", "buy", Decimal("0.0001"), price, source="test")

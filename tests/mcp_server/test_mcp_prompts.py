@@ -45,11 +45,12 @@ async def test_completion_offers_strategy_and_pair_names(facade: EngineFacade, m
             {"name": "name", "value": "ema"},
         )
         pairs = await client.complete(
-            ResourceTemplateReference(type="ref/resource", uri="bot://market/{pair}"), {"name": "pair", "value": "X"}
+            ResourceTemplateReference(type="ref/resource", uri="bot://market/{pair}"), {"name": "pair", "value": "xbt"}
         )
         prompt = await client.complete(
             PromptReference(type="ref/prompt", name="strategy_tuning"), {"name": "strategy", "value": ""}
         )
     assert strategies.completion.values == ["ema_cross"]
-    assert pairs.completion.values and all(p.startswith("X") for p in pairs.completion.values)
+    # Offered under their canonical names, found by Kraken's older spelling (XBT is BTC).
+    assert set(pairs.completion.values) == {"BTC/USD", "BTC/USDT"} <= set(facade.pair_names())
     assert set(prompt.completion.values) == {"ema_cross", "mean_reversion"}

@@ -39,9 +39,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "bot://risk": RiskView,
     "bot://events": EventsView,
     "bot://performance/strategy/ema_cross": PerformanceView,
-    "bot://performance/pair/XBTUSD": PerformanceView,
+    "bot://performance/pair/BTC-USD": PerformanceView,
     "bot://strategies/mean_reversion": StrategyView,
-    "bot://market/XBTUSD": MarketView,
+    "bot://market/BTC-USD": MarketView,
 }
 
 
@@ -84,7 +84,7 @@ async def test_status_says_paper_and_what_runs(facade: EngineFacade, mode: str) 
 async def test_decimals_are_strings_never_floats(facade: EngineFacade) -> None:
     async with Client(build_server(facade)) as client:
         balance = await read_json(client, "bot://balance")
-        market = await read_json(client, "bot://market/XBTUSD")
+        market = await read_json(client, "bot://market/BTC-USD")
     assert isinstance(balance["equity"], str)
     assert Decimal(balance["equity"]) > 0
     assert isinstance(market["last"], str)
@@ -93,7 +93,7 @@ async def test_decimals_are_strings_never_floats(facade: EngineFacade) -> None:
 async def test_pair_names_are_matched_loosely(facade: EngineFacade, mode: str) -> None:
     async with Client(build_server(facade), mode=mode) as client:
         market = await read_json(client, "bot://market/xbt-usd")
-    assert market["pair"] == "XBTUSD"
+    assert market["pair"] == "BTC/USD"
 
 
 @pytest.mark.parametrize("uri", ["bot://market/DOGEEUR", "bot://strategies/nope", "bot://performance/strategy/nope"])

@@ -104,7 +104,7 @@ async def test_integers_are_not_taken_from_floats_booleans_or_text(facade: Engin
     assert len(fine["trades"]) <= 5
 
 
-@pytest.mark.parametrize("value", [5, 5.5, True, None, ["XBTUSD"], {"pair": "XBTUSD"}], ids=repr)
+@pytest.mark.parametrize("value", [5, 5.5, True, None, ["BTC/USD"], {"pair": "BTC/USD"}], ids=repr)
 async def test_strings_are_not_coerced_from_other_json(facade: EngineFacade, mode: str, value: Any) -> None:
     async with Client(build_server(facade), mode=mode) as client:
         market = await client.call_tool("get_market", {"pair": value})

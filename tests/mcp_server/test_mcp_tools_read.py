@@ -38,7 +38,7 @@ CALLS = [
     ("list_strategies", {}, StrategiesView),
     ("list_strategies", {"name": "ema_cross"}, StrategiesView),
     ("get_risk", {}, RiskView),
-    ("get_market", {"pair": "XBTUSD"}, MarketView),
+    ("get_market", {"pair": "BTC/USD"}, MarketView),
     ("get_events", {"limit": 10}, EventsView),
     ("diagnose_system", {}, DiagnosisView),
 ]

@@ -7,7 +7,7 @@ import pytest
 
 from trading_mcp.confirm import ConfirmationStore
 from trading_mcp.errors import ConfirmationRefused, InvalidInput, Redactor, UnknownName
-from trading_mcp.models import ScalarValue, engine_values, resolve_name
+from trading_mcp.models import ScalarValue, engine_values, resolve_name, resolve_pair
 from trading_mcp.notify import LegacySubscribers, Throttle
 from trading_mcp.source import source_of
 
@@ -217,9 +217,17 @@ def test_engine_values_refuse_bad_input(values: dict[str, ScalarValue], message:
 
 
 def test_resolve_name_ignores_case_and_separators() -> None:
-    assert resolve_name("xbt/usd", ["ETHUSD", "XBTUSD"], what="pair") == "XBTUSD"
-    with pytest.raises(UnknownName, match="known: ETHUSD, XBTUSD"):
-        resolve_name("DOGE", ["ETHUSD", "XBTUSD"], what="pair")
+    assert resolve_name("Ema-Cross", ["mean_reversion", "ema_cross"], what="strategy") == "ema_cross"
+    with pytest.raises(UnknownName, match="known: mean_reversion, ema_cross"):
+        resolve_name("macd", ["mean_reversion", "ema_cross"], what="strategy")
+
+
+def test_a_pair_is_found_by_any_of_its_spellings() -> None:
+    for spelling in ("xbt/usd", "XBTUSD", "btc-usd", "XXBTZUSD", "BTC/USD", "btcusd"):
+        assert resolve_pair(spelling, ["ETH/USD", "BTC/USD"]) == "BTC/USD"
+    assert resolve_pair("XETHZUSD", ["ETH/USD", "BTC/USD"]) == "ETH/USD"
+    with pytest.raises(UnknownName, match="known: ETH/USD, BTC/USD"):
+        resolve_pair("DOGE", ["ETH/USD", "BTC/USD"])
 
 
 def test_source_names_the_client_safely() -> None:

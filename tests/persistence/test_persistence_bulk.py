@@ -39,14 +39,14 @@ D = Decimal
 
 
 def _order(cid: str, **changes: object) -> Order:
-    order = Order(ClientOrderId(cid), "XBTUSD", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("65000.1"), 7, "é-strat")
+    order = Order(ClientOrderId(cid), "BTC/USD", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("65000.1"), 7, "é-strat")
     for name, value in changes.items():
         setattr(order, name, value)
     return order
 
 
 def _fill(tid: str, cid: str = "c1", ts: int = 9) -> Fill:
-    return Fill(TradeId(tid), ClientOrderId(cid), "XBTUSD", OrderSide.SELL, D("1E-8"), D("65432.10"), D("0.00001"),
+    return Fill(TradeId(tid), ClientOrderId(cid), "BTC/USD", OrderSide.SELL, D("1E-8"), D("65432.10"), D("0.00001"),
                 "USD", ts, "maker", "s", VenueOrderId("V-1"))  # fmt: skip
 
 
@@ -66,8 +66,8 @@ ORDERS = [
     ),
 ]
 FILLS = [_fill("t1"), _fill("t2", "c2", 10)]
-POSITION = Position("XBTUSD", "s", D("-0.25"), D("64000"), D("1.5"), D("0.2"), 3, 4, {TradeId("b"), TradeId("a")})
-TRIP = RoundTripRow("XBTUSD", "s", 1, 2, D("0.1"), D("100"), D("110.5"), D("0.9"), D("0.1"))
+POSITION = Position("BTC/USD", "s", D("-0.25"), D("64000"), D("1.5"), D("0.2"), 3, 4, {TradeId("b"), TradeId("a")})
+TRIP = RoundTripRow("BTC/USD", "s", 1, 2, D("0.1"), D("100"), D("110.5"), D("0.9"), D("0.1"))
 
 
 def _values(rows: EncodedRows) -> list[list[object]]:
@@ -85,14 +85,14 @@ def test_row_encoders_give_the_codecs_values() -> None:
     assert _values(encode_positions([POSITION], trade_ids=False))[0][-1] == "[]"
     balances = {"USD": AssetBalance(D("10.50"), D("1")), "BTC": AssetBalance(D("0"), D("0"))}
     assert _values(encode_balances(balances)) == [list(balance_to_row(a, b).values()) for a, b in balances.items()]
-    closed = ClosedTrade("XBTUSD", "s", 1, 2, D("0.1"), D("100"), D("110.5"), D("0.9"), D("0.1"))
+    closed = ClosedTrade("BTC/USD", "s", 1, 2, D("0.1"), D("100"), D("110.5"), D("0.9"), D("0.1"))
     trip_row = list(round_trip_to_row(TRIP).values())
     assert _values(encode_round_trips([TRIP])) == _values(encode_round_trips([closed])) == [trip_row]
 
 
 def test_encoders_refuse_what_the_codec_refuses() -> None:
     with pytest.raises(CodecError):
-        encode_fills([Fill(TradeId("x"), ClientOrderId("c"), "XBTUSD", OrderSide.BUY, D("NaN"), D(1), D(0), "USD", 1)])
+        encode_fills([Fill(TradeId("x"), ClientOrderId("c"), "BTC/USD", OrderSide.BUY, D("NaN"), D(1), D(0), "USD", 1)])
     with pytest.raises(CodecError):
         encode_equity([1], [1.5])  # type: ignore[list-item]
     with pytest.raises(StoreError, match="not an int"):

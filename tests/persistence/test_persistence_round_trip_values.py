@@ -9,10 +9,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from sqlite_utils import Database
 
 from engine.domain.orders import ClientOrderId, Fill, Order, OrderFilled, OrderSide, OrderType, TradeId
-from engine.exchanges.catalog import default_instruments
 from engine.persistence import MIGRATIONS, FillValueRow, RoundTripRow, SchemaError, Store, StoreWriter
 from engine.persistence.rows import encode_fill_values, encode_fills, encode_round_trips
 from engine.portfolio.performance import ClosedTrade, compute_trade_report
@@ -21,11 +21,11 @@ from engine.runtime.journal import Journal
 
 D = Decimal
 WAIT = 10
-SHIPPED = default_instruments()  # XBTUSD, XBTUSDT, ETHXBT
-VALUED = RoundTripRow("ETHXBT", "s", 1, 2, D(2), D("0.05"), D("0.06"), D("0.01912"), D("0.00088"),
+SHIPPED = example_instruments()  # BTC/USD, BTC/USDT, ETH/BTC
+VALUED = RoundTripRow("ETH/BTC", "s", 1, 2, D(2), D("0.05"), D("0.06"), D("0.01912"), D("0.00088"),
                       pnl_value=D("1151.2"), fees_value=D("48.8"), value_currency="USD")  # fmt: skip
 UNKNOWN = replace(VALUED, pnl_value=None, fees_value=None)
-SAME = RoundTripRow("XBTUSD", "s", 3, 4, D("0.1"), D(100), D(110), D("0.9"), D("0.1"), value_currency="USD")
+SAME = RoundTripRow("BTC/USD", "s", 3, 4, D("0.1"), D(100), D(110), D("0.9"), D("0.1"), value_currency="USD")
 
 
 @pytest.fixture
@@ -49,12 +49,12 @@ def test_values_are_stored_exactly_by_the_plain_and_the_bulk_path(store: Store, 
     for trip in (VALUED, UNKNOWN, SAME):
         store.add_round_trip(trip)
     value = FillValueRow("t1", D("20.00"), None, "USD")
-    store.add_fill(_fill(1, "ETHXBT", OrderSide.BUY, "2", "0.05", "0.0004", "BTC"))
+    store.add_fill(_fill(1, "ETH/BTC", OrderSide.BUY, "2", "0.05", "0.0004", "BTC"))
     store.add_fill_value(value)
     with Store.open(tmp_path / "bulk.sqlite") as bulk:
         bulk.write_rows(
             [
-                encode_fills([_fill(1, "ETHXBT", OrderSide.BUY, "2", "0.05", "0.0004", "BTC")]),
+                encode_fills([_fill(1, "ETH/BTC", OrderSide.BUY, "2", "0.05", "0.0004", "BTC")]),
                 encode_round_trips([VALUED, UNKNOWN, SAME]),
                 encode_fill_values([value]),
             ]
@@ -71,8 +71,8 @@ def test_values_are_stored_exactly_by_the_plain_and_the_bulk_path(store: Store, 
 
 
 def test_every_fill_gets_a_value_row_even_when_none_was_stored(store: Store) -> None:
-    store.add_fill(_fill(1, "XBTUSD", OrderSide.BUY, "0.1", "50000", "20", "USD"))
-    store.add_fill(_fill(2, "ETHXBT", OrderSide.BUY, "2", "0.05", "0.0004", "BTC"))
+    store.add_fill(_fill(1, "BTC/USD", OrderSide.BUY, "0.1", "50000", "20", "USD"))
+    store.add_fill(_fill(2, "ETH/BTC", OrderSide.BUY, "2", "0.05", "0.0004", "BTC"))
     store.add_fill_value(FillValueRow("t2", D(20), D(0), "USD"))
     assert store.load_fill_values() == [FillValueRow("t1", None, None, None), FillValueRow("t2", D(20), D(0), "USD")]
 
@@ -81,7 +81,7 @@ def _old_database(path: Path) -> None:
     """A store as the release before m003 wrote it: two round trips and one fill."""
     db = Database(path, execute_plugins=False)
     MIGRATIONS.apply(db, stop_before="m003_account_currency_values")
-    for pair, pnl in (("XBTUSD", "0.9"), ("ETHXBT", "0.01912")):
+    for pair, pnl in (("BTC/USD", "0.9"), ("ETH/BTC", "0.01912")):
         db.execute(
             "INSERT INTO round_trips (pair, strategy, entry_ts_ns, exit_ts_ns, qty, entry_price, exit_price, pnl,"
             " fees) VALUES (?, 's', 1, 2, '1', '1', '1', ?, '0.1')",
@@ -89,7 +89,7 @@ def _old_database(path: Path) -> None:
         )
     db.execute(
         "INSERT INTO fills (trade_id, client_id, pair, side, qty, price, fee, fee_asset, ts_ns, liquidity, strategy)"
-        " VALUES ('old', 'c', 'ETHXBT', 'buy', '2', '0.05', '0.0004', 'BTC', 1, 'taker', 's')"
+        " VALUES ('old', 'c', 'ETH/BTC', 'buy', '2', '0.05', '0.0004', 'BTC', 1, 'taker', 's')"
     )
     db.conn.commit()
     db.close()
@@ -101,14 +101,14 @@ def test_an_older_database_opens_and_only_account_quoted_rows_get_values(tmp_pat
     with Store.open(path) as store:
         old = store.load_round_trips()
         assert [(t.pair, t.pnl_value, t.fees_value, t.value_currency) for t in old] == [
-            ("XBTUSD", None, None, None),
-            ("ETHXBT", None, None, None),
+            ("BTC/USD", None, None, None),
+            ("ETH/BTC", None, None, None),
         ]
         assert store.load_fill_values() == [FillValueRow("old", None, None, None)]
         # A row stored since whose value is legitimately unknown is never touched.
-        store.add_round_trip(replace(UNKNOWN, pair="XBTUSD"))
-        assert store.value_legacy_round_trips("USD", ["XBTUSD", "XBTUSDT"]) == 1
-        assert store.value_legacy_round_trips("USD", ["XBTUSD", "XBTUSDT"]) == 0  # idempotent
+        store.add_round_trip(replace(UNKNOWN, pair="BTC/USD"))
+        assert store.value_legacy_round_trips("USD", ["BTC/USD", "BTC/USDT"]) == 1
+        assert store.value_legacy_round_trips("USD", ["BTC/USD", "BTC/USDT"]) == 0  # idempotent
         xbt, eth, new = store.load_round_trips()
         assert (xbt.pnl_value, xbt.fees_value, xbt.value_currency) == (D("0.9"), D("0.1"), "USD")
         assert (eth.pnl_value, eth.fees_value, eth.value_currency) == (None, None, None)
@@ -116,7 +116,7 @@ def test_an_older_database_opens_and_only_account_quoted_rows_get_values(tmp_pat
         # Reports say what they could not value, in the pair's quote asset, and add up the rest.
         report = compute_trade_report(_trades([xbt, eth]))
         assert report.realized_pnl == D("0.9") and report.trade_count == 2
-        assert report.unvalued_trades == 1 and report.unvalued_pnl == {"ETHXBT": D("0.01912")}
+        assert report.unvalued_trades == 1 and report.unvalued_pnl == {"ETH/BTC": D("0.01912")}
 
 
 def test_a_readonly_reader_refuses_a_database_lacking_m003(tmp_path: Path) -> None:
@@ -130,11 +130,11 @@ def test_a_readonly_reader_refuses_a_database_lacking_m003(tmp_path: Path) -> No
 
 # -- through the journal, and back after a restart ---------------------------------------------------------------
 FILLS = [
-    # (XBTUSD mark before the fill, fill): an ETHXBT round trip, an XBTUSD buy, an ETHXBT entry still open.
-    (D(50000), _fill(1, "ETHXBT", OrderSide.BUY, "2", "0.05", "0.0004", "BTC")),
-    (D(60000), _fill(2, "ETHXBT", OrderSide.SELL, "2", "0.06", "0.00048", "BTC")),
-    (D(60000), _fill(3, "XBTUSD", OrderSide.BUY, "0.1", "60000", "24", "USD")),
-    (D(61000), _fill(4, "ETHXBT", OrderSide.BUY, "1", "0.07", "0.0002", "BTC")),
+    # (BTC/USD mark before the fill, fill): an ETH/BTC round trip, an BTC/USD buy, an ETH/BTC entry still open.
+    (D(50000), _fill(1, "ETH/BTC", OrderSide.BUY, "2", "0.05", "0.0004", "BTC")),
+    (D(60000), _fill(2, "ETH/BTC", OrderSide.SELL, "2", "0.06", "0.00048", "BTC")),
+    (D(60000), _fill(3, "BTC/USD", OrderSide.BUY, "0.1", "60000", "24", "USD")),
+    (D(61000), _fill(4, "ETH/BTC", OrderSide.BUY, "1", "0.07", "0.0002", "BTC")),
 ]
 
 
@@ -146,7 +146,7 @@ async def _book_through_journal(db: Path, *, durable: bool) -> Portfolio:
         journal = Journal(writer, portfolio, lambda: 0, durable=durable)
         assert journal.staging is not durable
         for mark, f in FILLS:
-            portfolio.mark("XBTUSD", mark)
+            portfolio.mark("BTC/USD", mark)
             position, closed = portfolio.apply_fill(f)
             order = Order(f.client_id, f.pair, f.side, OrderType.MARKET, f.qty, None, f.ts_ns)
             order.apply(OrderFilled(f))
@@ -169,7 +169,7 @@ async def test_a_restart_rebooks_the_stored_fills_at_their_stored_values(tmp_pat
             tables.append({t: conn.execute(f"SELECT * FROM [{t}] ORDER BY rowid").fetchall()
                            for t in ("fills", "fill_values", "round_trips")})  # fmt: skip
     assert tables[0] == tables[1]  # both write paths store the same rows
-    assert len(tables[0]["fill_values"]) == 3  # the ETHXBT fills; the XBTUSD fill needs none
+    assert len(tables[0]["fill_values"]) == 3  # the ETH/BTC fills; the BTC/USD fill needs none
 
     with Store.open(tmp_path / "staged.sqlite") as store:
         fills, values = store.load_fills(), store.load_fill_values()
@@ -205,6 +205,6 @@ async def test_the_journal_values_legacy_round_trips_in_the_account_currency_whe
     finally:
         writer.stop()
     assert [(t.pair, t.pnl_value, t.value_currency) for t in trips] == [
-        ("XBTUSD", D("0.9"), "USD"),
-        ("ETHXBT", None, None),
+        ("BTC/USD", D("0.9"), "USD"),
+        ("ETH/BTC", None, None),
     ]

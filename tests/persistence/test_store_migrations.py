@@ -9,7 +9,13 @@ from sqlite_utils import Database
 
 from engine.persistence import MIGRATIONS, SchemaError, Store, applied_migrations, migrate, pending_migrations
 
-ALL = ["m001_initial", "m002_events_append_only", "m003_account_currency_values", "m004_events_wall_clock"]
+ALL = [
+    "m001_initial",
+    "m002_events_append_only",
+    "m003_account_currency_values",
+    "m004_events_wall_clock",
+    "m005_canonical_pair_names",
+]
 
 
 def test_new_database_gets_every_migration_wal_and_normal_sync(tmp_path: Path) -> None:

@@ -3,18 +3,18 @@
 from dataclasses import replace
 from decimal import Decimal
 
+from fakes.instruments import example_instruments
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.domain.orders import ClientOrderId, Fill, OrderSide, TradeId
-from engine.exchanges.catalog import default_instruments
 from engine.portfolio.portfolio import Portfolio
 
-XBT = default_instruments()["XBTUSD"]
+XBT = example_instruments()["BTC/USD"]
 INSTRUMENTS = {
-    "XBTUSD": XBT,
+    "BTC/USD": XBT,
     "ETHUSD": replace(XBT, pair="ETHUSD", base="ETH"),
-    "ETHXBT": default_instruments()["ETHXBT"],
+    "ETH/BTC": example_instruments()["ETH/BTC"],
 }
 PRICES = st.decimals(min_value=Decimal("0.5"), max_value=Decimal("70000"), places=2)
 STEPS = st.lists(

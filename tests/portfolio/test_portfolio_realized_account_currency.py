@@ -4,19 +4,19 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
+from fakes.instruments import example_instruments
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.domain.instrument import Instrument
 from engine.domain.orders import ClientOrderId, Fill, OrderSide, TradeId
 from engine.domain.positions import Position
-from engine.exchanges.catalog import default_instruments
 from engine.portfolio.performance import ClosedTrade, PerformanceError, compute_group_reports, compute_trade_report
 from engine.portfolio.portfolio import FillValue, Portfolio
 
-SHIPPED = default_instruments()  # XBTUSD, XBTUSDT, ETHXBT
-XBT = SHIPPED["XBTUSD"]
-ETHXBT = SHIPPED["ETHXBT"]
+SHIPPED = example_instruments()  # BTC/USD, BTC/USDT, ETH/BTC
+XBT = SHIPPED["BTC/USD"]
+ETHXBT = SHIPPED["ETH/BTC"]
 D = Decimal
 
 
@@ -35,10 +35,10 @@ def fill(
 
 
 def eth_round_trip(portfolio: Portfolio) -> ClosedTrade:
-    """2 ETH bought at 0.05 BTC (XBTUSD at 50000), sold at 0.06 BTC (XBTUSD at 60000), with BTC fees."""
-    portfolio.mark("XBTUSD", D(50000))
+    """2 ETH bought at 0.05 BTC (BTC/USD at 50000), sold at 0.06 BTC (BTC/USD at 60000), with BTC fees."""
+    portfolio.mark("BTC/USD", D(50000))
     portfolio.apply_fill(fill(1, ETHXBT, OrderSide.BUY, D(2), D("0.05"), D("0.0004")))
-    portfolio.mark("XBTUSD", D(60000))
+    portfolio.mark("BTC/USD", D(60000))
     _, closed = portfolio.apply_fill(fill(2, ETHXBT, OrderSide.SELL, D(2), D("0.06"), D("0.00048")))
     assert closed is not None
     return closed
@@ -88,8 +88,8 @@ def test_an_amount_without_a_price_is_tallied_in_its_asset_and_the_trip_is_unval
 
 def test_a_trip_is_unvalued_when_only_one_of_its_fills_could_not_be_priced() -> None:
     portfolio = Portfolio(SHIPPED, {"BTC": D(1)}, "USD")
-    portfolio.apply_fill(fill(1, ETHXBT, OrderSide.BUY, D(2), D("0.05"), D("0.0004")))  # no XBTUSD mark yet
-    portfolio.mark("XBTUSD", D(60000))
+    portfolio.apply_fill(fill(1, ETHXBT, OrderSide.BUY, D(2), D("0.05"), D("0.0004")))  # no BTC/USD mark yet
+    portfolio.mark("BTC/USD", D(60000))
     _, closed = portfolio.apply_fill(fill(2, ETHXBT, OrderSide.SELL, D(2), D("0.06"), D("0.00048")))
     assert closed is not None and closed.pnl_value is None and closed.fees_value is None
     assert portfolio.fees_paid == D("28.8") and portfolio.realized_pnl == D(1200)
@@ -97,10 +97,10 @@ def test_a_trip_is_unvalued_when_only_one_of_its_fills_could_not_be_priced() -> 
 
 
 def test_a_fee_in_another_asset_is_valued_in_that_asset() -> None:
-    # An XBTUSD trip whose exit fee is paid in BTC: the fee is valued at the XBTUSD mark, the rest is USD already.
+    # An BTC/USD trip whose exit fee is paid in BTC: the fee is valued at the BTC/USD mark, the rest is USD already.
     portfolio = Portfolio(SHIPPED, {"USD": D(10000), "BTC": D(1)}, "USD")
     portfolio.apply_fill(fill(1, XBT, OrderSide.BUY, D("0.1"), D(50000), D(20)))
-    portfolio.mark("XBTUSD", D(51000))
+    portfolio.mark("BTC/USD", D(51000))
     _, closed = portfolio.apply_fill(fill(2, XBT, OrderSide.SELL, D("0.1"), D(51000), D("0.0004"), "BTC"))
     assert closed is not None
     assert closed.fees_value == D(20) + D("0.0004") * 51000 == D("40.4")
@@ -131,7 +131,7 @@ def test_preset_values_make_a_rebooking_give_the_first_booking_s_figures() -> No
         fill(4, ETHXBT, OrderSide.BUY, D(1), D("0.07"), D("0.0002")),
     ]
     again = Portfolio(SHIPPED, {"USD": D(10000), "BTC": D(1)}, "USD")
-    again.mark("XBTUSD", D(1))  # a restart's marks are nothing like those of the first booking
+    again.mark("BTC/USD", D(1))  # a restart's marks are nothing like those of the first booking
     again.preset_fill_values(stored)
     for f in fills:
         again.apply_fill(f)
@@ -142,7 +142,7 @@ def test_preset_values_make_a_rebooking_give_the_first_booking_s_figures() -> No
 
     # Without the presets the same fills would be valued at today's marks: different figures.
     naive = Portfolio(SHIPPED, {"USD": D(10000), "BTC": D(1)}, "USD")
-    naive.mark("XBTUSD", D(1))
+    naive.mark("BTC/USD", D(1))
     for f in fills:
         naive.apply_fill(f)
     assert naive.fees_paid != first.fees_paid
@@ -157,7 +157,7 @@ def test_a_fill_stored_without_values_or_in_another_currency_is_unknown_not_reva
         value_currency: str | None
 
     portfolio = Portfolio(SHIPPED, {"USD": D(0), "BTC": D(1)}, "USD")
-    portfolio.mark("XBTUSD", D(60000))
+    portfolio.mark("BTC/USD", D(60000))
     portfolio.preset_fill_values([Stored("t1", None, None, None), Stored("t2", D(1), D(2), "EUR")])
     portfolio.apply_fill(fill(1, ETHXBT, OrderSide.BUY, D(2), D("0.05"), D("0.0004")))
     _, closed = portfolio.apply_fill(fill(2, ETHXBT, OrderSide.SELL, D(2), D("0.06"), D("0.00048")))
@@ -171,8 +171,8 @@ def test_a_fill_stored_without_values_or_in_another_currency_is_unknown_not_reva
 
 def test_restored_positions_of_other_quotes_go_to_the_unconverted_tallies() -> None:
     portfolio = Portfolio(SHIPPED, {"USD": D(10000)}, "USD")
-    usd = Position(pair="XBTUSD", strategy="s", realized_pnl=D(5), fees=D(1))
-    eth = Position(pair="ETHXBT", strategy="s", realized_pnl=D("0.01"), fees=D("0.001"))
+    usd = Position(pair="BTC/USD", strategy="s", realized_pnl=D(5), fees=D(1))
+    eth = Position(pair="ETH/BTC", strategy="s", realized_pnl=D("0.01"), fees=D("0.001"))
     portfolio.restore([usd, eth], [], {})
     assert portfolio.realized_pnl == D(5) and portfolio.fees_paid == D(1)
     assert portfolio.realized_unconverted == {"BTC": D("0.01")} and portfolio.fees_unconverted == {"BTC": D("0.001")}
@@ -187,10 +187,10 @@ def trade(pair: str, pnl: str, fees: str, value: str | None, fees_value: str | N
 
 def test_reports_add_account_currency_values_and_list_the_unvalued() -> None:
     trades = [
-        trade("XBTUSD", "100", "10", "100", "10"),
-        trade("ETHXBT", "0.01", "0.001", "600", "60"),  # 0.01 BTC would have counted as 0.01 USD before
-        trade("ETHXBT", "-0.005", "0.001", "-300", "60"),
-        trade("ETHXBT", "0.002", "0.0005", None, None),  # not valued: listed, never added
+        trade("BTC/USD", "100", "10", "100", "10"),
+        trade("ETH/BTC", "0.01", "0.001", "600", "60"),  # 0.01 BTC would have counted as 0.01 USD before
+        trade("ETH/BTC", "-0.005", "0.001", "-300", "60"),
+        trade("ETH/BTC", "0.002", "0.0005", None, None),  # not valued: listed, never added
     ]
     report = compute_trade_report(trades)
     assert report.trade_count == 4 and report.wins == 3 and report.losses == 1
@@ -202,26 +202,26 @@ def test_reports_add_account_currency_values_and_list_the_unvalued() -> None:
     assert report.avg_win == D(350) and report.avg_loss == D(-300)
     assert report.best_trade == D(600) and report.worst_trade == D(-300)
     assert report.unvalued_trades == 1
-    assert report.unvalued_pnl == {"ETHXBT": D("0.002")} and report.unvalued_fees == {"ETHXBT": D("0.0005")}
-    assert report.unvalued_dict() == {"pnl": {"ETHXBT": "0.002"}, "fees": {"ETHXBT": "0.0005"}}
+    assert report.unvalued_pnl == {"ETH/BTC": D("0.002")} and report.unvalued_fees == {"ETH/BTC": D("0.0005")}
+    assert report.unvalued_dict() == {"pnl": {"ETH/BTC": "0.002"}, "fees": {"ETH/BTC": "0.0005"}}
     assert "unvalued_trades" not in report.to_dict()  # the scalar metrics keep their keys
     by_pair = compute_group_reports(trades, "pair")
-    assert by_pair["ETHXBT"].realized_pnl == D(300) and by_pair["ETHXBT"].unvalued_trades == 1
-    assert by_pair["XBTUSD"].unvalued_pnl == {}
+    assert by_pair["ETH/BTC"].realized_pnl == D(300) and by_pair["ETH/BTC"].unvalued_trades == 1
+    assert by_pair["BTC/USD"].unvalued_pnl == {}
 
 
 def test_values_in_two_currencies_are_refused() -> None:
     with pytest.raises(PerformanceError, match="USD and EUR"):
-        compute_trade_report([trade("XBTUSD", "1", "0", "1", "0"), replace(trade("X", "1", "0", "1", "0"),
+        compute_trade_report([trade("BTC/USD", "1", "0", "1", "0"), replace(trade("X", "1", "0", "1", "0"),
                                                                            value_currency="EUR")])  # fmt: skip
 
 
 def test_a_trade_knows_both_values_or_neither() -> None:
     with pytest.raises(PerformanceError, match="together"):
-        ClosedTrade("ETHXBT", "s", 1, 2, D(1), D(1), D(1), D(1), D(0), None)
+        ClosedTrade("ETH/BTC", "s", 1, 2, D(1), D(1), D(1), D(1), D(0), None)
     with pytest.raises(PerformanceError):
-        ClosedTrade("ETHXBT", "s", 1, 2, D(1), D(1), D(1), D(1), D(0), D("NaN"), D(0))
-    defaulted = ClosedTrade("XBTUSD", "s", 1, 2, D(1), D(1), D(1), D("2.5"), D("0.5"))
+        ClosedTrade("ETH/BTC", "s", 1, 2, D(1), D(1), D(1), D(1), D(0), D("NaN"), D(0))
+    defaulted = ClosedTrade("BTC/USD", "s", 1, 2, D(1), D(1), D(1), D("2.5"), D("0.5"))
     assert defaulted.pnl_value is defaulted.pnl and defaulted.fees_value is defaulted.fees
 
 
@@ -247,7 +247,7 @@ def test_account_quoted_fills_book_exactly_the_old_sums(
         portfolio.apply_fill(booked)
         # The old arithmetic: every fill's fee and realized PnL added as they are.
         fees += fee
-        realized += shadows.setdefault(strategy, Position(pair="XBTUSD", strategy=strategy)).apply(booked)
+        realized += shadows.setdefault(strategy, Position(pair="BTC/USD", strategy=strategy)).apply(booked)
     assert portfolio.fees_paid == fees and portfolio.realized_pnl == realized
     assert portfolio.fill_values == {} and portfolio.fees_unconverted == {} and portfolio.realized_unconverted == {}
     for closed in portfolio.round_trips:

@@ -45,14 +45,14 @@ CONFIG_TOML = f"""# Written by tests/recovery/caps.py: the operator lowered the 
 [[strategies]]
 name = "ema_cross"
 kind = "ema_cross"
-pair = "XBTUSD"
+pair = "BTC/USD"
 order_quote_amount = "400"
 params = {{ fast = 12, slow = 26 }}
 
 [[strategies]]
 name = "mean_reversion"
 kind = "mean_reversion"
-pair = "XBTUSD"
+pair = "BTC/USD"
 order_quote_amount = "1000"
 params = {{ period = 20 }}
 

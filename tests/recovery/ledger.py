@@ -32,9 +32,9 @@ __all__ = ["OPEN_STATUSES", "PAIRS", "STATUSES", "Violation", "check_file", "che
 # The pairs the crash tests trade, as (base, quote) in the asset names the balances use. Hard-coded on purpose:
 # reading the engine's instrument catalogue would make the ledger agree with a catalogue bug.
 PAIRS: dict[str, tuple[str, str]] = {
-    "XBTUSD": ("BTC", "USD"),
-    "XBTUSDT": ("BTC", "USDT"),
-    "ETHXBT": ("ETH", "BTC"),
+    "BTC/USD": ("BTC", "USD"),
+    "BTC/USDT": ("BTC", "USDT"),
+    "ETH/BTC": ("ETH", "BTC"),
     "ETHUSD": ("ETH", "USD"),
 }
 OPEN_STATUSES = frozenset({"pending_new", "new", "partially_filled"})

@@ -140,7 +140,7 @@ def test_a_position_that_its_fills_do_not_add_up_to_is_caught(state: Path) -> No
     _sql(state, "UPDATE positions SET qty = '0.5' WHERE strategy = 'ema_cross'")
     violations = check_file(state, EVENTS)
     assert [v.kind for v in violations] == ["positions"]
-    assert "ema_cross/XBTUSD" in violations[0].reason
+    assert "ema_cross/BTC/USD" in violations[0].reason
 
 
 def test_an_equity_curve_that_goes_back_in_time_is_caught(state: Path) -> None:

@@ -4,6 +4,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
 
+from fakes.instruments import example_instruments
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,6 @@ from engine.domain.market_data import Candle
 from engine.domain.money import ZERO
 from engine.domain.orders import ClientOrderId, Fill, Order, OrderSide, OrderStatus, OrderType, TradeId
 from engine.domain.positions import Position
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import PaperExchange
 from engine.exchanges.port import OrderRequest
 from engine.execution.order_manager import OrderManager
@@ -23,9 +23,9 @@ from engine.risk.limits import RiskLimits
 from engine.runtime.trader import StrategySlot, Trader
 from engine.strategies.base import Param, Signal, Strategy, StrategyContext
 
-SHIPPED = default_instruments()  # XBTUSD, XBTUSDT, ETHXBT
-XBT = SHIPPED["XBTUSD"]
-ETHXBT = SHIPPED["ETHXBT"]
+SHIPPED = example_instruments()  # BTC/USD, BTC/USDT, ETH/BTC
+XBT = SHIPPED["BTC/USD"]
+ETHXBT = SHIPPED["ETH/BTC"]
 ETHUSD = replace(XBT, pair="ETHUSD", ws_symbol="ETH/USD", rest_name="XETHZUSD", base="ETH")
 INSTRUMENTS = {**SHIPPED, "ETHUSD": ETHUSD}
 LIMITS = RiskLimits(
@@ -111,67 +111,67 @@ def check(trader: Trader, request: OrderRequest, ref_price: str) -> str | None:
 # -- conversion ----------------------------------------------------------------------------------------------------
 def test_an_ethxbt_buy_over_the_usd_order_cap_is_refused_though_its_btc_notional_is_tiny() -> None:
     trader = make_trader({"BTC": Decimal(1)})
-    trader.portfolio.mark("ETHXBT", Decimal("0.05"))
-    trader.portfolio.mark("XBTUSD", Decimal(60000))
-    snapshot = trader.exposure(slot("ETHXBT"), ETHXBT)
+    trader.portfolio.mark("ETH/BTC", Decimal("0.05"))
+    trader.portfolio.mark("BTC/USD", Decimal(60000))
+    snapshot = trader.exposure(slot("ETH/BTC"), ETHXBT)
     assert snapshot.account_currency == "USD" and snapshot.quote_rate == Decimal(60000) and snapshot.unvalued == ""
     # 1 ETH × 0.05 BTC = 0.05 BTC (far below 2500), worth 0.05 × 60000 = 3000 USD (above it).
-    reason = check(trader, buy("ETHXBT", "1"), "0.05")
+    reason = check(trader, buy("ETH/BTC", "1"), "0.05")
     assert reason == "order notional 3000.00 USD (0.05 BTC) exceeds max_order_notional 2500"
     # 0.8 ETH: 2400 USD, within every cap, and 0.04 BTC × 1.0026 of the 1 BTC free: it may go.
-    assert check(trader, buy("ETHXBT", "0.8"), "0.05") is None
+    assert check(trader, buy("ETH/BTC", "0.8"), "0.05") is None
 
 
 def test_a_strategy_on_ethxbt_is_refused_by_the_usd_cap_through_the_trader() -> None:
-    target = slot("ETHXBT", amount=Decimal(3000))  # 3000 USD a signal: 0.05 BTC at 60000, 1 ETH at 0.05
+    target = slot("ETH/BTC", amount=Decimal(3000))  # 3000 USD a signal: 0.05 BTC at 60000, 1 ETH at 0.05
     trader = make_trader({"BTC": Decimal(1)}, [target])
-    trader.portfolio.mark("XBTUSD", Decimal(60000))
-    candle = Candle("ETHXBT", 0, 60, Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal(9))
+    trader.portfolio.mark("BTC/USD", Decimal(60000))
+    candle = Candle("ETH/BTC", 0, 60, Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal(9))
     assert trader.on_market(candle) == []
     assert target.refusals == 1
     assert target.last_refusal == "order notional 3000.00 USD (0.05 BTC) exceeds max_order_notional 2500"
 
 
 def test_an_entry_on_a_pair_quoted_in_another_asset_spends_the_budget_in_the_account_currency() -> None:
-    target = slot("ETHXBT", amount=Decimal(1200))  # 1200 USD: 0.02 BTC at 60000, 0.4 ETH at 0.05
+    target = slot("ETH/BTC", amount=Decimal(1200))  # 1200 USD: 0.02 BTC at 60000, 0.4 ETH at 0.05
     trader = make_trader({"BTC": Decimal(1)}, [target])
-    candle = Candle("ETHXBT", 0, 60, Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal(9))
-    assert trader.on_market(candle) == []  # no XBTUSD price yet: the budget cannot be converted
+    candle = Candle("ETH/BTC", 0, 60, Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal("0.05"), Decimal(9))
+    assert trader.on_market(candle) == []  # no BTC/USD price yet: the budget cannot be converted
     assert target.last_refusal == "cannot size the entry: no price for BTC in USD yet"
-    trader.portfolio.mark("XBTUSD", Decimal(60000))
+    trader.portfolio.mark("BTC/USD", Decimal(60000))
     (request,) = trader.on_market(candle)
-    assert request.qty == Decimal("0.4") and request.pair == "ETHXBT"
+    assert request.qty == Decimal("0.4") and request.pair == "ETH/BTC"
 
 
 def test_positions_and_open_buys_count_in_usd_toward_pair_and_total_caps() -> None:
     trader = make_trader({"BTC": Decimal(1), "USD": Decimal(10000)})
     book(trader, 1, ETHXBT, "1", "0.05")  # 1 ETH at 0.05 BTC
     book(trader, 2, XBT, "0.05", "60000")  # 0.05 BTC at 60000 USD
-    trader.portfolio.mark("ETHXBT", Decimal("0.05"))
-    trader.portfolio.mark("XBTUSD", Decimal(60000))
-    # An open ETHXBT limit buy of 0.5 ETH at 0.04 BTC: 0.02 BTC pending, 1200 USD.
-    pending = Order(ClientOrderId("o-1"), "ETHXBT", OrderSide.BUY, OrderType.LIMIT, Decimal("0.5"),
+    trader.portfolio.mark("ETH/BTC", Decimal("0.05"))
+    trader.portfolio.mark("BTC/USD", Decimal(60000))
+    # An open ETH/BTC limit buy of 0.5 ETH at 0.04 BTC: 0.02 BTC pending, 1200 USD.
+    pending = Order(ClientOrderId("o-1"), "ETH/BTC", OrderSide.BUY, OrderType.LIMIT, Decimal("0.5"),
                     Decimal("0.04"), 1, "s", OrderStatus.NEW)  # fmt: skip
     trader.oms.restore([pending], 1)
-    snapshot = trader.exposure(slot("ETHXBT"), ETHXBT)
+    snapshot = trader.exposure(slot("ETH/BTC"), ETHXBT)
     assert snapshot.pair_notional == Decimal(3000) + Decimal(1200)  # 0.05 BTC + 0.02 BTC, × 60000
     assert snapshot.total_notional == Decimal(4200) + Decimal(3000)  # and the 0.05 BTC position, 3000 USD
     # The free balance stays in BTC: 1 − 0.05 spent on ETH + 0.05 bought − 0.02 held by the open buy.
     assert snapshot.available_quote == Decimal("0.98")
-    # 0.4 ETH more (1200 USD): 5400 USD in ETHXBT, above the 5000 pair cap.
-    reason = check(trader, buy("ETHXBT", "0.4"), "0.05")
-    assert reason == "ETHXBT exposure would be 5400.00, above max_pair_notional 5000"
-    assert check(trader, buy("ETHXBT", "0.1"), "0.05") is None  # 4500 USD
+    # 0.4 ETH more (1200 USD): 5400 USD in ETH/BTC, above the 5000 pair cap.
+    reason = check(trader, buy("ETH/BTC", "0.4"), "0.05")
+    assert reason == "ETH/BTC exposure would be 5400.00, above max_pair_notional 5000"
+    assert check(trader, buy("ETH/BTC", "0.1"), "0.05") is None  # 4500 USD
 
 
 # -- what cannot be valued ---------------------------------------------------------------------------------------
 def test_a_buy_whose_quote_has_no_price_is_refused_and_the_reason_names_the_price() -> None:
     trader = make_trader({"BTC": Decimal(1)})
-    trader.portfolio.mark("ETHXBT", Decimal("0.05"))  # no XBTUSD price yet
-    snapshot = trader.exposure(slot("ETHXBT"), ETHXBT)
+    trader.portfolio.mark("ETH/BTC", Decimal("0.05"))  # no BTC/USD price yet
+    snapshot = trader.exposure(slot("ETH/BTC"), ETHXBT)
     assert snapshot.quote_rate is None
-    reason = check(trader, buy("ETHXBT", "0.01"), "0.05")
-    assert reason == "cannot value the exposure in USD: no price yet for XBTUSD (needed to value BTC in USD)"
+    reason = check(trader, buy("ETH/BTC", "0.01"), "0.05")
+    assert reason == "cannot value the exposure in USD: no price yet for BTC/USD (needed to value BTC in USD)"
     assert trader.risk.refusals == 1
 
 
@@ -179,12 +179,12 @@ def test_held_exposure_that_cannot_be_valued_blocks_buys_elsewhere_but_never_sel
     trader = make_trader({"BTC": Decimal(1), "USD": Decimal(10000)})
     book(trader, 1, ETHXBT, "1", "0.05")
     trader.portfolio.mark("ETHUSD", Decimal(3000))
-    # The total cap cannot be measured while the ETHXBT position's BTC has no USD price.
+    # The total cap cannot be measured while the ETH/BTC position's BTC has no USD price.
     reason = check(trader, buy("ETHUSD", "0.1"), "3000")
-    assert reason == "cannot value the exposure in USD: no price yet for XBTUSD (needed to value BTC in USD)"
-    sell = OrderRequest(ClientOrderId("r-2"), "ETHXBT", OrderSide.SELL, OrderType.MARKET, Decimal(1), None, 1, "s")
+    assert reason == "cannot value the exposure in USD: no price yet for BTC/USD (needed to value BTC in USD)"
+    sell = OrderRequest(ClientOrderId("r-2"), "ETH/BTC", OrderSide.SELL, OrderType.MARKET, Decimal(1), None, 1, "s")
     assert check(trader, sell, "0.05") is None
-    trader.portfolio.mark("XBTUSD", Decimal(60000))
+    trader.portfolio.mark("BTC/USD", Decimal(60000))
     assert check(trader, buy("ETHUSD", "0.1"), "3000") is None
 
 
@@ -263,7 +263,7 @@ def test_usd_quoted_orders_are_decided_exactly_as_before(
     available_quote: Decimal,
     available_base: Decimal,
 ) -> None:
-    request = OrderRequest(ClientOrderId("r"), "XBTUSD", side, OrderType.LIMIT if limit else OrderType.MARKET, qty,
+    request = OrderRequest(ClientOrderId("r"), "BTC/USD", side, OrderType.LIMIT if limit else OrderType.MARKET, qty,
                            price if limit else None, 1, "s")  # fmt: skip
     snapshot = ExposureSnapshot(pair_notional, pair_notional + extra, open_orders, available_quote, available_base,
                                 available_base, "USD", None)  # fmt: skip
@@ -275,12 +275,12 @@ def test_usd_exposure_is_the_old_sum() -> None:
     trader = make_trader({"USD": Decimal(100000)})
     book(trader, 1, XBT, "0.05", "60000")
     book(trader, 2, ETHUSD, "0.3", "3000")
-    trader.portfolio.mark("XBTUSD", Decimal("61000.3"))
+    trader.portfolio.mark("BTC/USD", Decimal("61000.3"))
     trader.portfolio.mark("ETHUSD", Decimal("2999.7"))
-    pending = Order(ClientOrderId("o-1"), "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.0123"),
+    pending = Order(ClientOrderId("o-1"), "BTC/USD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.0123"),
                     Decimal("59000.1"), 1, "s", OrderStatus.NEW)  # fmt: skip
     trader.oms.restore([pending], 1)
-    snapshot = trader.exposure(slot("XBTUSD"), XBT)
+    snapshot = trader.exposure(slot("BTC/USD"), XBT)
     xbt = Decimal("0.05") * Decimal("61000.3")
     eth = Decimal("0.3") * Decimal("2999.7")
     open_buy = Decimal("0.0123") * Decimal("59000.1")

@@ -69,7 +69,7 @@ def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureF
     )
     result = json.loads(capsys.readouterr().out)
     # 1,000 trades from 17:23:53 to 00:13:55 make one candle for each of those 411 minutes
-    assert result["pair"] == "XBTUSD" and result["candles"] == 411
+    assert result["pair"] == "BTC/USD" and result["candles"] == 411
     assert result["trades"], "the strategy saw candles and traded"
 
 
@@ -88,7 +88,7 @@ def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureF
             "use NAME=VALUE",
         ),
         (
-            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "DOGEUSD"],
+            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "FOOUSD"],
             "unknown pair",
         ),
         (["run", "--speed", "fast"], "speed 'fast'"),
@@ -184,6 +184,6 @@ def test_halt_command_latches_a_stopped_engine_and_only_resume_lifts_it(
 
 
 def test_saved_pnl_is_summed_per_quote_currency_never_across_them() -> None:
-    amounts = [("XBTUSD", Decimal("1.5")), ("ETHXBT", Decimal("0.01")), ("XBTUSD", Decimal("-0.5"))]
+    amounts = [("BTC/USD", Decimal("1.5")), ("ETH/BTC", Decimal("0.01")), ("BTC/USD", Decimal("-0.5"))]
     amounts.append(("FOOBAR", Decimal(1)))
     assert _by_quote(amounts) == {"BTC": "0.01", "FOOBAR's quote": "1", "USD": "1.0"}

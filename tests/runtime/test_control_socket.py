@@ -44,7 +44,7 @@ async def test_reads_through_the_socket_are_the_engines_own(tmp_path: Path) -> N
         assert await remote.trades(limit=5) == await local.trades(limit=5)
         assert await remote.risk() == await local.risk()
         assert await remote.strategies() == await local.strategies()
-        assert await remote.market("XBTUSD") == await local.market("XBTUSD")
+        assert await remote.market("BTC/USD") == await local.market("BTC/USD")
         assert await remote.performance(strategy="ema_cross") == await local.performance(strategy="ema_cross")
         steps: list[str] = []
 

@@ -105,7 +105,7 @@ async def test_strategy_parameters_and_halt_survive_a_restart(tmp_path: Path) ->
 
 
 def two_quote_config() -> Config:
-    """XBTUSD and XBTUSDT (USDT valued in USD through both pairs) with three strategies."""
+    """BTC/USD and BTC/USDT (USDT valued in USD through both pairs) with three strategies."""
     data = Path(__file__).resolve().parents[2] / "engine" / "data"
     return config_from_mapping(
         {
@@ -113,14 +113,14 @@ def two_quote_config() -> Config:
             "market": {
                 "speed": "max",
                 "feeds": [
-                    {"file": str(data / "kraken_xbtusdt_1m_ohlc.json"), "pair": "XBTUSD"},
-                    {"file": str(data / "kraken_xbtusdt_trades.json"), "pair": "XBTUSDT", "aggregate_minutes": 1},
+                    {"file": str(data / "kraken_xbtusdt_1m_ohlc.json"), "pair": "BTC/USD"},
+                    {"file": str(data / "kraken_xbtusdt_trades.json"), "pair": "BTC/USDT", "aggregate_minutes": 1},
                 ],
             },
             "strategies": [
-                {"name": "ema_usd", "kind": "ema_cross", "pair": "XBTUSD", "params": {"fast": 5, "slow": 20}},
-                {"name": "mr_usd", "kind": "mean_reversion", "pair": "XBTUSD", "weight": "0.5"},
-                {"name": "ema_usdt", "kind": "ema_cross", "pair": "XBTUSDT", "params": {"fast": 3, "slow": 10}},
+                {"name": "ema_usd", "kind": "ema_cross", "pair": "BTC/USD", "params": {"fast": 5, "slow": 20}},
+                {"name": "mr_usd", "kind": "mean_reversion", "pair": "BTC/USD", "weight": "0.5"},
+                {"name": "ema_usdt", "kind": "ema_cross", "pair": "BTC/USDT", "params": {"fast": 3, "slow": 10}},
             ],
         }
     )
@@ -130,13 +130,13 @@ async def test_several_strategies_and_pairs_at_once() -> None:
     engine = Engine.from_config(two_quote_config(), None, options=RunOptions(id_prefix="m"))
     await run_to_end(engine)
     traded = {(trip.strategy, trip.pair) for trip in engine.portfolio.round_trips}
-    assert ("ema_usd", "XBTUSD") in traded and ("ema_usdt", "XBTUSDT") in traded
-    assert ("mr_usd", "XBTUSD") in traded
+    assert ("ema_usd", "BTC/USD") in traded and ("ema_usdt", "BTC/USDT") in traded
+    assert ("mr_usd", "BTC/USD") in traded
     # weight 0.5 of 1,000 USD per entry: sized at the signal's close, filled at the next open
     mr_sizes = [t.qty * t.entry_price for t in engine.portfolio.round_trips if t.strategy == "mr_usd"]
     assert all(Decimal(495) < size < Decimal(505) for size in mr_sizes)
-    # USDT moved only with XBTUSDT fills, USD only with XBTUSD fills.
-    usdt_fees = sum((t.fees for t in engine.portfolio.round_trips if t.pair == "XBTUSDT"), Decimal(0))
+    # USDT moved only with BTC/USDT fills, USD only with BTC/USD fills.
+    usdt_fees = sum((t.fees for t in engine.portfolio.round_trips if t.pair == "BTC/USDT"), Decimal(0))
     assert engine.portfolio.balances.total("USDT") < Decimal(10000) or usdt_fees == 0
 
 
@@ -162,7 +162,9 @@ async def test_order_numbers_continue_after_an_intent_the_counter_missed(tmp_pat
     store = Store.open(db)
     # An intent written just before a crash, after the last time the counter was saved.
     store.upsert_order(
-        Order(ClientOrderId("t-000000041"), "XBTUSD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.001"), Decimal("1"), 1)
+        Order(
+            ClientOrderId("t-000000041"), "BTC/USD", OrderSide.BUY, OrderType.LIMIT, Decimal("0.001"), Decimal("1"), 1
+        )
     )
     store.close()
     engine = Engine.from_config(fast_config(), db, options=RunOptions(id_prefix="t", max_events=1))
@@ -218,7 +220,7 @@ async def test_operator_halt_request_stops_a_running_engine_and_a_stopped_one(tm
 
 
 async def test_a_restart_keeps_the_account_currency_values_of_fills_in_another_quote(tmp_path: Path) -> None:
-    # XBTUSDT fills pay fees and realize PnL in USDT, valued in USD at the marks of the moment they happened; a
+    # BTC/USDT fills pay fees and realize PnL in USDT, valued in USD at the marks of the moment they happened; a
     # restart re-books them from the store and must not revalue them at later marks.
     config = two_quote_config()
     straight = Engine.from_config(config, tmp_path / "a.db", options=RunOptions(id_prefix="m"))
@@ -229,7 +231,7 @@ async def test_a_restart_keeps_the_account_currency_values_of_fills_in_another_q
     resumed = Engine.from_config(config, tmp_path / "b.db", options=RunOptions(id_prefix="m"))
     await run_to_end(resumed)
     assert resumed.state.cursor == total
-    converted = [t for t in straight.portfolio.round_trips if t.pair == "XBTUSDT"]
+    converted = [t for t in straight.portfolio.round_trips if t.pair == "BTC/USDT"]
     assert converted and all(t.pnl_value is not None and t.pnl_value != t.pnl for t in converted)
     assert final_state(resumed) == final_state(straight)
     assert resumed.portfolio.realized_pnl == straight.portfolio.realized_pnl
@@ -239,7 +241,7 @@ async def test_a_restart_keeps_the_account_currency_values_of_fills_in_another_q
 async def test_recent_trades_answered_from_memory_agree_with_the_state_file(tmp_path: Path) -> None:
     """get_trades answers from the fills kept in memory; after a resume (the memory rebuilt from the file) they are
     the file's own rows, for any limit, including more than the memory holds."""
-    from engine.runtime import journal
+    from collections import deque
 
     config = fast_config()
     db = tmp_path / "t.db"
@@ -259,6 +261,26 @@ async def test_recent_trades_answered_from_memory_agree_with_the_state_file(tmp_
             assert [t.trade_id for t in view.trades] == [f.trade_id for f in newest_first]
             assert [(t.qty, t.price, t.fee) for t in view.trades] == [(f.qty, f.price, f.fee) for f in newest_first]
         # With fewer fills in memory than asked for, the file answers (the path a long history takes).
-        resumed.journal.recent_fills = journal.deque(list(resumed.journal.recent_fills)[-2:], maxlen=2)
+        resumed.journal.recent_fills = deque(list(resumed.journal.recent_fills)[-2:], maxlen=2)
         view = await facade.trades(limit=total)
         assert [t.trade_id for t in view.trades] == [f.trade_id for f in from_file[::-1]]
+
+
+async def test_a_state_file_of_the_previous_release_resumes_under_canonical_pair_names(tmp_path: Path) -> None:
+    """tests/fixtures/state_before_canonical_names.db: the shipped sample run to event 333 by the release that
+    named pairs by altname (XBTUSD; commit b843b13), with a position open. Resumed now, its rows are renamed
+    (BTC/USD) and the run ends exactly where an uninterrupted run of this release ends."""
+    import shutil
+
+    fixture = Path(__file__).parent.parent / "fixtures" / "state_before_canonical_names.db"
+    db = tmp_path / "old.db"
+    shutil.copy(fixture, db)
+    config = fast_config()
+    straight = Engine.from_config(config, tmp_path / "straight.db", options=RunOptions(id_prefix="t"))
+    await run_to_end(straight)
+    resumed = Engine.from_config(config, db, options=RunOptions(id_prefix="t"))
+    await run_to_end(resumed)
+    assert resumed.state.cursor == 720
+    assert set(p for _s, p in resumed.portfolio.positions) == {"BTC/USD"}
+    assert {o.pair for o in resumed.oms.orders.values()} == {"BTC/USD"}
+    assert final_state(resumed) == final_state(straight)

@@ -22,7 +22,7 @@ CONFIGURED = RiskLimits(max_order_notional=D(900))
 
 
 def order(cid: str, qty: str = "1", status: OrderStatus = OrderStatus.PENDING_NEW) -> Order:
-    made = Order(ClientOrderId(cid), "XBTUSD", OrderSide.BUY, OrderType.MARKET, D(qty), None, 10)
+    made = Order(ClientOrderId(cid), "BTC/USD", OrderSide.BUY, OrderType.MARKET, D(qty), None, 10)
     if status is not OrderStatus.PENDING_NEW:
         made.apply(OrderAccepted(made.client_id, f"P-{cid}", 11))  # type: ignore[arg-type]
     return made
@@ -30,7 +30,7 @@ def order(cid: str, qty: str = "1", status: OrderStatus = OrderStatus.PENDING_NE
 
 def fill(cid: str, n: int, qty: str, price: str = "100") -> Fill:
     return Fill(
-        TradeId(f"{cid}-{n}"), ClientOrderId(cid), "XBTUSD", OrderSide.BUY, D(qty), D(price), D("0.4"), "USD", 20
+        TradeId(f"{cid}-{n}"), ClientOrderId(cid), "BTC/USD", OrderSide.BUY, D(qty), D(price), D("0.4"), "USD", 20
     )
 
 

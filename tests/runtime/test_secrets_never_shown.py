@@ -27,7 +27,7 @@ def echo(endpoint: str = "*") -> str:
 def test_credential_like_runs_in_foreign_text_are_masked_and_ordinary_text_is_not() -> None:
     redactor = Redactor(["s3cret-value-1"])
     assert redactor.foreign(f"x s3cret-value-1 {SIGNATURE} y") == "x [redacted] [redacted] y"
-    ordinary = "order t-000000001 OQCLML-BW3P3-BUCMWZ on XBTUSD: /tmp/pytest-of-root/pytest-1/test0/e.db"
+    ordinary = "order t-000000001 OQCLML-BW3P3-BUCMWZ on BTC/USD: /tmp/pytest-of-root/pytest-1/test0/e.db"
     assert redactor.foreign(ordinary) == ordinary
 
 

@@ -40,11 +40,11 @@ def test_signals_match_the_rule(closes: list[Decimal], fast: int, extra: int, da
     strategy = EmaCross({"fast": fast, "slow": slow})
     got = []
     for i, (close, qty) in enumerate(zip(closes, held, strict=True)):
-        candle = Candle("XBTUSD", i, 60, close, close, close, close, Decimal(1))
+        candle = Candle("BTC/USD", i, 60, close, close, close, close, Decimal(1))
         signal = strategy.on_candle(candle, StrategyContext(qty))
         got.append(None if signal is None else signal.side)
         assert signal is None or signal.reason.startswith(f"EMA{fast} crossed")
     assert got == _reference(closes, fast, slow, held)
     strategy.retune({"fast": fast})  # a retune starts the averages afresh
     one = Decimal(1)
-    assert strategy.on_candle(Candle("XBTUSD", 0, 60, one, one, one, one, one), StrategyContext(Decimal(0))) is None
+    assert strategy.on_candle(Candle("BTC/USD", 0, 60, one, one, one, one, one), StrategyContext(Decimal(0))) is None

@@ -382,7 +382,7 @@ class KrakenExchange:
         market = request.order_type is OrderType.MARKET
         try:
             result = await self._rest.add_order(
-                pair=instrument.pair,
+                pair=instrument.rest_pair,
                 side=request.side.value,
                 ordertype="market" if market else "limit",
                 volume=request.qty,

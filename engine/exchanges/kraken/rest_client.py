@@ -261,7 +261,8 @@ class KrakenRestClient:
         return await self._call("SystemStatus", None, parse_system_status, private=False)
 
     async def asset_pairs(self, pairs: Sequence[str] | None = None) -> dict[str, Instrument]:
-        """Instruments keyed by altname (``XBTUSD``); all pairs when ``pairs`` is None."""
+        """Instruments keyed by canonical name (``BTC/USD``); all pairs when ``pairs`` (Kraken's names: the
+        altname ``XBTUSD`` or the REST key) is None."""
         params = {"pair": ",".join(pairs)} if pairs else None
         return await self._call("AssetPairs", params, parse_asset_pairs, private=False)
 

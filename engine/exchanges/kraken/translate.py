@@ -52,11 +52,13 @@ def cl_ord_id_for(client_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class InstrumentIndex:
-    """Instruments by engine pair (altname), REST key (``XXBTZUSD``) and WS symbol (``BTC/USD``)."""
+    """Instruments by engine pair (``BTC/USD``), REST key (``XXBTZUSD``), WS symbol (``BTC/USD``) and altname
+    (``XBTUSD``, what REST order descriptions and trades carry)."""
 
     by_pair: Mapping[str, Instrument]
     by_rest: Mapping[str, Instrument]
     by_symbol: Mapping[str, Instrument]
+    by_alt: Mapping[str, Instrument]
 
     @classmethod
     def of(cls, instruments: Iterable[Instrument]) -> "InstrumentIndex":
@@ -65,12 +67,13 @@ class InstrumentIndex:
             {i.pair: i for i in items},
             {i.rest_name: i for i in items},
             {i.ws_symbol: i for i in items},
+            {i.altname: i for i in items if i.altname},
         )
 
     def find(self, name: str | None) -> Instrument | None:
         if name is None:
             return None
-        return self.by_pair.get(name) or self.by_rest.get(name) or self.by_symbol.get(name)
+        return self.by_pair.get(name) or self.by_rest.get(name) or self.by_symbol.get(name) or self.by_alt.get(name)
 
 
 def fill_from_trade(trade: KrakenTrade, client_id: ClientOrderId, strategy: str, instrument: Instrument) -> Fill:

@@ -13,6 +13,7 @@ use that time; trades and other events use their own ``ts_ns``.
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from engine.domain.market_data import Candle, MarketEvent, TradeTick, event_time_ns
@@ -22,6 +23,7 @@ from engine.exchanges.replay.detect import ReplayFormat, detect_format
 from engine.exchanges.replay.errors import ReplayConfigError, ReplayFormatError, ReplayOrderError
 from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns, split_kraken_csv_name
 from engine.exchanges.replay.rest_json import parse_ohlc_json, parse_trades_json
+from engine.market.catalog_files import canonical_pair_name
 
 __all__ = ["ReplaySource", "event_time_ns", "load_events"]
 
@@ -56,7 +58,7 @@ def load_events(
 
 def _load_csv(path: Path, pair: str | None, interval_s: int | None) -> CandleColumns:
     name_pair, name_interval = split_kraken_csv_name(path)
-    label = pair or name_pair
+    label = pair or (canonical_pair_name(name_pair) if name_pair else None)
     if label is None:
         raise ReplayFormatError(str(path), "cannot tell the pair from the file name; pass it")
     text = path.read_text(encoding="utf-8")
@@ -68,9 +70,21 @@ def _load_json(
 ) -> list[Candle] | list[TradeTick]:
     source = str(path)
     data = path.read_bytes()
+    events: list[Candle] | list[TradeTick]
     if fmt is ReplayFormat.OHLC_JSON:
-        return parse_ohlc_json(data, pair=pair, interval_s=interval_s, drop_open=drop_open, source=source)
-    return parse_trades_json(data, pair=pair, source=source)
+        events = parse_ohlc_json(data, pair=pair, interval_s=interval_s, drop_open=drop_open, source=source)
+    else:
+        events = parse_trades_json(data, pair=pair, source=source)
+    if pair is None and events:
+        # Named after the file's result key (Kraken's REST name, XBTUSDT): shown under its canonical name.
+        name = canonical_pair_name(events[0].pair)
+        if name != events[0].pair:
+            events = (
+                [c._replace(pair=name) for c in events if isinstance(c, Candle)]
+                if isinstance(events[0], Candle)
+                else [replace(t, pair=name) for t in events if isinstance(t, TradeTick)]
+            )
+    return events
 
 
 class ReplaySource:

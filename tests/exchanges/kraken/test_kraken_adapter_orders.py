@@ -9,11 +9,11 @@ from typing import Any
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from fakes.kraken_fake import FakeKraken
 from fakes.kraken_fake_clients import FAST_WS, Ledger, order_request, rest_client
 
 from engine.domain.orders import ClientOrderId, OrderFilled, OrderRejected, OrderStatus
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.adapter import KrakenExchange
 from engine.exchanges.port import ExchangeHealth, ExchangeUnavailable, OrderRefused
 
@@ -28,7 +28,7 @@ async def adapter(fake: FakeKraken, *, ws: bool = True, **options: Any) -> Async
     settings.update(options)
     exchange = KrakenExchange(
         rest_client(fake),
-        default_instruments(),
+        example_instruments(),
         ws_private_url=fake.ws_private_url if ws else None,
         settings=FAST_WS,
         **settings,

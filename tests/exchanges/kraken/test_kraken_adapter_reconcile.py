@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from fakes.kraken_fake import FakeKraken
 from fakes.kraken_fake_clients import FAST_WS, Ledger, order_request, rest_client
 
@@ -19,7 +20,6 @@ from engine.domain.orders import (
     OrderStatus,
     VenueOrderId,
 )
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.adapter import KrakenExchange
 from engine.exchanges.kraken.protocol.rest_account import KrakenOrder, KrakenTrade
 from engine.exchanges.kraken.reconcile import NOT_FOUND_REASON, VenueRecords, reconcile_orders
@@ -34,7 +34,7 @@ BOOK = ([("100.0", "1"), ("99.9", "2")], [("100.1", "1"), ("100.2", "3")])
 def exchange_for(fake: FakeKraken) -> KrakenExchange:
     return KrakenExchange(
         rest_client(fake),
-        default_instruments(),
+        example_instruments(),
         ws_private_url=fake.ws_private_url,
         settings=FAST_WS,
         connect_wait_s=5.0,
@@ -102,7 +102,7 @@ async def test_a_restart_reconciles_everything_that_changed_while_the_engine_was
 
 async def test_reconciliation_fails_as_unavailable_and_stops_the_adapter_when_kraken_cannot_be_asked() -> None:
     async with FakeKraken() as fake:
-        exchange = KrakenExchange(rest_client(fake), default_instruments(), ws_private_url=fake.ws_private_url)
+        exchange = KrakenExchange(rest_client(fake), example_instruments(), ws_private_url=fake.ws_private_url)
         exchange.bind(Ledger())
         with anyio.fail_after(10):
             await exchange.start()
@@ -115,7 +115,7 @@ async def test_reconciliation_fails_as_unavailable_and_stops_the_adapter_when_kr
 
 async def test_reconciliation_retries_through_transient_faults() -> None:
     async with FakeKraken(balances={"USD": D(7)}) as fake:
-        exchange = KrakenExchange(rest_client(fake), default_instruments(), ws_private_url=None)
+        exchange = KrakenExchange(rest_client(fake), example_instruments(), ws_private_url=None)
         exchange.bind(Ledger())
         await exchange.start()
         fake.faults.http_status["OpenOrders"] = [502]
@@ -129,7 +129,7 @@ async def test_reconciliation_retries_through_transient_faults() -> None:
 
 # -- pure -----------------------------------------------------------------------------------------------------
 
-INDEX = InstrumentIndex.of(default_instruments().values())
+INDEX = InstrumentIndex.of(example_instruments().values())
 
 
 def kraken_order(

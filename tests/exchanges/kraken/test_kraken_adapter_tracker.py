@@ -2,10 +2,10 @@
 
 from decimal import Decimal
 
+from fakes.instruments import example_instruments
 from fakes.kraken_fake_clients import Ledger, order_request
 
 from engine.domain.orders import ClientOrderId, OrderFilled, OrderSide
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.order_tracker import LiveOrder, OrderTracker
 from engine.exchanges.kraken.protocol.ws_messages import ExecutionReport, ExecutionsMsg, Fee
 
@@ -14,9 +14,9 @@ D = Decimal
 
 def setup() -> tuple[OrderTracker, Ledger, LiveOrder]:
     ledger = Ledger()
-    ledger.track(order_request("t-1", "buy", "1", "100.0", pair="XBTUSD"))
-    tracker = OrderTracker(default_instruments(), ledger, lambda: 123)
-    live = LiveOrder(ClientOrderId("t-1"), "t-1", "XBTUSD", OrderSide.BUY, D(1), "test")
+    ledger.track(order_request("t-1", "buy", "1", "100.0", pair="BTC/USD"))
+    tracker = OrderTracker(example_instruments(), ledger, lambda: 123)
+    live = LiveOrder(ClientOrderId("t-1"), "t-1", "BTC/USD", OrderSide.BUY, D(1), "test")
     tracker.register(live)
     return tracker, ledger, live
 

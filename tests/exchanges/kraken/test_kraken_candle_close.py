@@ -5,13 +5,13 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from fakes.kraken_fake import FakeKraken
 from fakes.kraken_fake_clients import FAST_WS, Inbox
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.domain.market_data import NS_PER_SECOND, Candle, MarketEvent, TradeTick
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.market_feed import DEFAULT_CANDLE_GRACE_NS, CandleCloser, KrakenMarketSource
 
 MINUTE = 60 * NS_PER_SECOND
@@ -148,7 +148,7 @@ class NsClock:
 
 
 def test_the_source_passes_its_grace_to_the_closer() -> None:
-    instruments = {"XBTUSD": default_instruments()["XBTUSD"]}
+    instruments = {"BTC/USD": example_instruments()["BTC/USD"]}
     source = KrakenMarketSource("ws://127.0.0.1:1/v2", instruments, candle_grace_s=0.5)
     assert source.candle_closer.grace_ns == NS_PER_SECOND // 2
     assert KrakenMarketSource("ws://127.0.0.1:1/v2", instruments).candle_closer.grace_ns == GRACE
@@ -171,7 +171,7 @@ async def test_the_source_yields_a_quiet_pairs_candle_once_its_interval_and_the_
     async with FakeKraken(clock_ns=clock) as fake:
         source = KrakenMarketSource(
             fake.ws_public_url,
-            {"XBTUSD": default_instruments()["XBTUSD"]},
+            {"BTC/USD": example_instruments()["BTC/USD"]},
             channels=("trade", "ohlc"),
             settings=FAST_WS,
             clock_ns=clock,
@@ -201,7 +201,7 @@ async def test_the_source_yields_a_quiet_pairs_candle_once_its_interval_and_the_
                 await batches.wait_until(lambda items: len(candles_in(items)) == 1)
                 [closed] = candles_in(batches.items)
                 assert closed == Candle(
-                    "XBTUSD", BASE, 60, Decimal("99.5"), Decimal(101), Decimal(99), Decimal(100), Decimal(2), 3
+                    "BTC/USD", BASE, 60, Decimal("99.5"), Decimal(101), Decimal(99), Decimal(100), Decimal(2), 3
                 )
                 assert fake.market.candles[("XBTUSD", 1)][-1]["begin_ns"] == BASE  # nothing later was published
 
@@ -213,7 +213,7 @@ async def test_the_source_yields_a_quiet_pairs_candle_once_its_interval_and_the_
                 fake.candle("XBTUSD", BASE + MINUTE, "102")
                 clock.now = end(1) + GRACE
                 await batches.wait_until(lambda items: len(candles_in(items)) == 2)
-                assert candles_in(batches.items)[1] == candle(1, "102")._replace(volume=Decimal(1), trades=1)
+                assert candles_in(batches.items)[1] == candle(1, "102", pair="BTC/USD")._replace(volume=Decimal(1), trades=1)
                 tg.cancel_scope.cancel()
     assert source.candle_closer.closed_by_time == 2
     assert source.feed.link.connections == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from fakes.kraken_fake import TEST_KEY, TEST_SECRET, FakeKraken
+from fakes.kraken_fake import TEST_KEY, TEST_SECRET, FakeKraken, real_pairs
 from fakes.kraken_fake_clients import ManualClock, rest_client
 
 from engine.exchanges.kraken.backoff import Backoff
@@ -39,7 +39,7 @@ async def test_shipped_captures_served_by_the_fake_parse_into_instruments_candle
             pairs = await client.asset_pairs(["XBTUSDT"])
             ohlc = await client.ohlc("XBTUSDT", interval=1)
             trades = await client.trades("XBTUSDT")
-    inst = pairs["XBTUSDT"]
+    inst = pairs["BTC/USDT"]  # keyed by the engine's name; asked for by Kraken's
     assert (inst.ws_symbol, inst.base, inst.quote, inst.ordermin, inst.tick_size) == (
         "BTC/USDT",
         "BTC",
@@ -259,13 +259,16 @@ async def test_add_order_with_an_unknown_outcome_and_no_way_to_check_is_never_re
 
 async def test_asset_pairs_of_the_fake_match_the_shipped_instruments() -> None:
     shipped = json.loads((DATA / "instruments.json").read_text())
-    async with FakeKraken() as fake, rest_client(fake) as client:
+    async with FakeKraken(pairs=real_pairs()) as fake, rest_client(fake) as client:
         with anyio.fail_after(10):
             pairs = await client.asset_pairs()
             status = await client.system_status()
             token = await client.ws_token()
             dms = await client.cancel_all_orders_after(60)
-    assert sorted(pairs) == sorted(v["altname"] for k, v in shipped.items() if not k.startswith("_"))
-    assert pairs["XBTUSD"].ws_symbol == "BTC/USD" and pairs["ETHXBT"].ws_symbol == "ETH/BTC"
+    assert sorted(i.altname for i in pairs.values()) == sorted(
+        v["altname"] for k, v in shipped.items() if not k.startswith("_")
+    )
+    assert pairs["BTC/USD"].altname == "XBTUSD" and pairs["ETH/BTC"].altname == "ETHXBT"
+    assert pairs["DOGE/USD"].rest_name == "XDGUSD" and pairs["DOGE/USD"].wsname == "XDG/USD"
     assert status.status == "online" and token.expires_s == 900 and token.token in fake.tokens
     assert dms.trigger_time_ns is not None and fake.dms_calls == 1

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import anyio
 import pytest
-from fakes.kraken_fake import TEST_KEY, TEST_SECRET, FakeKraken
+from fakes.kraken_fake import TEST_KEY, TEST_SECRET, FakeKraken, real_pairs
 
 from engine.exchanges.kraken.backoff import Backoff
 from engine.runtime.config import Config, config_from_mapping
@@ -25,13 +25,13 @@ def config(fake: FakeKraken, pair: str = "XBTUSD") -> Config:
 
 
 async def test_a_healthy_venue_with_good_keys_has_no_problems() -> None:
-    async with FakeKraken(balances={"USD": Decimal(12)}) as fake:
+    async with FakeKraken(balances={"USD": Decimal(12)}, pairs=real_pairs()) as fake:
         with anyio.fail_after(10):
             report = await kraken_check(config(fake), env=ENV)
     assert report.ok and report.reachable and report.system_status == "online"
     assert report.balance_ok and report.balance_detail == "USD 12" and report.ws_token_ok
     assert report.clock_skew_s is not None and abs(report.clock_skew_s) < 2
-    assert "BTC/USD" in report.instruments["XBTUSD"]
+    assert "BTC/USD status online" in report.instruments["BTC/USD"]
     text = render_check(report)
     assert "no problems found" in text and TEST_SECRET not in text and TEST_KEY not in text
 
@@ -47,12 +47,12 @@ async def test_problems_are_named_status_skew_keys_and_pairs() -> None:
     assert report.balance_ok is False and report.balance_detail == "EAPI:Invalid signature"
     assert report.ws_token_ok is False
     problems = "\n".join(report.problems)
-    assert "maintenance" in problems and "clock" in problems and "DOGEUSD" in problems
+    assert "maintenance" in problems and "clock" in problems and "DOGE/USD" in problems
     assert "FAILED" in render_check(report)
 
 
 async def test_without_keys_private_checks_are_skipped_and_an_unreachable_venue_is_reported() -> None:
-    async with FakeKraken() as fake:
+    async with FakeKraken(pairs=real_pairs()) as fake:
         with anyio.fail_after(10):
             report = await kraken_check(config(fake), env={})
         fake.faults.http_status["*"] = [503] * 50

@@ -10,11 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from fakes.kraken_fake import FakeKraken
 from fakes.kraken_fake_clients import FAST_WS, Inbox
 
 from engine.domain.market_data import Candle, MarketEvent
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.market_feed import KrakenMarketSource
 from engine.exchanges.paper import PaperExchange
 from engine.runtime.app import Engine, RunOptions
@@ -101,7 +101,7 @@ async def test_paper_trading_on_the_fake_public_feed(tmp_path: Path) -> None:
         await run_until_done(engine, fake, rows[HISTORY:])
     assert isinstance(engine.exchange, PaperExchange) and not engine.exchange.is_live
     assert engine.state.events_this_run == expected
-    assert engine.source.description.startswith("kraken live feed (XBTUSD")
+    assert engine.source.description.startswith("kraken live feed (BTC/USD")
     slot = engine.slots[0]
     assert slot.signals > 0 and slot.errors == 0
     fills = [o for o in engine.oms.orders.values() if o.filled_qty > 0]
@@ -144,7 +144,7 @@ async def test_paper_trading_survives_a_dropped_feed_and_a_broken_book_without_l
         # (by the wall clock it would be long due and closed on time).
         inner = KrakenMarketSource(
             fake.ws_public_url,
-            {"XBTUSD": default_instruments()["XBTUSD"]},
+            {"BTC/USD": example_instruments()["BTC/USD"]},
             settings=FAST_WS,
             clock_ns=lambda: int(rows[-1][0]) * 10**9,
         )

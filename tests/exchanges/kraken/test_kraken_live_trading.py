@@ -9,12 +9,12 @@ from typing import Any
 
 import anyio
 import pytest
+from fakes.instruments import example_instruments
 from fakes.kraken_fake import TEST_KEY, TEST_SECRET, FakeKraken
 from fakes.kraken_fake_clients import FAST_WS, rest_client
 
 from engine.domain.instrument import Instrument
 from engine.domain.orders import ClientOrderId, OrderStatus
-from engine.exchanges.catalog import default_instruments
 from engine.exchanges.kraken.adapter import KrakenExchange
 from engine.exchanges.kraken.market_feed import KrakenMarketSource
 from engine.exchanges.kraken.translate import EXTERNAL_STRATEGY
@@ -169,7 +169,7 @@ async def test_an_add_order_answer_lost_over_rest_does_not_duplicate_the_order(t
                 rest_client(fake, timeout_s=0.3), instruments, ws_private_url=None, poll_interval_s=0.05
             )
 
-        source = KrakenMarketSource(fake.ws_public_url, {"XBTUSD": default_instruments()["XBTUSD"]}, settings=FAST_WS)
+        source = KrakenMarketSource(fake.ws_public_url, {"BTC/USD": example_instruments()["BTC/USD"]}, settings=FAST_WS)
         engine = Engine(
             config,
             tmp_path / "live.db",

@@ -70,12 +70,13 @@ def test_asset_pairs_doc_example() -> None:
         }
     )
     pairs = parse_asset_pairs(text)
-    assert set(pairs) == {"XBTUSD", "ETHXBT"}
-    btc = pairs["XBTUSD"]
+    assert set(pairs) == {"BTC/USD", "ETH/BTC"}  # keyed by the engine's names; Kraken's are kept beside
+    btc = pairs["BTC/USD"]
+    assert (btc.altname, btc.wsname, pairs["ETH/BTC"].altname) == ("XBTUSD", "XBT/USD", "ETHXBT")
     assert (btc.ws_symbol, btc.rest_name, btc.base, btc.quote) == ("BTC/USD", "XXBTZUSD", "BTC", "USD")
     assert (btc.pair_decimals, btc.lot_decimals, btc.ordermin, btc.tick_size) == (1, 8, D("0.0001"), D("0.1"))
-    assert pairs["ETHXBT"].ws_symbol == "ETH/BTC"
-    assert pairs["ETHXBT"].costmin == D("0.00002")
+    assert pairs["ETH/BTC"].ws_symbol == "ETH/BTC"
+    assert pairs["ETH/BTC"].costmin == D("0.00002")
 
 
 def test_ticker_doc_example() -> None:
@@ -180,7 +181,7 @@ def _capture(shared_dir: Path, name: str) -> str:
 
 def test_capture_asset_pairs(shared_dir: Path) -> None:
     pairs = parse_asset_pairs(_capture(shared_dir, "http_asset_pairs.json"))
-    inst = pairs["XBTUSDT"]
+    inst = pairs["BTC/USDT"]
     assert (inst.ws_symbol, inst.base, inst.quote) == ("BTC/USDT", "BTC", "USDT")
     assert (inst.ordermin, inst.costmin, inst.tick_size) == (D("0.00005"), D("0.5"), D("0.1"))
     assert inst.fee_rate(maker=False) == D("0.004") and inst.fee_rate(maker=True) == D("0.0025")

@@ -25,7 +25,7 @@ from engine.exchanges.port import OrderRequest
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ORDER_BOOK = REPO_ROOT.parent / "shared" / "data" / "kraken-rest-xbtusdt" / "http_order_book.json"
 XBTUSDT_INFO: dict[str, Any] = {
-    "altname": "XBTUSDT",
+    "altname": "BTC/USDT",
     "base": "XXBT",
     "quote": "USDT",
     "cost_decimals": 5,
@@ -39,7 +39,7 @@ XBTUSDT_INFO: dict[str, Any] = {
 }
 XBTUSDT = Instrument.from_kraken("XBTUSDT", XBTUSDT_INFO)
 D = Decimal
-# The five-level XBTUSDT book Kraken returned on 2025-11-11 (shared/data/kraken-rest-xbtusdt/http_order_book.json).
+# The five-level BTC/USDT book Kraken returned on 2025-11-11 (shared/data/kraken-rest-xbtusdt/http_order_book.json).
 ASKS = [
     ("105944.3", "0.136"),
     ("105946.9", "0.095"),
@@ -58,7 +58,7 @@ BIDS = [
 
 def book(ts: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> BookSnapshot:
     return BookSnapshot(
-        "XBTUSDT",
+        "BTC/USDT",
         ts,
         tuple(BookLevel(D(p), D(q)) for p, q in bids),
         tuple(BookLevel(D(p), D(q)) for p, q in asks),
@@ -70,7 +70,7 @@ class Venue:
         self.now = 1_000
         self.events: list[OrderEvent] = []
         self.exchange = PaperExchange(
-            {"XBTUSDT": XBTUSDT},
+            {"BTC/USDT": XBTUSDT},
             {"USDT": D("1000000"), "BTC": D("10")},
             clock=lambda: self.now,
             slippage=FixedBpsSlippage(D("10")),  # must not touch book fills
@@ -82,7 +82,7 @@ class Venue:
     ) -> None:
         order_type = OrderType.MARKET if limit is None else OrderType.LIMIT
         price = None if limit is None else D(limit)
-        request = OrderRequest(ClientOrderId(cid), "XBTUSDT", side, order_type, D(qty), price, 0, post_only=post_only)
+        request = OrderRequest(ClientOrderId(cid), "BTC/USDT", side, order_type, D(qty), price, 0, post_only=post_only)
         await self.exchange.submit_order(request)
 
     def fills(self, cid: str | None = None) -> list[Fill]:
@@ -188,26 +188,26 @@ async def test_market_buy_stops_at_its_protection_price() -> None:
 @pytest.mark.anyio
 async def test_ticker_is_a_one_level_book() -> None:
     venue = Venue()
-    venue.exchange.on_market(Ticker("XBTUSDT", 500, D("99.9"), D("3"), D("100.0"), D("0.2"), D("100.0")))
+    venue.exchange.on_market(Ticker("BTC/USDT", 500, D("99.9"), D("3"), D("100.0"), D("0.2"), D("100.0")))
     await venue.submit("m", OrderSide.BUY, "0.5")
     assert [(f.price, f.qty) for f in venue.fills()] == [(D("100.0"), D("0.2"))]
-    venue.exchange.on_market(Ticker("XBTUSDT", 600, D("100.0"), D("3"), D("100.1"), D("1"), D("100.1")))
+    venue.exchange.on_market(Ticker("BTC/USDT", 600, D("100.0"), D("3"), D("100.1"), D("1"), D("100.1")))
     assert [(f.price, f.qty) for f in venue.fills()][-1] == (D("100.1"), D("0.3"))
 
 
 @pytest.mark.anyio
 async def test_trade_ticks_market_at_next_trade_and_limits_capped_by_trade_size() -> None:
     venue = Venue()
-    venue.exchange.on_market(TradeTick("XBTUSDT", 500, D("100000.0"), D("0.5"), "buy"))
+    venue.exchange.on_market(TradeTick("BTC/USDT", 500, D("100000.0"), D("0.5"), "buy"))
     await venue.submit("m", OrderSide.BUY, "0.1")
     await venue.submit("l", OrderSide.BUY, "0.1", "99900.0")
-    venue.exchange.on_market(TradeTick("XBTUSDT", 600, D("100000.0"), D("0.01"), "buy"))
+    venue.exchange.on_market(TradeTick("BTC/USDT", 600, D("100000.0"), D("0.01"), "buy"))
     [market] = venue.fills()
     assert (market.price, market.qty, market.ts_ns) == (D("100100.0"), D("0.1"), 600)  # + 10 bps
-    venue.exchange.on_market(TradeTick("XBTUSDT", 700, D("99900.0"), D("1"), "sell"))  # touch
+    venue.exchange.on_market(TradeTick("BTC/USDT", 700, D("99900.0"), D("1"), "sell"))  # touch
     assert venue.fills("l") == []
-    venue.exchange.on_market(TradeTick("XBTUSDT", 800, D("99899.9"), D("0.04"), "sell"))
-    venue.exchange.on_market(TradeTick("XBTUSDT", 900, D("99800.0"), D("1"), "sell"))
+    venue.exchange.on_market(TradeTick("BTC/USDT", 800, D("99899.9"), D("0.04"), "sell"))
+    venue.exchange.on_market(TradeTick("BTC/USDT", 900, D("99800.0"), D("1"), "sell"))
     assert [(f.price, f.qty, f.liquidity) for f in venue.fills("l")] == [
         (D("99900.0"), D("0.04"), "maker"),
         (D("99900.0"), D("0.06"), "maker"),
@@ -218,7 +218,7 @@ async def test_trade_ticks_market_at_next_trade_and_limits_capped_by_trade_size(
 async def test_a_candle_after_a_book_makes_the_book_stale() -> None:
     venue = Venue()
     venue.exchange.on_market(book(500, BIDS, ASKS))
-    venue.exchange.on_market(Candle("XBTUSDT", 600, 60, D("1"), D("1"), D("1"), D("100000.0"), D("1")))
+    venue.exchange.on_market(Candle("BTC/USDT", 600, 60, D("1"), D("1"), D("1"), D("100000.0"), D("1")))
     await venue.submit("m", OrderSide.BUY, "0.01")
     assert venue.fills() == []  # waits for the next event instead of walking the old book
     assert not any(isinstance(event, OrderRejected) for event in venue.events)

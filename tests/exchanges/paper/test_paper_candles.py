@@ -27,7 +27,7 @@ from engine.exchanges.paper import (
 from engine.exchanges.port import OrderRequest
 
 XBTUSDT_INFO: dict[str, Any] = {
-    "altname": "XBTUSDT",
+    "altname": "BTC/USDT",
     "base": "XXBT",
     "quote": "USDT",
     "cost_decimals": 5,
@@ -44,7 +44,7 @@ D = Decimal
 
 
 def candle(i: int, o: str, h: str, low: str, c: str, v: str = "10") -> Candle:
-    return Candle("XBTUSDT", i * 60 * NS_PER_SECOND, 60, D(o), D(h), D(low), D(c), D(v))
+    return Candle("BTC/USDT", i * 60 * NS_PER_SECOND, 60, D(o), D(h), D(low), D(c), D(v))
 
 
 class Venue:
@@ -59,7 +59,7 @@ class Venue:
     ) -> None:
         self.events: list[OrderEvent] = []
         self.exchange = PaperExchange(
-            {"XBTUSDT": XBTUSDT},
+            {"BTC/USDT": XBTUSDT},
             {"USDT": D(usdt), "BTC": D(btc)},
             clock=lambda: 0,
             slippage=slippage or NoSlippage(),
@@ -71,7 +71,7 @@ class Venue:
     async def submit(self, cid: str, side: OrderSide, qty: str, limit: str | None = None) -> None:
         order_type = OrderType.MARKET if limit is None else OrderType.LIMIT
         price = None if limit is None else D(limit)
-        request = OrderRequest(ClientOrderId(cid), "XBTUSDT", side, order_type, D(qty), price, 0, strategy="s1")
+        request = OrderRequest(ClientOrderId(cid), "BTC/USDT", side, order_type, D(qty), price, 0, strategy="s1")
         await self.exchange.submit_order(request)
         assert isinstance(self.events[-1], OrderAccepted), self.events[-1]
 

@@ -23,9 +23,9 @@ from engine.exchanges.paper import FixedBpsSlippage, PaperExchange, PaperSetupEr
 from engine.exchanges.port import ExchangePort, OrderRefused, OrderRequest
 
 XBTUSDT = Instrument.from_kraken(
-    "XBTUSDT",
+    "BTC/USDT",
     {
-        "altname": "XBTUSDT",
+        "altname": "BTC/USDT",
         "base": "XXBT",
         "quote": "USDT",
         "cost_decimals": 5,
@@ -40,12 +40,14 @@ D = Decimal
 
 
 def candle(i: int, o: str, h: str, low: str, c: str, v: str = "10") -> Candle:
-    return Candle("XBTUSDT", i * 60 * NS_PER_SECOND, 60, D(o), D(h), D(low), D(c), D(v))
+    return Candle("BTC/USDT", i * 60 * NS_PER_SECOND, 60, D(o), D(h), D(low), D(c), D(v))
 
 
 def request(cid: str, side: OrderSide, qty: str, limit: str | None = None) -> OrderRequest:
     order_type = OrderType.MARKET if limit is None else OrderType.LIMIT
-    return OrderRequest(ClientOrderId(cid), "XBTUSDT", side, order_type, D(qty), None if limit is None else D(limit), 0)
+    return OrderRequest(
+        ClientOrderId(cid), "BTC/USDT", side, order_type, D(qty), None if limit is None else D(limit), 0
+    )
 
 
 class Venue:
@@ -53,7 +55,7 @@ class Venue:
         self.now = 0
         self.events: list[OrderEvent] = []
         self.exchange = PaperExchange(
-            {"XBTUSDT": XBTUSDT},
+            {"BTC/USDT": XBTUSDT},
             balances if balances is not None else {"USDT": D("100000"), "BTC": D("1")},
             clock=lambda: self.now,
             **kwargs,
@@ -69,7 +71,7 @@ def test_is_an_exchange_port() -> None:
     venue = Venue()
     assert isinstance(venue.exchange, ExchangePort)
     assert (venue.exchange.name, venue.exchange.is_live) == ("paper", False)
-    assert venue.exchange.instruments() == {"XBTUSDT": XBTUSDT}
+    assert venue.exchange.instruments() == {"BTC/USDT": XBTUSDT}
     health = venue.exchange.health()
     assert (health.venue, health.connected, health.last_message_ts_ns) == ("paper", True, None)
     venue.feed(candle(3, "1.0", "1.0", "1.0", "1.0"))
@@ -180,7 +182,7 @@ async def test_restore_takes_back_what_it_can_and_names_the_rest() -> None:
     open_orders = [o for o in orders.values() if o.is_open]
     fresh = Venue({})
     foreign = Order(ClientOrderId("y"), "ETHUSD", OrderSide.SELL, OrderType.LIMIT, D(1), D(1), 0)
-    unanswered = Order(ClientOrderId("y2"), "XBTUSDT", OrderSide.SELL, OrderType.LIMIT, D("0.1"), D("200000.0"), 7)
+    unanswered = Order(ClientOrderId("y2"), "BTC/USDT", OrderSide.SELL, OrderType.LIMIT, D("0.1"), D("200000.0"), 7)
     events = fresh.exchange.restore({"USDT": D(1), "BTC": D(1)}, [*open_orders, foreign, unanswered])
     # The sell's base is there; the buy's quote is not; the foreign pair is unknown. A restart never fails on one:
     # what cannot be taken back is canceled with the reason, and an order that never heard back is accepted.
@@ -192,13 +194,13 @@ async def test_restore_takes_back_what_it_can_and_names_the_rest() -> None:
         OrderAccepted(ClientOrderId("y2"), VenueOrderId("P-y2"), 7),
     ]
     assert [o.client_id for o in await fresh.exchange.open_orders()] == ["sell", "y2"]
-    closed = Order(ClientOrderId("x"), "XBTUSDT", OrderSide.BUY, OrderType.LIMIT, D(1), D(1), 0)
+    closed = Order(ClientOrderId("x"), "BTC/USDT", OrderSide.BUY, OrderType.LIMIT, D(1), D(1), 0)
     closed.apply(OrderCanceled(ClientOrderId("x"), 1))
     with pytest.raises(PaperSetupError, match="not open"):
         fresh.exchange.restore({}, [closed])
     assert [o.client_id for o in await fresh.exchange.open_orders()] == ["sell", "y2"]  # unchanged by the refusal
     # A market sell needs no price: it holds its base quantity, and fills at the next candle's open.
-    sell = Order(ClientOrderId("m"), "XBTUSDT", OrderSide.SELL, OrderType.MARKET, D("0.5"), None, 0)
+    sell = Order(ClientOrderId("m"), "BTC/USDT", OrderSide.SELL, OrderType.MARKET, D("0.5"), None, 0)
     assert fresh.exchange.restore({"BTC": D("0.5")}, [sell]) == [OrderAccepted(sell.client_id, VenueOrderId("P-m"), 0)]
     assert fresh.exchange.balance_detail()["BTC"].held == D("0.5")
     fresh.feed(SCENARIO[0])
@@ -211,7 +213,7 @@ def decided_on(i: int, cid: str = "mb", qty: str = "0.5") -> Order:
     """A market buy decided on the close of candle ``i`` (made at that close, as the engine makes them)."""
     return Order(
         ClientOrderId(cid),
-        "XBTUSDT",
+        "BTC/USDT",
         OrderSide.BUY,
         OrderType.MARKET,
         D(qty),
@@ -283,7 +285,7 @@ async def test_no_fill_is_dated_before_its_order() -> None:
     made_at = SCENARIO[0].close_ns + 2 * NS_PER_SECOND
     venue.now = made_at
     await venue.exchange.submit_order(
-        OrderRequest(ClientOrderId("late"), "XBTUSDT", OrderSide.BUY, OrderType.MARKET, D("0.1"), None, made_at)
+        OrderRequest(ClientOrderId("late"), "BTC/USDT", OrderSide.BUY, OrderType.MARKET, D("0.1"), None, made_at)
     )
     venue.feed(SCENARIO[1])
     filled = venue.events[-1]
@@ -292,9 +294,9 @@ async def test_no_fill_is_dated_before_its_order() -> None:
 
 
 def test_restored_orders_need_a_handler_before_they_can_fill() -> None:
-    unbound = PaperExchange({"XBTUSDT": XBTUSDT}, {}, clock=lambda: 0)
+    unbound = PaperExchange({"BTC/USDT": XBTUSDT}, {}, clock=lambda: 0)
     unbound.on_market(SCENARIO[0])  # nothing open: no handler needed
-    order = Order(ClientOrderId("s"), "XBTUSDT", OrderSide.SELL, OrderType.LIMIT, D(1), D("100.0"), 0)
+    order = Order(ClientOrderId("s"), "BTC/USDT", OrderSide.SELL, OrderType.LIMIT, D(1), D("100.0"), 0)
     unbound.restore({"BTC": D(1)}, [order])
     with pytest.raises(PaperSetupError, match="bind"):
         unbound.on_market(SCENARIO[0])

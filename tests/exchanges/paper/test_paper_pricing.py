@@ -11,9 +11,9 @@ from engine.exchanges.paper.fees import FeeMeter
 
 D = Decimal
 XBTUSDT = Instrument(
-    pair="XBTUSDT",
+    pair="BTC/USDT",
     ws_symbol="BTC/USDT",
-    rest_name="XBTUSDT",
+    rest_name="BTC/USDT",
     base="BTC",
     quote="USDT",
     pair_decimals=1,

@@ -22,9 +22,9 @@ from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange, 
 from engine.exchanges.port import OrderRefused, OrderRequest
 
 XBTUSDT = Instrument.from_kraken(
-    "XBTUSDT",
+    "BTC/USDT",
     {
-        "altname": "XBTUSDT",
+        "altname": "BTC/USDT",
         "base": "XXBT",
         "quote": "USDT",
         "cost_decimals": 5,
@@ -123,7 +123,7 @@ async def test_no_money_is_created_and_no_balance_goes_negative(
     slippage: SlippageModel,
 ) -> None:
     exchange = PaperExchange(
-        {"XBTUSDT": XBTUSDT},
+        {"BTC/USDT": XBTUSDT},
         {"USDT": usdt, "BTC": btc},
         clock=lambda: 0,
         slippage=slippage,
@@ -132,7 +132,7 @@ async def test_no_money_is_created_and_no_balance_goes_negative(
     ledger = Ledger(exchange)
     exchange.bind(ledger.events.append)
     close = Decimal("100000.0")
-    exchange.on_market(Candle("XBTUSDT", 0, 60, close, close, close, close, Decimal(1)))
+    exchange.on_market(Candle("BTC/USDT", 0, 60, close, close, close, close, Decimal(1)))
     n = 0
     for actions_, (open_ticks, up, down, close_ticks, volume) in plan:
         for action in actions_:
@@ -142,8 +142,8 @@ async def test_no_money_is_created_and_no_balance_goes_negative(
                 limit = None if offset is None else max(close + offset * TICK, TICK)
                 client_id = ClientOrderId(f"o{n}")
                 order_type = OrderType.MARKET if limit is None else OrderType.LIMIT
-                ledger.orders[client_id] = Order(client_id, "XBTUSDT", side, order_type, qty, limit, 0)
-                request = OrderRequest(client_id, "XBTUSDT", side, order_type, qty, limit, 0, post_only=post_only)
+                ledger.orders[client_id] = Order(client_id, "BTC/USDT", side, order_type, qty, limit, 0)
+                request = OrderRequest(client_id, "BTC/USDT", side, order_type, qty, limit, 0, post_only=post_only)
                 await exchange.submit_order(request)
             else:
                 open_ids = [order.client_id for order in await exchange.open_orders()]
@@ -158,7 +158,7 @@ async def test_no_money_is_created_and_no_balance_goes_negative(
         close = max(open_ + close_ticks * TICK, Decimal(1000))
         high = max(open_, close) + up * TICK
         low = max(min(open_, close) - down * TICK, TICK)
-        exchange.on_market(Candle("XBTUSDT", n * 60 * NS_PER_SECOND, 60, open_, high, low, close, volume))
+        exchange.on_market(Candle("BTC/USDT", n * 60 * NS_PER_SECOND, 60, open_, high, low, close, volume))
         ledger.check()
     await exchange.cancel_all()
     ledger.check()

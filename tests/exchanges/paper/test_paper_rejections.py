@@ -24,9 +24,9 @@ from engine.exchanges.port import OrderRefused, OrderRequest
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ASSET_PAIRS = REPO_ROOT.parent / "shared" / "data" / "kraken-rest-xbtusdt" / "http_asset_pairs.json"
 
-# The XBTUSDT entry of Kraken's AssetPairs as captured on 2025-11-11 (first fee tiers: taker 0.40 %, maker 0.25 %).
+# The BTC/USDT entry of Kraken's AssetPairs as captured on 2025-11-11 (first fee tiers: taker 0.40 %, maker 0.25 %).
 XBTUSDT_INFO: dict[str, Any] = {
-    "altname": "XBTUSDT",
+    "altname": "BTC/USDT",
     "wsname": "XBT/USDT",
     "base": "XXBT",
     "quote": "USDT",
@@ -42,7 +42,7 @@ XBTUSDT_INFO: dict[str, Any] = {
 }
 # Kraken's official AssetPairs example entry (api-specs examples/responses/public/assets/pairs.yaml).
 XBTUSD_EXAMPLE_INFO: dict[str, Any] = {
-    "altname": "XBTUSD",
+    "altname": "BTC/USD",
     "wsname": "XBT/USD",
     "base": "XXBT",
     "quote": "ZUSD",
@@ -256,9 +256,9 @@ async def test_reused_client_id_and_missing_handler_raise() -> None:
     instrument = load_instrument("xbtusdt-hardcoded")
     venue = Venue(instrument)
     await venue.submit(OrderSide.BUY, "0.01", "1.0")  # rejected (cost minimum) but the id is spent
-    request = OrderRequest(ClientOrderId("o1"), "XBTUSDT", OrderSide.BUY, OrderType.LIMIT, Decimal(1), None, 0)
+    request = OrderRequest(ClientOrderId("o1"), "BTC/USDT", OrderSide.BUY, OrderType.LIMIT, Decimal(1), None, 0)
     with pytest.raises(OrderRefused, match="already used"):
         await venue.exchange.submit_order(request)
-    unbound = PaperExchange({"XBTUSDT": instrument}, {}, clock=lambda: 0)
+    unbound = PaperExchange({"BTC/USDT": instrument}, {}, clock=lambda: 0)
     with pytest.raises(PaperSetupError, match="bind"):
         await unbound.submit_order(replace(request, client_id=ClientOrderId("x")))

@@ -23,10 +23,10 @@ S = NS_PER_SECOND
 
 
 def _trade(ts_ms: int, price: str, qty: str = "1") -> TradeTick:
-    return TradeTick("XBTUSD", ts_ms * 1_000_000, Decimal(price), Decimal(qty), "buy")
+    return TradeTick("BTC/USD", ts_ms * 1_000_000, Decimal(price), Decimal(qty), "buy")
 
 
-def _bar(start_s: int, o: str, h: str, lo: str, c: str, vol: str, count: int, pair: str = "XBTUSD") -> Candle:
+def _bar(start_s: int, o: str, h: str, lo: str, c: str, vol: str, count: int, pair: str = "BTC/USD") -> Candle:
     prices = (Decimal(o), Decimal(h), Decimal(lo), Decimal(c))
     return Candle(pair, start_s * S, 60, *prices, Decimal(vol), count)
 

@@ -40,7 +40,7 @@ def rows(draw: st.DrawFn) -> list[str]:
 
 
 def careful(lines: list[str], interval_s: int = 60) -> list[Candle]:
-    return _parse_checked(lines, "XBTUSD", interval_s, "<text>")
+    return _parse_checked(lines, "BTC/USD", interval_s, "<text>")
 
 
 def same_candles(got: list[Candle], want: list[Candle]) -> None:
@@ -54,8 +54,8 @@ def same_candles(got: list[Candle], want: list[Candle]) -> None:
 def test_fast_path_equals_careful_parser(lines: list[str], newline: str, trailing: bool) -> None:
     text = newline.join(lines) + (newline if trailing else "")
     assert _parse_fast(text) is not None  # well-formed: no fallback
-    same_candles(parse_ohlcvt_csv(text, pair="XBTUSD", interval_s=60), careful(text.splitlines()))
-    columns = parse_ohlcvt_columns(text, pair="XBTUSD", interval_s=60)
+    same_candles(parse_ohlcvt_csv(text, pair="BTC/USD", interval_s=60), careful(text.splitlines()))
+    columns = parse_ohlcvt_columns(text, pair="BTC/USD", interval_s=60)
     same_candles(list(columns), careful(text.splitlines()))
 
 
@@ -81,7 +81,7 @@ def test_a_bad_row_gets_the_careful_parsers_error(bad: str) -> None:
     with pytest.raises(ReplayError) as expected:
         careful(lines, 3600)
     with pytest.raises(type(expected.value)) as got:
-        parse_ohlcvt_columns("\n".join(lines), pair="XBTUSD", interval_s=3600)
+        parse_ohlcvt_columns("\n".join(lines), pair="BTC/USD", interval_s=3600)
     assert str(got.value) == str(expected.value)
     assert getattr(got.value, "line", None) == 3
 
@@ -95,7 +95,7 @@ def test_rows_that_only_add_up_to_seven_fields_each_are_refused() -> None:
         "1381107600,123.0,124.0,122.5,123.9,1,2",
     ]
     with pytest.raises(ReplayError) as got:
-        parse_ohlcvt_columns("\n".join(lines), pair="XBTUSD", interval_s=3600)
+        parse_ohlcvt_columns("\n".join(lines), pair="BTC/USD", interval_s=3600)
     assert getattr(got.value, "line", None) == 2
 
 
@@ -105,28 +105,28 @@ def test_millisecond_times_are_refused_on_the_fast_path_too() -> None:
 
 
 def test_columns_read_like_a_list_of_candles() -> None:
-    columns = parse_ohlcvt_columns("\n".join([*GOOD, "1381100400,123.9,125,123,124,3,4"]), pair="XBTUSD")
+    columns = parse_ohlcvt_columns("\n".join([*GOOD, "1381100400,123.9,125,123,124,3,4"]), pair="BTC/USD")
     assert isinstance(columns, CandleColumns) and len(columns) == 3 and columns.interval_s == 3600
-    first = Candle("XBTUSD", 1381093200 * S, 3600, Decimal("122.0"), Decimal("123.5"), Decimal("121.0"),
+    first = Candle("BTC/USD", 1381093200 * S, 3600, Decimal("122.0"), Decimal("123.5"), Decimal("121.0"),
                    Decimal("123.0"), Decimal("0.1"), 1)  # fmt: skip
     assert columns[0] == first and type(columns[0]) is Candle
     assert columns[-1] == list(columns)[2]
     assert columns[1:] == list(columns)[1:] == list(columns.iter_from(1))
     assert list(columns.iter_from(3)) == []
     assert columns.close_times_ns() == [c.close_ns for c in columns]
-    again = CandleColumns.from_candles(list(columns), pair="XBTUSD", interval_s=3600)
+    again = CandleColumns.from_candles(list(columns), pair="BTC/USD", interval_s=3600)
     assert list(again) == list(columns)
     with pytest.raises(ValueError, match="same length"):
         CandleColumns("X", 60, [1], [], [], [], [], [], [])
     with pytest.raises(ValueError, match="every candle"):
-        CandleColumns.from_candles([first], pair="ETHXBT", interval_s=3600)
+        CandleColumns.from_candles([first], pair="ETH/BTC", interval_s=3600)
 
 
 def test_made_candles_are_ordinary_candles() -> None:
     d = Decimal("1.5")
-    made = make_candle("XBTUSD", 5, 60, d, d, d, d, d, 7)
-    assert made == Candle("XBTUSD", 5, 60, d, d, d, d, d, 7) and type(made) is Candle
-    assert hash(made) == hash(Candle("XBTUSD", 5, 60, d, d, d, d, d, 7))
+    made = make_candle("BTC/USD", 5, 60, d, d, d, d, d, 7)
+    assert made == Candle("BTC/USD", 5, 60, d, d, d, d, d, 7) and type(made) is Candle
+    assert hash(made) == hash(Candle("BTC/USD", 5, 60, d, d, d, d, d, 7))
     assert made.close_ns == 5 + 60 * S and Candle("X", 0, 1, d, d, d, d, d).trades == 0
     with pytest.raises(AttributeError):
         made.close = d  # type: ignore[misc]

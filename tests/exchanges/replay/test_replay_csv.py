@@ -26,10 +26,10 @@ SAMPLE = """1381093200,122.0,122.0,122.0,122.0,0.1,1
 
 
 def test_parses_rows_into_candles() -> None:
-    candles = parse_ohlcvt_csv(SAMPLE, pair="XBTUSD", interval_s=3600)
+    candles = parse_ohlcvt_csv(SAMPLE, pair="BTC/USD", interval_s=3600)
     assert len(candles) == 4
     assert candles[2] == Candle(
-        pair="XBTUSD",
+        pair="BTC/USD",
         ts_ns=1381197600 * NS_PER_SECOND,
         interval_s=3600,
         open=Decimal("123.91"),
@@ -50,7 +50,7 @@ def test_interval_is_inferred_from_the_most_common_gap() -> None:
 
 
 def test_kraken_file_names_give_pair_and_interval() -> None:
-    assert split_kraken_csv_name("/data/XBTUSD_60.csv") == ("XBTUSD", 3600)
+    assert split_kraken_csv_name("/data/XBTUSD_60.csv") == ("XBTUSD", 3600)  # as written; the source canonicalises
     assert split_kraken_csv_name("ETHEUR_1440.csv") == ("ETHEUR", 86400)
     assert split_kraken_csv_name("candles.csv") == ("candles", None)
 
@@ -115,10 +115,10 @@ def test_bad_interval_is_a_config_error(bad: int) -> None:
 def test_real_kraken_hourly_file() -> None:
     text = OHLCVT_60.read_text()
     head = "".join(text.splitlines(keepends=True)[:3])
-    first = parse_ohlcvt_csv(head, pair="XBTUSD", interval_s=3600, source=str(OHLCVT_60))
+    first = parse_ohlcvt_csv(head, pair="BTC/USD", interval_s=3600, source=str(OHLCVT_60))
     assert [c.close for c in first] == [Decimal("122.0"), Decimal("123.61"), Decimal("123.9")]
     assert first[2].volume == Decimal("1.9916") and first[2].trades == 2
-    candles = parse_ohlcvt_csv(text, pair="XBTUSD")
+    candles = parse_ohlcvt_csv(text, pair="BTC/USD")
     assert len(candles) == 50378
     assert candles[0].interval_s == 3600
     assert candles[-1].ts_ns == 1601506800 * NS_PER_SECOND

@@ -22,7 +22,7 @@ needs_rest = pytest.mark.skipif(not REST.exists(), reason="reference data ../sha
 
 
 def _ohlc(rows: list[list[object]], last: object = None) -> str:
-    result: dict[str, object] = {"XBTUSDT": rows}
+    result: dict[str, object] = {"BTC/USDT": rows}
     if last is not None:
         result["last"] = last
     return json.dumps({"error": [], "result": result})
@@ -34,7 +34,7 @@ OHLC_ROWS: list[list[object]] = [
     [1762777140, "106035.5", "106050.0", "106035.5", "106049.9", "106045.2", "1.25000000", 3],
 ]
 
-TRADES_TEXT = """{"error": [], "result": {"XBTUSDT": [
+TRADES_TEXT = """{"error": [], "result": {"BTC/USDT": [
   ["105433.60000", "0.00027625", 1762795433.9717445, "b", "l", "", 10218208],
   ["105410.10000", "0.00005000", 1762795457.8467374, "s", "m", "", 10218209],
   ["105410.10000", "0.10000000", 1762795457.8467374, "s", "m", "", 10218210],
@@ -46,7 +46,7 @@ def test_ohlc_drops_the_open_candle_using_last() -> None:
     candles = parse_ohlc_json(_ohlc(OHLC_ROWS, last=1762777080))
     assert [c.ts_ns for c in candles] == [1762777020 * NS_PER_SECOND, 1762777080 * NS_PER_SECOND]
     first = candles[0]
-    assert (first.pair, first.interval_s, first.trades) == ("XBTUSDT", 60, 7)
+    assert (first.pair, first.interval_s, first.trades) == ("BTC/USDT", 60, 7)
     assert (first.open, first.high, first.low, first.close) == (
         Decimal("106038.2"),
         Decimal("106040.0"),
@@ -78,7 +78,7 @@ def test_ohlc_bad_rows_report_their_index() -> None:
 def test_trades_time_is_parsed_exactly_from_its_text() -> None:
     trades = parse_trades_json(TRADES_TEXT)
     assert trades[0] == TradeTick(
-        pair="XBTUSDT",
+        pair="BTC/USDT",
         ts_ns=1762795433971744500,
         price=Decimal("105433.60000"),
         qty=Decimal("0.00027625"),
@@ -113,7 +113,7 @@ def test_trades_pair_label_and_key_choice() -> None:
 )
 def test_bad_trade_rows_report_their_index(row: list[object]) -> None:
     good = ["105433.6", "0.1", 1762795400.5, "b", "l", "", 0]
-    text = json.dumps({"error": [], "result": {"XBTUSDT": [good, row]}})
+    text = json.dumps({"error": [], "result": {"BTC/USDT": [good, row]}})
     with pytest.raises(ReplayFormatError) as info:
         parse_trades_json(text, source="trades.json")
     assert info.value.row == 2 and str(info.value).startswith("trades.json: row 2: ")

@@ -30,7 +30,7 @@ CSV = """1381093200,122.0,122.0,122.0,122.0,0.1,1
 TRADES = {
     "error": [],
     "result": {
-        "XBTUSDT": [
+        "BTC/USDT": [
             ["100.0", "1", 1762795433.5, "b", "l", "", 1],
             ["101.0", "2", 1762795450.25, "s", "m", "", 2],
             ["99.0", "1", 1762795570.0, "b", "l", "", 3],
@@ -41,7 +41,7 @@ TRADES = {
 OHLC = {
     "error": [],
     "result": {
-        "XBTUSDT": [
+        "BTC/USDT": [
             [1762777020, "1", "2", "1", "2", "1.5", "3", 2],
             [1762777080, "2", "2", "2", "2", "0", "0", 0],
             [1762777140, "2", "3", "2", "3", "2.5", "1", 1],
@@ -78,7 +78,7 @@ def test_detect_format_refusals(tmp_path: Path) -> None:
         "empty.csv": ("  \n", "empty"),
         "header.csv": ("time,open,high,low,close,volume,trades\n1,1,1,1,1,1,1\n", "no header"),
         "error.json": ('{"error": ["EQuery:Unknown asset pair"], "result": {}}', "EQuery:Unknown asset pair"),
-        "norows.json": ('{"error": [], "result": {"XBTUSDT": [], "last": 0}}', "no rows"),
+        "norows.json": ('{"error": [], "result": {"BTC/USDT": [], "last": 0}}', "no rows"),
         "odd.json": ('{"error": [], "result": {"X": [[null, 1]]}}', "neither OHLC nor Trades"),
     }
     for name, (content, fragment) in cases.items():
@@ -100,7 +100,7 @@ def test_csv_source(files: dict[str, Path]) -> None:
     assert "not loaded" in repr(source)
     assert len(source) == 3 and source.format is ReplayFormat.OHLCVT_CSV
     candles = list(source)
-    assert all(isinstance(c, Candle) and c.pair == "XBTUSD" and c.interval_s == 3600 for c in candles)
+    assert all(isinstance(c, Candle) and c.pair == "BTC/USD" and c.interval_s == 3600 for c in candles)
     # A candle is known at its close.
     assert source.first_ts_ns == (1381093200 + 3600) * S == event_time_ns(candles[0])
     assert source.last_ts_ns == (1381100400 + 3600) * S
@@ -183,7 +183,7 @@ def test_real_files_through_the_source() -> None:
     hourly = ReplaySource(DATA / "kraken-ohlcvt" / "XBTUSD_60.csv")
     assert len(hourly) == 50378 and hourly.format is ReplayFormat.OHLCVT_CSV
     first = next(iter(hourly))
-    assert isinstance(first, Candle) and first.close == Decimal("122.0") and first.pair == "XBTUSD"
+    assert isinstance(first, Candle) and first.close == Decimal("122.0") and first.pair == "BTC/USD"
     assert len(list(hourly.iter_from(50000))) == 378
 
     rest = DATA / "kraken-rest-xbtusdt"

@@ -174,7 +174,7 @@ def parse_system_status(response: Response) -> SystemStatus:
 
 
 def parse_asset_pairs(response: Response) -> dict[str, Instrument]:
-    """Parse ``/0/public/AssetPairs`` (``info=info``) into instruments keyed by altname (``XBTUSDT``).
+    """Parse ``/0/public/AssetPairs`` (``info=info``) into instruments keyed by canonical name (``BTC/USDT``).
 
     The WebSocket v2 symbol is built from the normalised assets (``XXBT``/``USDT`` -> ``BTC/USDT``), not from
     ``wsname``, which uses v1 naming (``XBT/USDT``) that v2 rejects.
