@@ -24,6 +24,7 @@ from engine.persistence import StoreError
 from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
+from engine.runtime.cli_scan import add_scan_parser, cmd_scan
 from engine.runtime.cli_status import NoSavedState, cmd_status
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
@@ -94,6 +95,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
     bt.add_argument("--json", action="store_true", help="print JSON")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scan_parser(sub)
     return parser, sub
 
 
@@ -377,6 +379,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "status": cmd_status,
     "backtest": cmd_backtest,
+    "scan": cmd_scan,
 }
 
 
