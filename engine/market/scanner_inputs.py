@@ -185,7 +185,7 @@ def markets_from_tickers(
     tickers: Mapping[str, object],
     instruments: Mapping[str, Instrument],
     candles: Mapping[str, CandleSeries] | None = None,
-) -> tuple[list[MarketInput], list[str]]:
+) -> tuple[dict[str, MarketInput], list[str]]:
     """One :class:`MarketInput` per Ticker entry, named and typed by its instrument.
 
     Args:
@@ -194,10 +194,10 @@ def markets_from_tickers(
         candles: candles by REST pair key, for the pairs that have them.
 
     Returns:
-        The inputs, and a line for each entry left out (malformed, or a name that tells no quote).
+        The inputs by REST pair key, and a line for each entry left out (malformed, or a name that tells no quote).
     """
     candles = candles or {}
-    markets: list[MarketInput] = []
+    markets: dict[str, MarketInput] = {}
     problems: list[str] = []
     for key, entry in tickers.items():
         try:
@@ -207,12 +207,12 @@ def markets_from_tickers(
             continue
         inst = instruments.get(_compact(key))
         if inst is not None:
-            markets.append(MarketInput(inst.pair, inst.base, inst.quote, inst.status, stats, candles.get(key)))
+            markets[key] = MarketInput(inst.pair, inst.base, inst.quote, inst.status, stats, candles.get(key))
             continue
         guessed = guess_base_quote(key)
         if guessed is None:
             problems.append(f"Ticker.{key}: no catalogue knows this pair and its quote cannot be told from the name")
             continue
         base, quote = guessed
-        markets.append(MarketInput(f"{base}/{quote}", base, quote, None, stats, candles.get(key)))
+        markets[key] = MarketInput(f"{base}/{quote}", base, quote, None, stats, candles.get(key))
     return markets, problems

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fakes.kraken_fake_http import HttpReply, HttpRequest
-from fakes.kraken_fake_market import KRAKEN_CODE, FakeOrder, FakeTrade, rfc3339, seconds
+from fakes.kraken_fake_market import KRAKEN_CODE, FakeOrder, FakePair, FakeTrade, rfc3339, seconds
 
 from engine.exchanges.kraken.protocol.signing import sign
 from engine.exchanges.kraken.protocol.ws_requests import dumps
@@ -230,26 +230,42 @@ def _captured_or(fake: "FakeKraken", endpoint: str, params: Params) -> HttpReply
 
 
 def _ticker(fake: "FakeKraken", params: Params) -> HttpReply:
-    reply = _captured_or(fake, "Ticker", params)
-    if reply is not None:
-        return reply
-    pair = fake.market.pair(str(params["pair"]))
-    assert pair is not None
+    """One pair, several (``pair=A,B``) or, with no ``pair``, every pair, as Kraken answers."""
+    if "Ticker" in fake.captures:
+        return HttpReply(body=fake.captures["Ticker"])
+    wanted = [p for p in str(params.get("pair", "")).split(",") if p]
+    result = {}
+    for name in wanted or list(fake.market.pairs):
+        pair = fake.market.pair(name)
+        if pair is None:
+            return _err("EQuery:Unknown asset pair")
+        result[pair.rest_name] = _ticker_entry(fake, pair)
+    return _ok(result)
+
+
+def _ticker_entry(fake: "FakeKraken", pair: FakePair) -> dict[str, Any]:
+    """The best levels of the fake's book, its last price, and the 24 h figures of the public trades published in
+    the last 24 hours of the fake's clock (zeros when there are none); "today" is given the same figures."""
     bid = fake.market.levels(pair.altname, "bids", 1) or [(Decimal(0), Decimal(0))]
     ask = fake.market.levels(pair.altname, "asks", 1) or [(Decimal(0), Decimal(0))]
     last = fake.market.last_price.get(pair.altname, Decimal(0))
-    entry = {
+    since = fake.clock_ns() - 86_400 * 1_000_000_000
+    recent = [t for t in fake.market.public_trades[pair.altname] if t["ts_ns"] > since]
+    volume = sum((t["qty"] for t in recent), Decimal(0))
+    vwap = sum((t["qty"] * t["price"] for t in recent), Decimal(0)) / volume if volume else Decimal(0)
+    low = min((t["price"] for t in recent), default=Decimal(0))
+    high = max((t["price"] for t in recent), default=Decimal(0))
+    return {
         "a": [_s(ask[0][0]), "1", _s(ask[0][1])],
         "b": [_s(bid[0][0]), "1", _s(bid[0][1])],
         "c": [_s(last), "0.001"],
-        "v": ["0", "0"],
-        "p": ["0", "0"],
-        "t": [0, 0],
-        "l": ["0", "0"],
-        "h": ["0", "0"],
-        "o": "0",
+        "v": [_s(volume), _s(volume)],
+        "p": [_s(vwap), _s(vwap)],
+        "t": [len(recent), len(recent)],
+        "l": [_s(low), _s(low)],
+        "h": [_s(high), _s(high)],
+        "o": _s(recent[0]["price"]) if recent else "0",
     }
-    return _ok({pair.rest_name: entry})
 
 
 def _depth(fake: "FakeKraken", params: Params) -> HttpReply:

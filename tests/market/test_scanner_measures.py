@@ -106,7 +106,9 @@ def test_the_openapi_example_reads_as_kraken_documents_it() -> None:
 def test_the_real_ticker_capture_reads_and_ranks(shared_dir: Path) -> None:
     capture = json.loads((shared_dir / "data" / "kraken-rest-xbtusdt" / "http_ticker.json").read_text())
     index = instrument_index(default_instruments().values())
-    (market,), problems = markets_from_tickers(capture["result"], index)
+    markets, problems = markets_from_tickers(capture["result"], index)
+    assert list(markets) == ["XBTUSDT"]
+    market = markets["XBTUSDT"]
     assert problems == []
     assert (market.base, market.quote, market.status) == ("BTC", "USDT", "online")
     assert market.ticker is not None
@@ -134,7 +136,10 @@ def test_a_malformed_entry_is_left_out_with_its_reason_and_the_others_kept() -> 
     index = instrument_index(default_instruments().values())
     tickers = {"XXBTZUSD": OPENAPI_EXAMPLE, "XETHXXBT": {"a": []}, "FOOZEUR": OPENAPI_EXAMPLE, "???": OPENAPI_EXAMPLE}
     markets, problems = markets_from_tickers(tickers, index)
-    assert [(m.base, m.quote, m.status) for m in markets] == [("BTC", "USD", "online"), ("FOO", "EUR", None)]
+    assert [(k, m.base, m.quote, m.status) for k, m in markets.items()] == [
+        ("XXBTZUSD", "BTC", "USD", "online"),
+        ("FOOZEUR", "FOO", "EUR", None),
+    ]
     assert len(problems) == 2 and "Ticker.XETHXXBT.a" in problems[0] and "Ticker.???" in problems[1]
 
 
