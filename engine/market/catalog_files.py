@@ -60,7 +60,8 @@ def save_kept(pairs: Mapping[str, Any], assets: Mapping[str, Any], fetched_ns: i
     fd, tmp = tempfile.mkstemp(prefix=".catalog-", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, separators=(",", ":"))
+            # Kraken's JSON numbers arrive as Decimals (their digits kept); they are kept as strings.
+            json.dump(document, out, separators=(",", ":"), default=str)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)

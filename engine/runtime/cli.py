@@ -18,12 +18,15 @@ import anyio
 
 from engine.errors import FacadeError
 from engine.exchanges.kraken.protocol.errors import KrakenError
+from engine.exchanges.kraken.rest_client import KrakenRestClient
 from engine.exchanges.port import ExchangeError
 from engine.exchanges.replay import ReplayError
 from engine.persistence import StoreError
 from engine.redaction import Redactor
 from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
+from engine.runtime.catalog_refresh import CatalogChoice
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
+from engine.runtime.cli_pairs import PairsError, add_pairs_parser, cmd_pairs
 from engine.runtime.cli_scan import add_scan_parser, cmd_scan
 from engine.runtime.cli_status import NoSavedState, cmd_status
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
@@ -81,6 +84,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     )
     _common(resume)
 
+    add_pairs_parser(sub)
     check = sub.add_parser("kraken-check", help="check connectivity, status, clock skew, keys and instruments")
     check.add_argument("--config", type=Path, help="TOML configuration file")
     check.add_argument("--json", action="store_true", help="print JSON")
@@ -234,9 +238,17 @@ def reset_state(db: Path) -> None:
 def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine:
     """The engine for ``config``: Kraken's live feed or a replay, paper or live venue."""
     if config.market.source == "kraken" or config.mode == "live":
+        from engine.runtime.catalog_refresh import choose_catalog
         from engine.runtime.live import build_kraken_engine
 
-        return build_kraken_engine(config, db, options)
+        async def choose() -> CatalogChoice:
+            async with KrakenRestClient(config.kraken.rest_url, tier=config.kraken.tier) as rest:
+                return await choose_catalog(rest)
+
+        # A run on Kraken trades by Kraken's current rules: refreshed now, else the kept copy, else the shipped.
+        choice = anyio.run(choose)
+        print(choice.note, file=sys.stderr)
+        return build_kraken_engine(config, db, options, instruments={i.pair: i for i in choice.catalog})
     return Engine.from_config(config, db, options=options)
 
 
@@ -379,6 +391,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "status": cmd_status,
     "backtest": cmd_backtest,
+    "pairs": cmd_pairs,
     "scan": cmd_scan,
 }
 
@@ -394,6 +407,7 @@ def run_engine_command(args: argparse.Namespace) -> int:
         ReplayError,
         FacadeError,
         OperatorCommandError,
+        PairsError,
         StateInUse,
         NoSavedState,
     ) as exc:

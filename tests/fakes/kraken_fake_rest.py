@@ -212,6 +212,8 @@ def _status(fake: "FakeKraken", params: Params) -> HttpReply:
 
 
 def _asset_pairs(fake: "FakeKraken", params: Params) -> HttpReply:
+    if "AssetPairs" in fake.captures:
+        return HttpReply(body=fake.captures["AssetPairs"])
     wanted = [p for p in str(params.get("pair", "")).split(",") if p]
     result = {}
     for name in wanted or [p.altname for p in fake.market.pairs.values()]:
@@ -219,6 +221,19 @@ def _asset_pairs(fake: "FakeKraken", params: Params) -> HttpReply:
         if pair is None:
             return _err("EQuery:Unknown asset pair")
         result[pair.rest_name] = pair.info
+    return _ok(result)
+
+
+def _assets(fake: "FakeKraken", params: Params) -> HttpReply:
+    """Every asset the fake's pairs name, in Kraken's format (asset id → entry), unless a capture is served."""
+    if "Assets" in fake.captures:
+        return HttpReply(body=fake.captures["Assets"])
+    legacy = {"XXBT": "XBT", "XXDG": "XDG", "ZUSD": "USD", "ZEUR": "EUR", "XETH": "ETH"}
+    result: dict[str, Any] = {}
+    for pair in fake.market.pairs.values():
+        for asset_id in (str(pair.info["base"]), str(pair.info["quote"])):
+            altname = legacy.get(asset_id, asset_id)
+            result[asset_id] = {"aclass": "currency", "altname": altname, "decimals": 8, "status": "enabled"}
     return _ok(result)
 
 
@@ -325,6 +340,7 @@ PUBLIC: Mapping[str, Callable[["FakeKraken", Params], HttpReply]] = {
     "Time": _time,
     "SystemStatus": _status,
     "AssetPairs": _asset_pairs,
+    "Assets": _assets,
     "Ticker": _ticker,
     "Depth": _depth,
     "OHLC": _ohlc,

@@ -18,7 +18,7 @@ Errors: the protocol's tree (:mod:`engine.exchanges.kraken.protocol.errors`), pl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx
@@ -40,6 +40,7 @@ from engine.exchanges.kraken.protocol.rest import (
     ServerTime,
     SystemStatus,
     TradesResult,
+    envelope_result,
     parse_asset_pairs,
     parse_depth,
     parse_ohlc,
@@ -265,6 +266,14 @@ class KrakenRestClient:
         altname ``XBTUSD`` or the REST key) is None."""
         params = {"pair": ",".join(pairs)} if pairs else None
         return await self._call("AssetPairs", params, parse_asset_pairs, private=False)
+
+    async def asset_pairs_raw(self) -> dict[str, Any]:
+        """Every pair's AssetPairs entry as Kraken sent it (REST key → entry): what a kept catalogue holds."""
+        return await self._call("AssetPairs", None, lambda t: envelope_result(t, "AssetPairs"), private=False)
+
+    async def assets_raw(self) -> dict[str, Any]:
+        """Every asset's ``/0/public/Assets`` entry as Kraken sent it (asset id → entry)."""
+        return await self._call("Assets", None, lambda t: envelope_result(t, "Assets"), private=False)
 
     async def ticker(self, pair: str) -> Ticker:
         """The ticker of ``pair`` (altname), named ``pair`` and stamped with the receive time."""
