@@ -43,6 +43,7 @@ ERR_UNKNOWN_ORDER = "EOrder:Unknown order"
 ERR_POST_ONLY = "EOrder:Post only order"
 ERR_CANCEL_ONLY = "EService:Market in cancel_only mode"
 ERR_POST_ONLY_MODE = "EService:Market in post_only mode"
+ERR_LIMIT_ONLY_MODE = "EService:Market in limit_only mode"
 # A market order with the post-only flag: Kraken accepts ``post`` on limit orders only.
 ERR_INVALID_ARGUMENTS = "EGeneral:Invalid arguments"
 
@@ -132,10 +133,16 @@ def plan_order(
     """
     status = instrument.status
     is_limit = request.order_type is OrderType.LIMIT
-    if status == "cancel_only":
-        return ERR_CANCEL_ONLY
-    if status == "post_only" and not (is_limit and request.post_only):
-        return ERR_POST_ONLY_MODE
+    if status != "online":
+        # Kraken's AssetPairs status: a market not online takes only what its mode allows, and says so.
+        if status == "cancel_only":
+            return ERR_CANCEL_ONLY
+        if status == "post_only" and not (is_limit and request.post_only):
+            return ERR_POST_ONLY_MODE
+        if status == "limit_only" and not is_limit:
+            return ERR_LIMIT_ONLY_MODE
+        if status not in ("post_only", "limit_only"):
+            return f"EService:Market in {status} mode"
     if request.post_only and not is_limit:
         return ERR_INVALID_ARGUMENTS
     side = request.side

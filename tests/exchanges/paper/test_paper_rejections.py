@@ -249,6 +249,11 @@ async def test_market_status(case: tuple[Instrument, Decimal, Decimal, Decimal])
     post_only = Venue(replace(case[0], status="post_only"))
     assert reason(await post_only.submit(OrderSide.BUY, "0.01", "100000.0")) == "EService:Market in post_only mode"
     assert isinstance(await post_only.submit(OrderSide.BUY, "0.01", "100000.0", post_only=True), OrderAccepted)
+    limit_only = Venue(replace(case[0], status="limit_only"))
+    assert reason(await limit_only.submit(OrderSide.BUY, "0.01")) == "EService:Market in limit_only mode"
+    assert isinstance(await limit_only.submit(OrderSide.BUY, "0.01", "100000.0"), OrderAccepted)
+    delisted = Venue(replace(case[0], status="delisted"))
+    assert reason(await delisted.submit(OrderSide.BUY, "0.01", "100000.0")) == "EService:Market in delisted mode"
 
 
 @pytest.mark.anyio
