@@ -20,7 +20,8 @@ import platformdirs
 
 from engine.domain.instrument import InstrumentError
 from engine.market.catalog import Catalog, catalog_from_asset_pairs, shipped_catalog
-from engine.market.pair_names import canonical_asset, compact, split_pair
+from engine.market.inferred import split_unknown
+from engine.market.pair_names import compact
 
 __all__ = [
     "HOME_ENV",
@@ -129,12 +130,11 @@ def canonical_pair_name(text: str) -> str:
 
     A pair of the catalogue in use gets its own name; an unknown one written with a separator gets plain asset
     codes (``foo-xbt`` → ``FOO/BTC``); an unknown run-together name is only upper-cased (its base and quote cannot
-    be told apart). Whether the pair can be traded is decided later, where an instrument is needed.
+    be told apart) unless it ends in a quote asset Kraken lists (``FOOUSD`` → ``FOO/USD``). Whether the pair can be
+    traded is decided later, where an instrument is needed.
     """
     found = current_catalog().find(text)
     if found is not None:
         return found.pair
-    split = split_pair(text)
-    if split is not None:
-        return f"{canonical_asset(split[0])}/{canonical_asset(split[1])}"
-    return compact(text)
+    split = split_unknown(text)
+    return f"{split[0]}/{split[1]}" if split is not None else compact(text)

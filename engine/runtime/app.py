@@ -13,6 +13,7 @@ strategies up on the events before it.
 
 import gc
 import heapq
+import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
@@ -35,6 +36,7 @@ from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.execution.order_manager import OrderManager
 from engine.market.catalog_files import canonical_pair_name
+from engine.market.inferred import infer_instrument, inferred_note
 from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
@@ -168,6 +170,9 @@ class Engine:
         self.equity_curve = EquityCurve()
         self._equity_written = 0
         self._first_run = False
+        # What a user must be told about this run in one line each (an instrument inferred from the data).
+        self.notes: list[str] = []
+        self._infer_unknown_pairs()
         self._check_pairs()
 
     @classmethod
@@ -182,6 +187,23 @@ class Engine:
     ) -> "Engine":
         """Build an engine; the market source defaults to the configured replay file (or the shipped sample)."""
         return cls(config, db_path, source or _sample_source(config), options=options, **kwargs)
+
+    def _infer_unknown_pairs(self) -> None:
+        """A replayed pair no catalogue knows gets an instrument inferred from its prices (and a note)."""
+        source = self.source
+        if not isinstance(source, ReplayMarketSource):
+            return
+        wanted = {s.pair for s in self.config.strategies} - set(self.instruments)
+        for pair in sorted(wanted):
+            prices = (
+                e.close
+                for e in itertools.islice(source.replay.iter_from(0), 5000)
+                if isinstance(e, Candle) and e.pair == pair
+            )
+            inferred = infer_instrument(pair, prices)
+            if inferred is not None:
+                self.instruments[inferred.pair] = inferred
+                self.notes.append(inferred_note(inferred))
 
     def _check_pairs(self) -> None:
         for strategy in self.config.strategies:

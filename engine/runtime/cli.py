@@ -208,6 +208,8 @@ def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: 
     if args.reset:
         reset_state(db)
     engine = build_engine(config, db, RunOptions(keep_alive=keep_alive))
+    for note in engine.notes:
+        print(f"trading-mcp run: {note}", file=sys.stderr)
 
     async def main() -> RunResult:
         result = await run_engine(engine, quiet=args.quiet, extras=extras)
@@ -282,6 +284,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     source = ReplayMarketSource(replay, None, args.data.name, yield_interval_s=BACKTEST_YIELD_S)
     options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
     engine = Engine.from_config(config, args.db, source=source, options=options)
+    for note in engine.notes:
+        print(f"trading-mcp backtest: {note}", file=sys.stderr)
     show_progress = not args.no_progress and len(replay) > 20000 and sys.stderr.isatty()
 
     async def main() -> dict[str, Any]:
@@ -294,7 +298,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         perf = await facade.performance()
         return {
             "data": str(args.data),
-            "pair": args.pair,
+            "pair": config.market.pair,
+            "notes": engine.notes,
             "strategy": args.strategy,
             "params": {k: str(v) for k, v in engine.slots[0].strategy.values.items()},
             "candles": engine.state.cursor,

@@ -115,3 +115,12 @@ def test_the_kept_copy_overlays_the_shipped_pairs_and_a_broken_one_is_left_alone
     finally:
         path.unlink()
     assert current_catalog() is shipped_catalog()
+
+
+def test_a_name_no_catalogue_knows_is_split_where_it_can_be() -> None:
+    from engine.market.inferred import split_unknown
+
+    assert split_unknown("FOOUSDT") == ("FOO", "USDT") and split_unknown("pepeusd") == ("PEPE", "USD")
+    assert split_unknown("foo-xbt") == ("FOO", "BTC") and split_unknown("FOOXBT") == ("FOO", "BTC")
+    assert split_unknown("FOOBARBAZ") is None and split_unknown("USD") is None
+    assert canonical_pair_name("pepeusd") == "PEPE/USD" and canonical_pair_name("foobarbaz") == "FOOBARBAZ"

@@ -88,7 +88,7 @@ def test_backtest_on_trades_json_aggregates_into_candles(capsys: pytest.CaptureF
             "use NAME=VALUE",
         ),
         (
-            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "FOOUSD"],
+            ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "FOOBARBAZ"],
             "unknown pair",
         ),
         (["run", "--speed", "fast"], "speed 'fast'"),
@@ -187,3 +187,16 @@ def test_saved_pnl_is_summed_per_quote_currency_never_across_them() -> None:
     amounts = [("BTC/USD", Decimal("1.5")), ("ETH/BTC", Decimal("0.01")), ("BTC/USD", Decimal("-0.5"))]
     amounts.append(("FOOBAR", Decimal(1)))
     assert _by_quote(amounts) == {"BTC": "0.01", "FOOBAR's quote": "1", "USD": "1.0"}
+
+
+def test_a_backtest_of_a_pair_in_no_catalogue_runs_on_rules_inferred_from_the_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["backtest", "--data", str(SAMPLE_OHLC), "--strategy", "ema_cross", "--pair", "pepeusd", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["pair"] == "PEPE/USD" and result["trades"], "it ran and traded"
+    (note,) = result["notes"]
+    assert "PEPE/USD is in no catalogue" in note and "price decimals 1" in note  # the capture's prices: 1 decimal
+    assert "trading-mcp pairs --refresh" in captured.err and captured.err.count("\n") == 1

@@ -213,7 +213,9 @@ async def test_the_source_yields_a_quiet_pairs_candle_once_its_interval_and_the_
                 fake.candle("XBTUSD", BASE + MINUTE, "102")
                 clock.now = end(1) + GRACE
                 await batches.wait_until(lambda items: len(candles_in(items)) == 2)
-                assert candles_in(batches.items)[1] == candle(1, "102", pair="BTC/USD")._replace(volume=Decimal(1), trades=1)
+                assert candles_in(batches.items)[1] == candle(1, "102", pair="BTC/USD")._replace(
+                    volume=Decimal(1), trades=1
+                )
                 tg.cancel_scope.cancel()
     assert source.candle_closer.closed_by_time == 2
     assert source.feed.link.connections == 1
