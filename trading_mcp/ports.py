@@ -7,6 +7,7 @@ only.
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, Protocol
 
+from engine.runtime.markets_view import MarketsView
 from engine.runtime.views import (
     BalanceView,
     DiagnosisView,
@@ -71,6 +72,8 @@ class Facade(Protocol):
     async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView: ...
 
     async def market(self, pair: str) -> MarketView: ...
+
+    async def markets(self, quote: str = "USD", top: int = 20, size: float = 1000.0) -> MarketsView: ...
 
     async def events(self, limit: int = 50, kind: str | None = None) -> list[EventView]: ...
 

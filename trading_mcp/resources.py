@@ -9,6 +9,7 @@
   and current values)
 * ``bot://risk`` (``RiskView``: limits, caps, usage), ``bot://market/{pair}`` (``MarketView``: ticker, top
   of book), ``bot://events`` (``EventsView``: tail of the event log)
+* ``bot://markets`` (``MarketsView``: the market scanner's ranking, every quote, the best 20 at 1000 USD)
 
 Decimals are JSON strings. Static resources close over the facade (the SDK gives them no context). A pair in a
 URI is written without its slash (``bot://market/BTC-USD``; any spelling works: ``XBTUSD``, ``btcusd``), since a
@@ -36,6 +37,7 @@ RESOURCE_URIS = (
     "bot://strategies",
     "bot://risk",
     "bot://events",
+    "bot://markets",
 )
 RESOURCE_TEMPLATES = (
     "bot://performance/strategy/{name}",
@@ -124,6 +126,13 @@ def register_resources(mcp: MCPServer[Any], facade: Facade, redactor: Redactor) 
         """Last price and top of book of one pair."""
         with resource_errors():
             return _json(await facade.market(resolve_pair(pair, facade.pair_names())))
+
+    @mcp.resource("bot://markets", name="markets", title="Market scanner", mime_type=_JSON)
+    async def markets() -> str:
+        """The market scanner's ranking of every quote (volume compared in USD): the best 20 pairs at an order
+        size of 1000 USD, the pairs excluded and why (the tool scan_markets chooses the quote, count and size)."""
+        with resource_errors():
+            return _json(await facade.markets(quote="any"))
 
     @mcp.resource("bot://events", name="events", title="Event log", mime_type=_JSON)
     async def events() -> str:

@@ -9,6 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from engine.runtime.markets_view import MarketsView
 from engine.runtime.views import (
     BalanceView,
     DiagnosisView,
@@ -40,11 +41,19 @@ READ_TOOLS = (
     "get_market",
     "get_events",
     "diagnose_system",
+    "scan_markets",
 )
 
 _READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 Limit = Annotated[int, Field(ge=1, le=500, description="How many entries at most.")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+# The scanner may ask Kraken (an engine on Kraken's feed): a read, but of the world outside.
+_READ_KRAKEN = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
+Quote = Annotated[
+    str, Field(min_length=2, max_length=12, pattern=r"^[A-Za-z0-9.]+$", description="USD, EUR, USDT... or 'any'.")
+]
+Top = Annotated[int, Field(ge=1, le=100, description="How many of the best pairs to return.")]
+Size = Annotated[float, Field(gt=0, le=1e9, description="Order size in USD that liquidity is measured at.")]
 
 
 def register_read_tools(tools: ToolSet, facade: Facade, redactor: Redactor) -> None:
@@ -124,3 +133,12 @@ def register_read_tools(tools: ToolSet, facade: Facade, redactor: Redactor) -> N
             await ctx.report_progress(done, total, message)
 
         return await facade.diagnose(progress=progress)
+
+    @tools.tool(title="Market scanner", annotations=_READ_KRAKEN)
+    async def scan_markets(quote: Quote = "USD", top: Top = 20, size: Size = 1000.0) -> MarketsView:
+        """Kraken pairs ranked as trading opportunities: 24 h volume, spread, volatility (ATR %), trend strength
+        (efficiency ratio) and liquidity at an order size in USD, a composite score (weights and method in the
+        result), what each pair lacks, and the pairs excluded (status not online). On Kraken's feed it reads
+        Kraken's Ticker and OHLC; on a replay, the pairs replayed so far (no bid or ask there)."""
+        with tool_errors():
+            return await facade.markets(quote=quote, top=top, size=size)

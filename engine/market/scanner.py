@@ -39,7 +39,7 @@ A pair whose catalogue status is not ``online`` is excluded, with the reason. A 
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -63,6 +63,7 @@ __all__ = [
     "ScanSettings",
     "TickerStats",
     "rank",
+    "rank_tiers",
     "usd_rates",
 ]
 
@@ -201,6 +202,7 @@ class RankedPair:
     percentiles: Mapping[Metric, float | None]
     metrics: PairMetrics
     missing: tuple[str, ...]
+    tier: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,14 +364,17 @@ def _missing(market: MarketInput, cols: _Columns, i: int, settings: ScanSettings
     return tuple(notes)
 
 
-def rank(markets: Sequence[MarketInput], settings: ScanSettings | None = None) -> Ranking:
+def rank(
+    markets: Sequence[MarketInput], settings: ScanSettings | None = None, rates: Mapping[str, float] | None = None
+) -> Ranking:
     """Rank ``markets`` (see the module's docstring for every measure and the score).
 
     Pairs of other quotes are left out silently (``settings.quote``); pairs whose status is not ``online`` are
-    listed in ``excluded`` with the reason. USD rates come from all of ``markets``, whatever their quote.
+    listed in ``excluded`` with the reason. USD rates are ``rates``, else from all of ``markets`` whatever their
+    quote (:func:`usd_rates`).
     """
     settings = settings or ScanSettings()
-    rates = usd_rates(markets)
+    rates = usd_rates(markets) if rates is None else rates
     chosen: list[MarketInput] = []
     excluded: list[Excluded] = []
     for market in markets:
@@ -437,3 +442,27 @@ def rank(markets: Sequence[MarketInput], settings: ScanSettings | None = None) -
             )
         )
     return Ranking(tuple(ranked), tuple(excluded), settings)
+
+
+def rank_tiers(tiers: Sequence[Sequence[MarketInput]], settings: ScanSettings | None = None) -> Ranking:
+    """Rank each tier on its own and list the tiers one after the other, ranks numbered through.
+
+    A pair already listed by an earlier tier is left out of the later ones (after the later tier is ranked, so
+    its percentiles are those of the whole tier). Kraken scans use two: the pairs that got candles, ranked on every
+    metric, then every pair as ranked on the Ticker alone. USD rates come from all tiers together; each pair
+    carries its ``tier`` (1, 2, ...), and its score is its tier's.
+    """
+    settings = settings or ScanSettings()
+    rates = usd_rates([m for tier in tiers for m in tier])
+    ranked: list[RankedPair] = []
+    excluded: dict[str, Excluded] = {}
+    seen: set[str] = set()
+    for number, tier in enumerate(tiers, start=1):
+        ranking = rank(tier, settings, rates)
+        for gone in ranking.excluded:
+            excluded.setdefault(gone.pair, gone)
+        for pair in ranking.ranked:
+            if pair.pair not in seen:
+                seen.add(pair.pair)
+                ranked.append(replace(pair, rank=len(ranked) + 1, tier=number))
+    return Ranking(tuple(ranked), tuple(excluded.values()), settings)

@@ -121,7 +121,12 @@ def render_scan(view: MarketsView) -> str:
         f"{'#':>4}  {'pair':<14} {'score':>6} {'cover':>6} {'volume 24h ' + unit:>16} {'sprd bp':>9} "
         f"{'ATR %':>8} {'trend':>6} {'fill':>6} {'depth USD':>12}",
     ]
-    lines.extend(_row(p, usd) for p in view.pairs)
+    tier = 1
+    for p in view.pairs:
+        if p.tier != tier:
+            tier = p.tier
+            lines.append(f"  -- tier {tier}: no candles fetched, ranked after the pairs above on the Ticker alone --")
+        lines.append(_row(p, usd))
     missing = [p for p in view.pairs if p.missing]
     if missing:
         lines.append("Missing (ranked on the rest):")

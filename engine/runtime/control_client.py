@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from engine.errors import FacadeError
 from engine.runtime.control_protocol import CALLS, PROTOCOL, decode, encode, error_from_wire
+from engine.runtime.markets_view import MarketsView
 from engine.runtime.views import (
     BalanceView,
     DiagnosisView,
@@ -290,6 +291,9 @@ class RemoteFacade:
 
     async def market(self, pair: str) -> MarketView:
         return await self._view("market", MarketView, {"pair": pair})
+
+    async def markets(self, quote: str = "USD", top: int = 20, size: float | str = 1000.0) -> MarketsView:
+        return await self._view("markets", MarketsView, {"quote": quote, "top": top, "size": size})
 
     async def events(self, limit: int = 50, kind: str | None = None) -> list[EventView]:
         items = await self._read(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from engine.errors import FacadeError, InvalidRequest, LimitExceeded, NotAllowed, NotFound
+from engine.runtime.markets_view import MarketsView
 from engine.runtime.views import (
     BalanceView,
     DiagnosisView,
@@ -89,6 +90,8 @@ CALLS: dict[str, Call] = {
     "strategy": Call("read", {"name": _STR}, ("name",), result=StrategyView),
     "risk": Call("read", {}, result=RiskView),
     "market": Call("read", {"pair": _STR}, ("pair",), result=MarketView),
+    # size travels as plain decimal text (the client sends numbers so) or a JSON number
+    "markets": Call("read", {"quote": _STR, "top": _INT, "size": (str, int, float)}, result=MarketsView),
     "events": Call("read", {"limit": _INT, "kind": _OPT_STR}, result=EventView, many=True),
     "diagnose": Call("read", {}, result=DiagnosisView),
     "tune_strategy": Call(

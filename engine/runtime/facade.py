@@ -23,6 +23,7 @@ from engine.risk.checks import TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime import diagnostics
 from engine.runtime.journal import ChangeCallback, jsonable
+from engine.runtime.markets_view import MarketsView, engine_scan
 from engine.runtime.views import (
     AssetBalanceView,
     BalanceView,
@@ -407,6 +408,11 @@ class EngineFacade:
             last = event.price
         ts = None if event is None else (event.close_ns if isinstance(event, Candle) else event.ts_ns)
         return MarketView(pair=pair, time=iso(ts), last=last, bid=bid, ask=ask, bid_qty=bid_qty, ask_qty=ask_qty)
+
+    async def markets(self, quote: str = "USD", top: int = 20, size: float | str = 1000.0) -> MarketsView:
+        """Pairs ranked by the opportunity scanner: Kraken's on a Kraken feed, else the pairs replayed so far (see
+        :mod:`engine.runtime.markets_view`); a repeated scan within seconds gets the kept answer."""
+        return await engine_scan(self._engine, quote, top, size)
 
     async def events(self, limit: int = 50, kind: str | None = None) -> list[EventView]:
         if limit <= 0 or limit > 1000:

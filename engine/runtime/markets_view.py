@@ -39,7 +39,16 @@ from engine.exchanges.kraken.rest_client import KrakenRestClient
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format
 from engine.exchanges.replay.columns import CandleColumns
 from engine.market.catalog_files import current_catalog
-from engine.market.scanner import METRICS, CandleSeries, MarketInput, RankedPair, Ranking, ScanSettings, rank
+from engine.market.scanner import (
+    METRICS,
+    CandleSeries,
+    MarketInput,
+    RankedPair,
+    Ranking,
+    ScanSettings,
+    rank,
+    rank_tiers,
+)
 from engine.market.scanner_inputs import candles_from_events, guess_base_quote, instrument_index, markets_from_tickers
 from engine.redaction import Redactor
 
@@ -102,6 +111,10 @@ class MarketScoreView(_View):
     liquidity: float | None = Field(description="Share of an order of size_usd the best level alone fills.")
     top_depth_usd: float | None = Field(description="Value at the best level, the thinner side, in USD.")
     candles: int
+    tier: int = Field(
+        description="1: ranked on every metric it has; 2: a Kraken pair whose candles were not fetched, ranked after "
+        "the first tier on the Ticker alone (its score is its tier's)."
+    )
     percentiles: dict[str, float | None]
     missing: list[str] = Field(description="What this pair lacks, and why; it is ranked on the rest.")
 
@@ -160,6 +173,7 @@ def _score_view(r: RankedPair) -> MarketScoreView:
         liquidity=_round(m.liquidity, 4),
         top_depth_usd=_round(m.top_depth_usd, 2),
         candles=m.candles,
+        tier=r.tier,
         percentiles={k: _round(v, 4) for k, v in r.percentiles.items()},
         missing=list(r.missing),
     )
@@ -180,6 +194,8 @@ class ScanData:
     as_of_ns: int | None
     interval: str
     notes: list[str] = field(default_factory=list)
+    tiers: list[list[MarketInput]] | None = None
+    """When set, ranked tier by tier (:func:`~engine.market.scanner.rank_tiers`) instead of all together."""
 
 
 def parse_quote(text: str | None) -> str | None:
@@ -229,7 +245,7 @@ def scan_view(data: ScanData, settings: ScanSettings, top: int) -> MarketsView:
         InvalidRequest: no pair of the data is quoted in ``settings.quote``.
     """
     _check_quote(settings, data.markets, data.source)
-    ranking: Ranking = rank(data.markets, settings)
+    ranking: Ranking = rank(data.markets, settings) if data.tiers is None else rank_tiers(data.tiers, settings)
     return MarketsView(
         source=data.source,
         as_of=_iso(data.as_of_ns),
@@ -423,13 +439,16 @@ class KrakenMarkets:
             best = {r.pair for r in rank(list(markets.values()), settings).top(candle_count)}
             wanted = [key for key, m in markets.items() if m.pair in best]
             notes.extend(await self._fetch_candles(rest, wanted))
-        for key in wanted:
-            kept = self._candles.get(key)
-            if kept is not None:
-                markets[key] = replace(markets[key], candles=kept.value)
+        first = [replace(markets[key], candles=self._candles[key].value) for key in wanted if key in self._candles]
         interval = f"{self.interval_min} min"
-        notes.append(f"OHLC ({interval}) for the {len(wanted)} best on the Ticker alone; the others have no candles")
-        return ScanData(list(markets.values()), source + f", OHLC {interval}", as_of, interval, notes)
+        if wanted:
+            notes.append(
+                f"OHLC ({interval}) for the {len(wanted)} best on the Ticker alone, ranked first on every metric "
+                "(tier 1); the other pairs follow as ranked on the Ticker alone (tier 2)"
+            )
+        everything = list(markets.values())
+        tiers = [[*first, *(markets[k] for k in wanted if k not in self._candles)], everything] if wanted else None
+        return ScanData(everything, source + f", OHLC {interval}", as_of, interval, notes, tiers)
 
     async def _fetch_candles(self, rest: KrakenRestClient, keys: Sequence[str]) -> list[str]:
         notes: list[str] = []

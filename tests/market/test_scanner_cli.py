@@ -1,5 +1,7 @@
 """``trading-mcp scan`` against the fake Kraken (every pair's Ticker in one call, OHLC for the best few), on
-replayed files, and refusing bad input in one line with exit status 2.
+replayed files, and refusing bad input in one line with exit status 2; repeated scans of Kraken are rate-limited
+(AssetPairs kept an hour, the Ticker 30 s, a pair's candles 5 minutes; OHLC calls in a burst then one a second),
+and an engine on Kraken's feed scans Kraken through its facade.
 
 Expected figures come from the fake's own book and trades and from the engine's one-bar-at-a-time Wilder ATR
 (:class:`engine.market.ATR`), not from the scanner.
@@ -16,6 +18,11 @@ from fakes.kraken_fake import FakeKraken
 from fakes.kraken_fake_market import FakePair
 
 from engine.market import ATR
+from engine.runtime.app import RunOptions
+from engine.runtime.config import config_from_mapping
+from engine.runtime.facade import EngineFacade
+from engine.runtime.live import build_kraken_engine
+from engine.runtime.markets_view import KrakenMarkets, PublicPacer, scan_settings
 from trading_mcp.cli import main
 
 pytestmark = pytest.mark.anyio
@@ -230,3 +237,68 @@ async def test_kraken_out_of_reach_is_one_line_naming_the_url(
     code = await scan(["--config", str(config)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"Kraken did not answer at {url}" in err and "--data" in err
+
+
+class Clock:
+    """Monotonic seconds that move only when told to; sleeping moves them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_ohlc_calls_go_in_a_burst_then_one_a_second() -> None:
+    clock = Clock()
+    pacer = PublicPacer(burst=3, interval_s=1.0, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        await pacer.wait()
+    assert clock.slept == [1.0, 1.0]  # three at once, then one a second
+    clock.now += 10.0  # a pause refills the burst, never beyond it
+    for _ in range(4):
+        await pacer.wait()
+    assert clock.slept == [1.0, 1.0, 1.0]
+
+
+async def test_repeated_scans_reuse_what_is_kept_until_its_time_is_over() -> None:
+    clock = Clock()
+    settings, _ = scan_settings("USD", 2, 1000.0)
+    async with FakeKraken(pairs=fake_pairs()) as fake:
+        load_market(fake)
+        kraken = KrakenMarkets(fake.rest_url, pacer=PublicPacer(clock=clock, sleep=clock.sleep), clock=clock)
+        first = await kraken.data(settings, 2)
+        again = await kraken.data(settings, 2)
+        counts = [(fake.calls["AssetPairs"], fake.calls["Ticker"], fake.calls["OHLC"])]
+        clock.now += 31  # the Ticker is old, the candles are not
+        await kraken.data(settings, 2)
+        counts.append((fake.calls["AssetPairs"], fake.calls["Ticker"], fake.calls["OHLC"]))
+        clock.now += 300  # the candles are old too
+        await kraken.data(settings, 2)
+        counts.append((fake.calls["AssetPairs"], fake.calls["Ticker"], fake.calls["OHLC"]))
+        clock.now += 3600  # and AssetPairs
+        await kraken.data(settings, 2)
+        counts.append((fake.calls["AssetPairs"], fake.calls["Ticker"], fake.calls["OHLC"]))
+    assert counts == [(1, 1, 2), (1, 2, 2), (1, 3, 4), (2, 4, 6)]
+    assert first.as_of_ns == again.as_of_ns and len(first.markets) == len(PAIRS)
+    assert first.tiers is not None and [m.candles is not None for m in first.tiers[0]] == [True, True]
+
+
+async def test_an_engine_on_krakens_feed_scans_kraken_through_its_facade() -> None:
+    async with FakeKraken(pairs=fake_pairs()) as fake:
+        load_market(fake)
+        config = config_from_mapping(
+            {"strategies": [], "market": {"source": "kraken"}, "kraken": {"rest_url": fake.rest_url}}
+        )
+        facade = EngineFacade(build_kraken_engine(config, None, RunOptions()))
+        view = await facade.markets(quote="USD", top=1, size=100.0)
+        kept = await facade.markets(quote="USD", top=1, size=100.0)
+        calls = (fake.calls["Ticker"], fake.calls["OHLC"])
+    assert kept == view and calls == (1, 1)
+    assert view.ranked == 3 and len(view.pairs) == 1 and view.pairs[0].candles > 0
+    assert "Kraken AssetPairs and Ticker" in view.source and view.excluded

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.domain.market_data import Candle
 from engine.exchanges.catalog import default_instruments
-from engine.exchanges.replay import load_events
+from engine.exchanges.replay import ReplaySource, load_events
+from engine.exchanges.replay.columns import CandleColumns
 from engine.market import ATR
 from engine.market.scanner_inputs import (
     TickerError,
@@ -60,7 +62,7 @@ def test_the_vectorised_atr_is_the_last_value_of_the_engines_wilder_atr(
     for high, low, close in zip(highs, lows, closes, strict=True):
         last = reference.update_bar(high, low, close)
     rows = [np.array([[float(x) for x in column]]) for column in (highs, lows, closes)]
-    got = wilder_atr_last(*rows, period)
+    got = wilder_atr_last(rows[0], rows[1], rows[2], period)
     if last is None:
         assert np.isnan(got[0])
     else:
@@ -151,9 +153,13 @@ def test_pair_names_no_catalogue_knows_are_split_at_a_known_quote() -> None:
     assert guess_base_quote("USD") is None and guess_base_quote("FOOBAR") is None
 
 
-def test_candles_from_a_replayed_file_and_from_candle_objects_agree() -> None:
-    columns = load_events(SAMPLE_OHLC)
-    as_objects = list(columns)
+def test_candles_from_csv_columns_and_from_candle_objects_agree(tmp_path: Path) -> None:
+    rows = json.loads(SAMPLE_OHLC.read_text())["result"]["XBTUSDT"]
+    csv = tmp_path / "XBTUSDT_1.csv"
+    csv.write_text("".join(f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[6]},{r[7]}\n" for r in rows))
+    columns = ReplaySource(csv).load().events
+    assert isinstance(columns, CandleColumns)
+    as_objects = [e for e in load_events(SAMPLE_OHLC, drop_open=False) if isinstance(e, Candle)]
     from_columns = candles_from_events(columns, keep=100)
     from_objects = candles_from_events(as_objects, keep=100)
     assert len(from_columns) == len(from_objects) == 100

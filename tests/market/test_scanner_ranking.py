@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.market.scanner import WEIGHTS, CandleSeries, MarketInput, RankedPair, ScanSettings, rank
+from engine.market.scanner import WEIGHTS, CandleSeries, MarketInput, RankedPair, ScanSettings, rank, rank_tiers
 from engine.market.scanner_inputs import ticker_stats
 
 HOUR_NS = 3600 * 1_000_000_000
@@ -202,6 +202,27 @@ def test_candles_alone_give_volume_of_the_last_24_hours_and_no_spread() -> None:
     assert i.missing[0].startswith("catalogue: no catalogue knows this pair")
     assert "volume: only 2.0 h of candles, not 24 h" in i.missing
     assert "volatility: needs 4 candles, has 2" in i.missing and "trend: needs 5 candles, has 2" in i.missing
+
+
+def test_tiers_rank_the_pairs_with_candles_first_then_the_rest_as_ranked_without() -> None:
+    aaa, bbb, ccc, ddd, eee, _ = USD_MARKETS
+    first = [with_candles(aaa, AAA_CANDLES), with_candles(ddd, DDD_CANDLES)]
+    ranking = rank_tiers([first, [aaa, bbb, ccc, ddd, eee]], SETTINGS)
+    # Tier 1, AAA and DDD alone: volume AAA 1, DDD 0; spread AAA alone 0.5; volatility and trend DDD 1, AAA 0;
+    # liquidity AAA alone 0.5. AAA 0.30·1 + 0.25·0.5 + 0.15·0.5 = 0.5 (coverage 1); DDD (0.15 + 0.15) / 0.60 = 0.5
+    # (coverage 0.6): equal scores, the higher coverage first.
+    # Tier 2, all four on the Ticker alone: volume DDD 0, CCC 1/3, AAA 2/3, BBB 1; spread CCC 0, AAA 1/2, BBB 1;
+    # liquidity AAA 0, BBB 0.75, CCC 0.75. BBB (0.30 + 0.25 + 0.1125) / 0.7; CCC (0.1 + 0.1125) / 0.7; AAA and
+    # DDD are already listed.
+    assert [(r.rank, r.pair, r.tier) for r in ranking.ranked] == [
+        (1, "AAA/USD", 1),
+        (2, "DDD/USD", 1),
+        (3, "BBB/USD", 2),
+        (4, "CCC/USD", 2),
+    ]
+    assert [r.score for r in ranking.ranked] == pytest.approx([0.5, 0.5, 0.6625 / 0.7, 0.2125 / 0.7], rel=1e-12)
+    assert [r.metrics.candles for r in ranking.ranked] == [6, 6, 0, 0]
+    assert [e.pair for e in ranking.excluded] == ["EEE/USD"]
 
 
 def test_the_weights_are_one_documented_set_that_sums_to_one() -> None:
