@@ -111,9 +111,10 @@ def render_scan(view: MarketsView) -> str:
     """The scan as text: a table of the best pairs, then what each misses, what was excluded, and notes."""
     usd = view.quote in ("any", "USD")
     unit = "USD" if usd else view.quote
+    quoted = "of every quote" if view.quote == "any" else f"quoted in {view.quote}"
     weights = " + ".join(f"{w:g} {name}" for name, w in view.weights.items())
     lines = [
-        f"Market scan: {view.ranked} pair(s) quoted in {view.quote} ranked, the best {len(view.pairs)} shown, "
+        f"Market scan: {view.ranked} pair(s) {quoted} ranked, the best {len(view.pairs)} shown, "
         f"{len(view.excluded)} excluded; as of {view.as_of or 'unknown'}",
         f"  data: {view.source}",
         f"  score = {weights} (each a percentile among the ranked pairs); size {view.size_usd:g} USD",

@@ -302,7 +302,11 @@ def file_markets(paths: Sequence[Path], instruments: Iterable[Instrument] | None
         last_close = max(last_close, int(series.close_ns[-1]))
         intervals.add(series.interval_s)
     names = ", ".join(p.name for p in paths)
-    return ScanData(list(markets.values()), f"replayed files {names}", last_close, _interval_text(intervals))
+    notes = []
+    if len(intervals) > 1:
+        lengths = _interval_text(intervals)
+        notes.append(f"the files' candles differ in length ({lengths}): ATR % and trend are not comparable across them")
+    return ScanData(list(markets.values()), f"replayed files {names}", last_close, _interval_text(intervals), notes)
 
 
 def replayed_markets(engine: "Engine") -> ScanData:
