@@ -437,10 +437,12 @@ class KrakenMarkets:
                 self._tickers = _Kept(self._clock(), (self._wall_ns(), await rest.every_ticker()))
             assert self._pairs is not None and self._tickers is not None
             as_of, tickers = self._tickers.value
-            markets, notes = markets_from_tickers(tickers, self._pairs.value)
+            # Reading 1,500 entries and ranking them is CPU work: off the event loop (it may be the engine's).
+            markets, notes = await anyio.to_thread.run_sync(markets_from_tickers, tickers, self._pairs.value)
             source = f"Kraken AssetPairs and Ticker ({len(tickers)} pairs) at {self.rest_url}"
             _check_quote(settings, list(markets.values()), source)
-            best = {r.pair for r in rank(list(markets.values()), settings).top(candle_count)}
+            ranking = await anyio.to_thread.run_sync(rank, list(markets.values()), settings)
+            best = {r.pair for r in ranking.top(candle_count)}
             wanted = [key for key, m in markets.items() if m.pair in best]
             notes.extend(await self._fetch_candles(rest, wanted))
         first = [replace(markets[key], candles=self._candles[key].value) for key in wanted if key in self._candles]
@@ -505,18 +507,31 @@ async def engine_scan(engine: "Engine", quote: str, top: int, size: float | str)
         InvalidRequest: bad arguments, or an unknown quote.
         KrakenError: Kraken did not answer.
     """
+    from engine.runtime.control import OFF_LOOP  # here: the control socket's modules import this one
+
     settings, top = scan_settings(quote, top, size)
     scanner = _scanner_of(engine)
     key = (settings.quote, top, settings.size_usd)
-    async with scanner.lock:
-        kept = scanner.views.get(key)
-        if kept is not None and time.monotonic() - kept.at <= VIEW_TTL_S:
-            view: MarketsView = kept.value
+    started = time.perf_counter()
+    on_loop = 0.0
+    try:
+        async with scanner.lock:
+            kept = scanner.views.get(key)
+            if kept is not None and time.monotonic() - kept.at <= VIEW_TTL_S:
+                view: MarketsView = kept.value
+                return view
+            if scanner.kraken is not None:
+                data = await scanner.kraken.data(settings, top)
+            else:
+                reading = time.perf_counter()
+                data = replayed_markets(engine)
+                on_loop = time.perf_counter() - reading
+            view = await anyio.to_thread.run_sync(scan_view, data, settings, top)
+            scanner.views[key] = _Kept(time.monotonic(), view)
             return view
-        if scanner.kraken is not None:
-            data = await scanner.kraken.data(settings, top)
-        else:
-            data = replayed_markets(engine)
-        view = await anyio.to_thread.run_sync(scan_view, data, settings, top)
-        scanner.views[key] = _Kept(time.monotonic(), view)
-        return view
+    finally:
+        # Waiting for Kraken, for another scan and for the worker thread holds no part of the engine's loop: the
+        # control socket's read budget must not charge it (see engine.runtime.control.OFF_LOOP).
+        waits = OFF_LOOP.get()
+        if waits is not None:
+            waits.append(max(0.0, time.perf_counter() - started - on_loop))

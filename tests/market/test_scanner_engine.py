@@ -11,6 +11,7 @@ from engine.market import ATR
 from engine.market.catalog_files import current_catalog
 from engine.runtime.app import Engine, RunOptions
 from engine.runtime.config import config_from_mapping
+from engine.runtime.control import OFF_LOOP
 from engine.runtime.sources import ReplayMarketSource
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +49,13 @@ async def test_the_engine_scans_each_replayed_pair_up_to_its_cursor_only() -> No
     async with engine.serve() as facade:
         with anyio.fail_after(30):
             await engine.done.wait()
-        view = await facade.markets(quote="USD", top=5, size=100.0)
+        waits: list[float] = []
+        token = OFF_LOOP.set(waits)  # as the control socket does around a call
+        try:
+            view = await facade.markets(quote="USD", top=5, size=100.0)
+        finally:
+            OFF_LOOP.reset(token)
+    assert len(waits) == 1  # the scan's waits (the worker thread) are not charged to the socket's read budget
     got = {p.base: p for p in view.pairs}
     assert view.ranked == 2 and set(got) == {btc.base, eth.base}
     for inst, candles in ((btc, first[:40]), (eth, second[:40])):  # 80 events replayed: 40 of each
