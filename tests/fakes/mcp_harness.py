@@ -1,6 +1,6 @@
 """Helpers shared by the MCP tests (imported by name: the test directory is on ``sys.path``)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -9,6 +9,7 @@ import anyio
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
+from engine.domain.instrument import Instrument
 from engine.runtime.app import Engine, RunOptions
 from engine.runtime.config import Config, config_from_mapping
 from engine.runtime.facade import EngineFacade
@@ -25,10 +26,14 @@ def paper_config(**overrides: Any) -> Config:
 
 @asynccontextmanager
 async def running_engine(
-    config: Config | None = None, *, max_events: int | None = WARM_EVENTS
+    config: Config | None = None,
+    *,
+    max_events: int | None = WARM_EVENTS,
+    instruments: Mapping[str, Instrument] | None = None,
 ) -> AsyncIterator[tuple[Engine, EngineFacade]]:
     """A paper engine on an in-memory DB; with ``max_events`` it replays that many candles, then holds still."""
-    engine = Engine.from_config(config or paper_config(), db_path=None, options=RunOptions(max_events=max_events))
+    options = RunOptions(max_events=max_events)
+    engine = Engine.from_config(config or paper_config(), db_path=None, options=options, instruments=instruments)
     async with engine.serve() as facade:
         if max_events is not None:
             with anyio.fail_after(30):

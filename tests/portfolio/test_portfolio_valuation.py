@@ -219,7 +219,7 @@ def test_meter_equals_equity_over_fills_and_marks_on_every_kind_of_path(
 @pytest.mark.anyio
 async def test_balance_and_status_views_report_values_and_unvalued_assets() -> None:
     config = paper_config(paper={"starting_balances": {"USD": "10000", "USDT": "600.6", "ETH": "2"}})
-    async with running_engine(config) as (engine, facade):
+    async with running_engine(config, instruments=SHIPPED) as (engine, facade):
         # The replay marks BTC/USD only: ETH (ETH/BTC missing) and USDT (BTC/USDT missing) cannot be priced yet.
         btc_usd = engine.portfolio.marks["BTC/USD"]
         balance = await facade.balance()
