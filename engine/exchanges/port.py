@@ -23,6 +23,7 @@ from engine.domain.instrument import Instrument
 from engine.domain.market_data import MarketEvent
 from engine.domain.orders import (
     ClientOrderId,
+    Fill,
     Order,
     OrderEvent,
     OrderSide,
@@ -135,6 +136,10 @@ class Restorable(Protocol):
         self, balances: Mapping[str, Decimal], open_orders: Iterable[Order], *, latest: Iterable[MarketEvent] = ()
     ) -> list[OrderEvent]:
         """Take the account back; returns the events the engine must apply (accepted, canceled with a reason)."""
+        ...
+
+    def seed_fee_volume(self, fills: Iterable[Fill]) -> None:
+        """Count the fills made before the restart toward the account's 30-day fee volume (oldest first)."""
         ...
 
 

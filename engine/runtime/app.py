@@ -279,6 +279,8 @@ class Engine:
             {a: b.total for a, b in self.portfolio.balances.assets().items()},
             self.clock.now_ns,
         )
+        if isinstance(self.exchange, Restorable):
+            self.exchange.seed_fee_volume(saved["fills"])  # the fee tier follows the account's past 30 days
         self._check_identity(kv)
         limits = choose_limits(
             self.config.risk.limits, self.config.risk.caps, kv.get("risk_limits"), kv.get("configured_risk_limits")

@@ -78,7 +78,11 @@ class PaperConfig(_Section):
         description="Opening balances of the paper account, per asset.",
     )
     slippage_bps: NonNegDec = Field(Decimal(0), description="Market-order slippage in basis points (0 = none).")
-    fee_volume_30d: NonNegDec = Field(Decimal(0), description="30-day volume that picks the fee tier.")
+    fee_volume_30d: NonNegDec | None = Field(
+        None,
+        description="30-day volume in USD that picks the fee tier of Kraken's published schedule, fixed; empty: the "
+        "account's own volume of the last 30 days (fills of pairs quoted in USD, USDT or USDC), as Kraken counts it.",
+    )
     volume_participation: Annotated[Decimal, Field(gt=0, le=1)] = Field(
         Decimal(1), description="Share of a candle's volume a resting limit order may fill."
     )

@@ -50,10 +50,18 @@ async def test_paper_run_over_real_capture_trades_and_stays_consistent() -> None
         assert checks["database"].status == "ok"
         trades = await facade.trades(limit=1000)
         assert len(trades.trades) == status.trades
-        # Every fill paid Kraken's taker fee (0.40 %) rounded up to the cost precision.
-        for f in trades.trades:
-            expected = (f.qty * f.price * Decimal("0.004")).quantize(Decimal("0.00001"), rounding="ROUND_UP")
+        # Every fill paid Kraken's taker fee at the tier of the account's volume before it (Kraken's published
+        # schedule: 0.40 % below 10,000 USD, 0.35 % from there to 50,000), rounded up to the cost precision.
+        volume = Decimal(0)
+        tiers_crossed = set()
+        for f in reversed(trades.trades):  # oldest first; the sample spans 12 hours, inside one 30-day window
+            rate = Decimal("0.0040") if volume < 10000 else Decimal("0.0035") if volume < 50000 else None
+            assert rate is not None, "the sample should not reach the third tier"
+            tiers_crossed.add(rate)
+            expected = (f.qty * f.price * rate).quantize(Decimal("0.00001"), rounding="ROUND_UP")
             assert f.fee == expected
+            volume += f.qty * f.price
+        assert tiers_crossed == {Decimal("0.0040"), Decimal("0.0035")}, "the run should cross the first tier"
         perf = await facade.performance()
         assert perf.metrics["trade_count"] == len(engine.portfolio.round_trips)
     # Money is conserved: equity = opening cash + realized + unrealized - fees.
@@ -275,7 +283,7 @@ async def test_a_state_file_of_the_previous_release_resumes_under_canonical_pair
     fixture = Path(__file__).parent.parent / "fixtures" / "state_before_canonical_names.db"
     db = tmp_path / "old.db"
     shutil.copy(fixture, db)
-    config = fast_config()
+    config = fast_config(paper={"fee_volume_30d": "0"})  # that release charged the first tier throughout
     straight = Engine.from_config(config, tmp_path / "straight.db", options=RunOptions(id_prefix="t"))
     await run_to_end(straight)
     resumed = Engine.from_config(config, db, options=RunOptions(id_prefix="t"))

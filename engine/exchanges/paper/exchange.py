@@ -12,6 +12,7 @@ Errors raised (besides the port's :class:`OrderRefused` for unknown orders and r
     └── PaperSetupError   no handler bound, or restore() given inconsistent state: fix the caller
 """
 
+import bisect
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -44,6 +45,7 @@ from engine.exchanges.paper.admission import (
     reference_price,
 )
 from engine.exchanges.paper.book import MutableBook
+from engine.exchanges.paper.fee_volume import FeeVolume
 from engine.exchanges.paper.matching import Execution, MatchContext, SimOrder, match
 from engine.exchanges.paper.slippage import NO_SLIPPAGE, SlippageModel
 from engine.exchanges.port import (
@@ -72,7 +74,8 @@ class PaperExchange:
         balances: initial total per asset.
         clock: now in nanoseconds (stamps accept, reject and cancel events, and fills made at submit time).
         slippage: moves the taker price on candle and trade data (book fills use the book's prices).
-        fee_volume_30d: the 30-day volume that selects the fee tier (fixed for the venue's life).
+        fee_volume_30d: the 30-day volume (USD) that selects the fee tier, fixed for the venue's life; None: the
+            account's own volume of the last 30 days, as Kraken counts it (see :mod:`.fee_volume`).
         volume_participation: the share of a candle's volume (or a trade's quantity) resting orders may fill.
     """
 
@@ -83,7 +86,7 @@ class PaperExchange:
         *,
         clock: Callable[[], int],
         slippage: SlippageModel = NO_SLIPPAGE,
-        fee_volume_30d: Decimal = ZERO,
+        fee_volume_30d: Decimal | None = ZERO,
         volume_participation: Decimal = _ONE,
     ) -> None:
         if not volume_participation > 0:
@@ -93,14 +96,13 @@ class PaperExchange:
         self._clock = clock
         self._slippage = slippage
         self._participation = volume_participation
-        # (taker, maker) fee rate per pair.
-        self._rates = {
-            pair: (
-                inst.fee_rate(maker=False, volume_30d=fee_volume_30d),
-                inst.fee_rate(maker=True, volume_30d=fee_volume_30d),
-            )
-            for pair, inst in self._instruments.items()
-        }
+        # (taker, maker) fee rate per pair, at the tier of the volume below (recomputed when the tier changes).
+        self._volume = FeeVolume() if fee_volume_30d is None else None
+        self._thresholds = sorted(
+            {t.volume for i in self._instruments.values() for t in (*i.fees_taker, *i.fees_maker)}
+        )
+        self._tier_key = bisect.bisect_right(self._thresholds, ZERO)
+        self._rates = self._rates_at(ZERO if fee_volume_30d is None else fee_volume_30d)
         self._balances = Balances(balances)
         self._handler: ExecutionHandler | None = None
         self._orders: dict[ClientOrderId, SimOrder] = {}
@@ -109,6 +111,27 @@ class PaperExchange:
         self._latest: dict[str, MarketEvent] = {}
         self._books: dict[str, MutableBook] = {}
         self._last_event: MarketEvent | None = None
+
+    def _rates_at(self, volume: Decimal) -> dict[str, tuple[Decimal, Decimal]]:
+        return {
+            pair: (inst.fee_rate(maker=False, volume_30d=volume), inst.fee_rate(maker=True, volume_30d=volume))
+            for pair, inst in self._instruments.items()
+        }
+
+    def seed_fee_volume(self, fills: Iterable[Fill]) -> None:
+        """Count fills made before this venue existed (a restart: the stored fills), oldest first."""
+        if self._volume is not None:
+            for fill in fills:
+                self._volume.add(fill.ts_ns, fill.fee_asset, fill.qty * fill.price)
+
+    def _follow_fee_tier(self, ts_ns: int) -> None:
+        """Charge the tier the account's volume of the 30 days before ``ts_ns`` reaches."""
+        assert self._volume is not None
+        volume = self._volume.at(ts_ns)
+        key = bisect.bisect_right(self._thresholds, volume)  # which tier boundaries the volume has passed
+        if key != self._tier_key:
+            self._tier_key = key
+            self._rates = self._rates_at(volume)
 
     # -- port members --
 
@@ -360,10 +383,15 @@ class PaperExchange:
     def _fill(self, order: SimOrder, execution: Execution) -> None:
         request = order.request
         instrument = order.instrument
+        cost = execution.qty * execution.price
+        if self._volume is not None:
+            when = max(execution.ts_ns, request.ts_ns)
+            self._follow_fee_tier(when)
+            self._volume.add(when, instrument.quote, cost)
         taker, maker = self._rates[request.pair]
         fee = order.fees.charge(
             maker=execution.maker,
-            cost=execution.qty * execution.price,
+            cost=cost,
             rate=maker if execution.maker else taker,
             cost_decimals=instrument.cost_decimals,
         )
