@@ -1,8 +1,14 @@
 """Pre-trade checks, run before every order, and the trading state they guard.
 
 Every check is pure: it is handed the order, the instrument and a snapshot of exposure, and answers with the
-reason to refuse or ``None``. Orders that only reduce a long (sells within the position) are checked for
-precision, minimums and balance but never blocked by size or exposure caps: a cap must not trap a position.
+reason to refuse (a :class:`Refusal`: the rule and a sentence) or ``None``.
+
+Kraken's own rules come first, as Kraken applies them: volume precision and ``ordermin`` always; the tick only
+for a limit price (a market order carries no price to tick-check); ``costmin`` at the limit price, or for a
+market order at the reference price rounded to the tick (what the simulated venue checks too). Exits, orders
+that only reduce a long (sells within the position), are then refused only for lacking the asset: never by a
+size, notional, exposure or open-order limit, which must not trap a position. An exit Kraken itself would refuse
+(a dust remainder below ``ordermin``) is refused with Kraken's error and says so.
 
 The notional limits are amounts in the account currency. An order's notional (``qty × price``) is in its pair's
 quote asset; for a pair quoted in the account currency it is compared as it is, otherwise it is converted with the
@@ -22,13 +28,26 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from engine.domain.instrument import Instrument
-from engine.domain.orders import OrderSide
+from engine.domain.instrument import ERR_COST_MIN, ERR_ORDER_MIN, ERR_TICK_SIZE, Instrument
+from engine.domain.orders import OrderSide, OrderType
 from engine.errors import InvalidRequest, LimitExceeded
 from engine.exchanges.port import OrderRequest
 from engine.risk.limits import RiskLimits
 
-__all__ = ["ExposureSnapshot", "RiskEngine", "TradingState"]
+__all__ = [
+    "RULE_EXPOSURE_UNVALUED",
+    "RULE_INSUFFICIENT_FUNDS",
+    "RULE_TRADING_STATE",
+    "ExposureSnapshot",
+    "Refusal",
+    "RiskEngine",
+    "TradingState",
+]
+
+RULE_TRADING_STATE = "trading_state"
+RULE_INSUFFICIENT_FUNDS = "insufficient_funds"
+RULE_EXPOSURE_UNVALUED = "exposure_unvalued"
+# The limits' rules are the limits' names (max_order_qty, ...); Kraken's are its error strings (EOrder:...).
 
 
 class TradingState(StrEnum):
@@ -69,6 +88,16 @@ class ExposureSnapshot:
     unvalued: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an order may not go: ``rule``, a short stable name to count by (a limit's name such as
+    ``max_order_qty``, Kraken's error string such as ``EOrder:Order minimum not met``, ``insufficient_funds``,
+    ``exposure_unvalued`` or ``trading_state``), and ``reason``, the sentence a person reads."""
+
+    rule: str
+    reason: str
+
+
 class RiskEngine:
     """The limits in force, the caps they may never exceed, and the trading state."""
 
@@ -86,31 +115,55 @@ class RiskEngine:
         self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
     ) -> str | None:
         """Why ``request`` must not be sent, or ``None`` when it may go."""
-        reason = self._check(request, instrument, ref_price, exposure)
-        if reason is not None:
+        refusal = self.assess(request, instrument, ref_price, exposure)
+        return None if refusal is None else refusal.reason
+
+    def assess(
+        self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
+    ) -> Refusal | None:
+        """The :class:`Refusal` of ``request`` (its rule and reason), or ``None`` when it may go.
+
+        ``ref_price`` is the price a market order is valued at (the decision candle's close, the mark); a limit
+        order is valued at its limit.
+        """
+        refusal = self._check(request, instrument, ref_price, exposure)
+        if refusal is not None:
             self.refusals += 1
-        return reason
+        return refusal
 
     def _check(
         self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
-    ) -> str | None:
+    ) -> Refusal | None:
         if self.state is not TradingState.ACTIVE:
-            return f"trading is {self.state}" + (f": {self.halt_reason}" if self.halt_reason else "")
-        price = request.limit_price if request.limit_price is not None else ref_price
-        precision = instrument.check_order(request.qty, price)
-        if precision is not None:
-            return precision
-        notional = request.qty * price
-        limits = self.limits
+            why = f"trading is {self.state}" + (f": {self.halt_reason}" if self.halt_reason else "")
+            return Refusal(RULE_TRADING_STATE, why)
+        limit = request.limit_price
+        if limit is not None and request.order_type is not OrderType.MARKET:
+            price = limit
+            kraken = instrument.check_order(request.qty, limit)
+        else:
+            # A market order carries no price: never tick-checked. Kraken's cost minimum is checked at the
+            # reference price rounded to the tick (the simulated venue's check; a foreign feed may be off it).
+            price = ref_price
+            kraken = instrument.check_order(request.qty, instrument.round_price(ref_price))
         if request.side is OrderSide.SELL:
             if request.qty > exposure.available_base:
-                return f"insufficient {instrument.base}: selling {request.qty}, {exposure.available_base} available"
+                return Refusal(
+                    RULE_INSUFFICIENT_FUNDS,
+                    f"insufficient {instrument.base}: selling {request.qty}, {exposure.available_base} available",
+                )
+            if kraken is not None:
+                return Refusal(kraken, _kraken_refuses_sell(kraken, request.qty, price, instrument))
             return None
+        if kraken is not None:
+            return Refusal(kraken, kraken)
+        notional = request.qty * price
+        limits = self.limits
         if request.qty > limits.max_order_qty:
-            return f"order size {request.qty} exceeds max_order_qty {limits.max_order_qty}"
+            return Refusal("max_order_qty", f"order size {request.qty} exceeds max_order_qty {limits.max_order_qty}")
         account = exposure.account_currency
         if exposure.unvalued:
-            return f"cannot value the exposure in {account}: {exposure.unvalued}"
+            return Refusal(RULE_EXPOSURE_UNVALUED, f"cannot value the exposure in {account}: {exposure.unvalued}")
         # The notional in the account currency: as it is when the pair is quoted in it (no arithmetic at all).
         if instrument.quote == account:
             value = notional
@@ -119,26 +172,37 @@ class RiskEngine:
             value = notional * exposure.quote_rate
             detail = f" {account} ({format(notional.normalize(), 'f')} {instrument.quote})"
         else:
-            return f"cannot value the exposure in {account}: no price for {instrument.quote} in {account}"
+            return Refusal(
+                RULE_EXPOSURE_UNVALUED,
+                f"cannot value the exposure in {account}: no price for {instrument.quote} in {account}",
+            )
         if value > limits.max_order_notional:
-            return f"order notional {value:.2f}{detail} exceeds max_order_notional {limits.max_order_notional}"
+            return Refusal(
+                "max_order_notional",
+                f"order notional {value:.2f}{detail} exceeds max_order_notional {limits.max_order_notional}",
+            )
         if exposure.pair_notional + value > limits.max_pair_notional:
-            return (
+            return Refusal(
+                "max_pair_notional",
                 f"{request.pair} exposure would be {exposure.pair_notional + value:.2f}, "
-                f"above max_pair_notional {limits.max_pair_notional}"
+                f"above max_pair_notional {limits.max_pair_notional}",
             )
         if exposure.total_notional + value > limits.max_total_notional:
-            return (
+            return Refusal(
+                "max_total_notional",
                 f"total exposure would be {exposure.total_notional + value:.2f}, "
-                f"above max_total_notional {limits.max_total_notional}"
+                f"above max_total_notional {limits.max_total_notional}",
             )
         if exposure.open_orders + 1 > limits.max_open_orders:
-            return f"{exposure.open_orders} open orders: max_open_orders is {limits.max_open_orders}"
+            return Refusal(
+                "max_open_orders", f"{exposure.open_orders} open orders: max_open_orders is {limits.max_open_orders}"
+            )
         fee = instrument.fee_rate(maker=False)
         if notional * (1 + fee) > exposure.available_quote:
-            return (
+            return Refusal(
+                RULE_INSUFFICIENT_FUNDS,
                 f"insufficient {instrument.quote}: order needs {notional * (1 + fee):.2f}, "
-                f"{exposure.available_quote:.2f} available"
+                f"{exposure.available_quote:.2f} available",
             )
         return None
 
@@ -174,3 +238,17 @@ class RiskEngine:
                     f"{name} {getattr(proposed, name)} is above the operator's cap {getattr(self.caps, name)}"
                 )
         return proposed
+
+
+def _kraken_refuses_sell(error: str, qty: Decimal, price: Decimal, instrument: Instrument) -> str:
+    """The reason for refusing a sell that Kraken itself would refuse, saying which of Kraken's rules it breaks."""
+    asset = instrument.base
+    if error == ERR_ORDER_MIN:
+        rule = f"below Kraken's ordermin {instrument.ordermin} {asset} (a dust remainder Kraken would refuse)"
+    elif error == ERR_COST_MIN:
+        rule = f"worth {qty * price:.8g} {instrument.quote}, below Kraken's costmin {instrument.costmin}"
+    elif error == ERR_TICK_SIZE:
+        rule = f"limit price {price} is off Kraken's tick {instrument.tick_size}"
+    else:
+        rule = f"not a volume Kraken accepts for {instrument.pair} ({instrument.lot_decimals} lot decimals)"
+    return f"{error}: selling {qty} {asset}, {rule}"

@@ -305,6 +305,7 @@ class Engine:
             self.oms,
             self.slots,
             self.clock.now_ns,
+            refusal_sink=self.journal,  # every refused order becomes an order_refused event
         )
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])

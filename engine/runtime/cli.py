@@ -23,23 +23,21 @@ from engine.exchanges.port import ExchangeError
 from engine.exchanges.replay import ReplayError
 from engine.persistence import StoreError
 from engine.redaction import Redactor
-from engine.runtime.app import Engine, EngineError, RunOptions, replay_file
+from engine.runtime.app import Engine, EngineError, RunOptions
 from engine.runtime.catalog_refresh import CatalogChoice
+from engine.runtime.cli_backtest import BacktestError, add_backtest_parser, cmd_backtest
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
 from engine.runtime.cli_pairs import PairsError, add_pairs_parser, cmd_pairs
 from engine.runtime.cli_scan import add_scan_parser, cmd_scan
 from engine.runtime.cli_status import NoSavedState, cmd_status
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
-from engine.runtime.sources import ReplayMarketSource
 from engine.runtime.state_lock import Owner, StateInUse, StateLock
 from engine.runtime.status_line import format_summary, status_loop
 
 __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "main", "run_engine_command"]
 
 EXIT_USAGE = 2
-# A backtest serves nobody while it runs: yield to the event loop rarely (each yield can cost a GIL hand-off).
-BACKTEST_YIELD_S = 0.25
 Extra = Callable[[EngineFacade], Coroutine[Any, Any, None]]
 
 
@@ -89,16 +87,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     check.add_argument("--config", type=Path, help="TOML configuration file")
     check.add_argument("--json", action="store_true", help="print JSON")
 
-    bt = sub.add_parser("backtest", help="run one strategy over a data file as fast as possible")
-    bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
-    bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
-    bt.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
-    bt.add_argument("--pair", default="BTC/USD", help="pair the data is traded as, in any spelling (default BTC/USD)")
-    bt.add_argument("--interval", type=int, help="candle interval in minutes (inferred when omitted)")
-    bt.add_argument("--config", type=Path, help="TOML config (paper account, risk, fees)")
-    bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
-    bt.add_argument("--json", action="store_true", help="print JSON")
-    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backtest_parser(sub)
     add_scan_parser(sub)
     return parser, sub
 
@@ -254,127 +243,6 @@ def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine
     return Engine.from_config(config, db, options=options)
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, str]:
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--param {item!r}: use NAME=VALUE")
-        params[key.strip()] = value.strip()
-    return params
-
-
-def backtest_config(args: argparse.Namespace) -> Config:
-    _require_file(args.data)
-    base = load_config(args.config).model_dump()
-    base["strategies"] = [
-        {"name": args.strategy, "kind": args.strategy, "pair": args.pair, "params": _parse_params(args.param)}
-    ]
-    base["market"] = {**base["market"], "file": args.data, "pair": args.pair, "speed": "max"}
-    if args.interval:
-        base["market"]["interval_minutes"] = args.interval
-    # A backtest must not be stopped by limits tuned for live trading.
-    return config_from_mapping(base)
-
-
-def cmd_backtest(args: argparse.Namespace) -> int:
-    config = backtest_config(args)
-    interval = config.market.interval_minutes * 60 if config.market.interval_minutes else None
-    replay = replay_file(args.data, args.pair, interval)
-    source = ReplayMarketSource(replay, None, args.data.name, yield_interval_s=BACKTEST_YIELD_S)
-    options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
-    engine = Engine.from_config(config, args.db, source=source, options=options)
-    for note in engine.notes:
-        print(f"trading-mcp backtest: {note}", file=sys.stderr)
-    show_progress = not args.no_progress and len(replay) > 20000 and sys.stderr.isatty()
-
-    async def main() -> dict[str, Any]:
-        async with engine.serve() as facade, anyio.create_task_group() as tg:
-            if show_progress:
-                tg.start_soon(_progress_bar, engine)
-            await engine.done.wait()
-            tg.cancel_scope.cancel()
-        facade = EngineFacade(engine)
-        perf = await facade.performance()
-        return {
-            "data": str(args.data),
-            "pair": config.market.pair,
-            "notes": engine.notes,
-            "strategy": args.strategy,
-            "params": {k: str(v) for k, v in engine.slots[0].strategy.values.items()},
-            "candles": engine.state.cursor,
-            "metrics": perf.metrics,
-            "return_interval": perf.return_interval,
-            "final_equity": format(engine.portfolio.equity(), "f"),
-            "trades": [
-                {
-                    "entry": _iso(t.entry_ts_ns),
-                    "exit": _iso(t.exit_ts_ns),
-                    "qty": format(t.qty, "f"),
-                    "entry_price": format(t.entry_price, "f"),
-                    "exit_price": format(t.exit_price, "f"),
-                    "pnl": format(t.pnl, "f"),
-                    "fees": format(t.fees, "f"),
-                }
-                for t in engine.portfolio.round_trips
-            ],
-        }
-
-    result = anyio.run(main)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(render_backtest(result))
-    return 0
-
-
-def _iso(ts_ns: int) -> str:
-    from engine.runtime.facade import iso
-
-    return iso(ts_ns) or ""
-
-
-def render_backtest(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    lines = [
-        f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
-        f"  final equity {result['final_equity']}",
-    ]
-    for key in (
-        "total_return",
-        "realized_pnl",
-        "fees_paid",
-        "max_drawdown",
-        "sharpe",
-        "sortino",
-        "trade_count",
-        "win_rate",
-        "profit_factor",
-        "expectancy",
-        "exposure",
-    ):
-        lines.append(f"  {key:<14} {m.get(key)}")
-    lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")
-    lines.append(f"Trades ({len(result['trades'])}):")
-    for t in result["trades"]:
-        lines.append(
-            f"  {t['entry'][:16]} -> {t['exit'][:16]}  qty {t['qty']}  {t['entry_price']} -> {t['exit_price']}"
-            f"  pnl {float(t['pnl']):,.2f}"
-        )
-    return "\n".join(lines)
-
-
-async def _progress_bar(engine: Engine) -> None:
-    total = engine.source.total or 1
-    while True:
-        done = engine.state.cursor
-        width = 40
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        sys.stderr.flush()
-        await anyio.sleep(0.2)
-
-
 def cmd_kraken_check(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -407,6 +275,7 @@ def run_engine_command(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (
         UsageError,
+        BacktestError,
         ConfigError,
         EngineError,
         ReplayError,

@@ -40,10 +40,12 @@ from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
 from engine.redaction import Redactor
 
-__all__ = ["RECENT_FILLS", "ChangeCallback", "Journal"]
+__all__ = ["ORDER_REFUSED", "RECENT_FILLS", "ChangeCallback", "Journal"]
 
 ChangeCallback = Callable[[set[str]], None]
 RECENT_FILLS = 1000
+ORDER_REFUSED = "order_refused"
+"""The event kind of an order refused before it was sent (:meth:`Journal.order_refused`)."""
 
 
 def jsonable(value: object) -> Any:
@@ -235,6 +237,14 @@ class Journal:
         self.anomalies += 1
         self.last_anomaly = f"{kind}: {detail}"
         self.event(kind, "engine", {"detail": detail, **payload})
+
+    def order_refused(
+        self, strategy: str, pair: str, side: str, qty: Decimal | None, rule: str, reason: str
+    ) -> None:
+        """Record an order refused before it was sent: an ``order_refused`` event (source ``risk``), stamped with
+        the engine's clock (the decision candle's close in a replay). The trader's :class:`RefusalSink`."""
+        payload = {"strategy": strategy, "pair": pair, "side": side, "qty": qty, "rule": rule, "reason": reason}
+        self.event(ORDER_REFUSED, "risk", payload)
 
     # -- event log and state ---------------------------------------------------------------------------------
     def event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:

@@ -4,12 +4,17 @@ For each market event: the venue sees it first (a simulated venue fills resting 
 a closed candle every enabled strategy on that pair is asked for a signal. A signal is sized (a fixed quote
 amount × weight per entry, rounded down to the lot precision; the whole position on exit), checked by risk, and
 returned as an :class:`~engine.exchanges.port.OrderRequest` for the runtime to submit.
+
+Every refused signal (by risk, or unsizable) is counted by its rule, kept in a short log for diagnostics, and
+handed to the :class:`RefusalSink` (the journal: one ``order_refused`` event each, in backtests, paper and live
+runs alike). Refusals happen per signal, never per candle: the per-candle path does not change.
 """
 
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
@@ -18,14 +23,22 @@ from engine.domain.orders import OrderSide, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.portfolio.portfolio import Portfolio
-from engine.risk.checks import ExposureSnapshot, RiskEngine
+from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
 
-__all__ = ["StrategySlot", "Trader"]
+__all__ = ["RefusalSink", "StrategySlot", "Trader"]
 
 HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
 NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing
 ONE = Decimal(1)
+
+
+class RefusalSink(Protocol):
+    """Where refused orders are recorded (the journal's event log)."""
+
+    def order_refused(
+        self, strategy: str, pair: str, side: str, qty: Decimal | None, rule: str, reason: str
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -73,6 +86,7 @@ class Trader:
         oms: OrderManager,
         slots: list[StrategySlot],
         clock: Callable[[], int],
+        refusal_sink: RefusalSink | None = None,
     ) -> None:
         self.instruments = instruments
         self.exchange = exchange
@@ -86,6 +100,9 @@ class Trader:
             self.by_pair.setdefault(slot.pair, []).append(slot)
         self.last_event: dict[str, MarketEvent] = {}
         self.refusal_log: deque[str] = deque(maxlen=50)
+        # Refused orders since this trader was built, by rule (a limit's name, Kraken's error, ...; see Refusal).
+        self.refusal_counts: dict[str, int] = {}
+        self.refusal_sink = refusal_sink
         # Bound once for the per-event path (the venue, the marks and the positions are never replaced).
         self._venue_on_market = exchange.on_market
         self._marks = portfolio.marks
@@ -169,7 +186,7 @@ class Trader:
                 rate = self.portfolio.quote_value(slot.pair, ONE)
                 if not rate:
                     why = f"cannot size the entry: no price for {instrument.quote} in {account} yet"
-                    self._refuse(slot, OrderSide.BUY, None, why)
+                    self._refuse(slot, OrderSide.BUY, None, RULE_EXPOSURE_UNVALUED, why)
                     return None
                 budget = budget / rate
             qty = instrument.round_qty_down(budget / price)
@@ -184,16 +201,22 @@ class Trader:
         request = OrderRequest(
             self.oms.next_client_id(), slot.pair, side, OrderType.MARKET, qty, None, self.clock(), slot.name
         )
-        refusal = self.risk.check(request, instrument, price, self.exposure(slot, instrument))
+        refusal = self.risk.assess(request, instrument, price, self.exposure(slot, instrument))
         if refusal is not None:
-            self._refuse(slot, side, qty, refusal)
+            self._refuse(slot, side, qty, refusal.rule, refusal.reason)
             return None
         return request
 
-    def _refuse(self, slot: StrategySlot, side: OrderSide, qty: Decimal | None, reason: str) -> None:
+    def _refuse(self, slot: StrategySlot, side: OrderSide, qty: Decimal | None, rule: str, reason: str) -> None:
+        """Count, log and record one refused order (the one path for every run: backtest, paper, live)."""
         slot.refusals += 1
         slot.last_refusal = reason
+        counts = self.refusal_counts
+        counts[rule] = counts.get(rule, 0) + 1
         self.refusal_log.append(f"{slot.name} {side} {'' if qty is None else f'{qty} '}{slot.pair}: {reason}")
+        sink = self.refusal_sink
+        if sink is not None:
+            sink.order_refused(slot.name, slot.pair, side.value, qty, rule, reason)
 
     def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:
         """The exposure risk checks an order of ``slot`` against (see :meth:`exposure_for`)."""

@@ -1,0 +1,271 @@
+"""``trading-mcp backtest``: one strategy over a data file, as fast as the machine goes.
+
+A backtest answers "what would these rules have done", so by default it runs under no risk limits at all (sizes,
+notionals and exposure unbounded): limits tuned for live trading would otherwise refuse orders the rules made
+(``max_order_qty = 1`` refuses a 1,000 USD entry in BTC at 122 USD, or most ETH entries). ``--risk-limits config``
+applies the ``--config`` file's ``[risk]`` limits instead. Kraken's own rules (volume precision, ``ordermin``,
+``costmin``) and the account's funds apply either way. The summary says which limits applied.
+
+Every order refused before it was sent is reported: counted by rule in the text summary, listed in ``--json``
+(time, strategy, pair, side, qty, rule, reason), and in the database as an ``order_refused`` event each (what
+``--json`` lists is read back from there). Orders the simulated venue rejected are listed beside them. ``--json``
+also lists every fill (time, side, price, qty, fee), so a run can be compared fill for fill with another
+implementation of the same rules (tests/backtest/test_cross_check.py does).
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from engine.domain.orders import Fill, Order, OrderStatus
+from engine.persistence import Store
+from engine.persistence.records import EventRecord
+from engine.risk.limits import RiskLimits
+from engine.runtime.app import Engine, RunOptions, replay_file
+from engine.runtime.config import Config, config_from_mapping, load_config
+from engine.runtime.facade import EngineFacade, iso
+from engine.runtime.journal import ORDER_REFUSED
+from engine.runtime.sources import ReplayMarketSource
+
+__all__ = [
+    "BACKTEST_YIELD_S",
+    "BacktestError",
+    "add_backtest_parser",
+    "backtest_config",
+    "cmd_backtest",
+    "render_backtest",
+]
+
+# A backtest serves nobody while it runs: yield to the event loop rarely (each yield can cost a GIL hand-off).
+BACKTEST_YIELD_S = 0.25
+RISK_LIMIT_CHOICES = ("none", "config")
+
+
+class BacktestError(Exception):
+    """A mistake in the backtest's command line; the message is shown as is."""
+
+
+def add_backtest_parser(sub: Any) -> None:
+    bt = sub.add_parser("backtest", help="run one strategy over a data file as fast as possible")
+    bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
+    bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
+    bt.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
+    bt.add_argument("--pair", default="BTC/USD", help="pair the data is traded as, in any spelling (default BTC/USD)")
+    bt.add_argument("--interval", type=int, help="candle interval in minutes (inferred when omitted)")
+    bt.add_argument("--config", type=Path, help="TOML config (paper account, fees, and [risk] with --risk-limits)")
+    bt.add_argument(
+        "--risk-limits",
+        choices=RISK_LIMIT_CHOICES,
+        default="none",
+        help="none (default): sizes and exposure unbounded; config: the --config file's [risk] limits",
+    )
+    bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
+    bt.add_argument("--json", action="store_true", help="print JSON")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BacktestError(f"--param {item!r}: use NAME=VALUE")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def backtest_config(args: argparse.Namespace) -> Config:
+    """The configuration of one backtest: the ``--config`` file (or the defaults) with one strategy on the file,
+    replayed at full speed, under no risk limits unless ``--risk-limits config``."""
+    if not args.data.is_file():
+        raise BacktestError(f"data file {args.data} does not exist or is not a file")
+    base = load_config(args.config).model_dump()
+    base["strategies"] = [
+        {"name": args.strategy, "kind": args.strategy, "pair": args.pair, "params": _parse_params(args.param)}
+    ]
+    base["market"] = {**base["market"], "file": args.data, "pair": args.pair, "speed": "max"}
+    if args.interval:
+        base["market"]["interval_minutes"] = args.interval
+    if getattr(args, "risk_limits", "none") == "none":
+        # A backtest must not be stopped by limits tuned for live trading: none apply unless asked for.
+        unbounded = RiskLimits.unbounded().model_dump()
+        base["risk"] = {**base["risk"], "limits": unbounded, "caps": unbounded}
+    return config_from_mapping(base)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    config = backtest_config(args)
+    interval = config.market.interval_minutes * 60 if config.market.interval_minutes else None
+    replay = replay_file(args.data, args.pair, interval)
+    source = ReplayMarketSource(replay, None, args.data.name, yield_interval_s=BACKTEST_YIELD_S)
+    options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
+    engine = Engine.from_config(config, args.db, source=source, options=options)
+    for note in engine.notes:
+        print(f"trading-mcp backtest: {note}", file=sys.stderr)
+    show_progress = not args.no_progress and len(replay) > 20000 and sys.stderr.isatty()
+
+    async def main() -> dict[str, Any]:
+        async with engine.serve() as facade:
+            async with anyio.create_task_group() as tg:
+                if show_progress:
+                    tg.start_soon(_progress_bar, engine)
+                await engine.done.wait()
+                tg.cancel_scope.cancel()
+            refused = engine.trader.refusal_counts
+            total = sum(refused.values())
+            # What --json lists is what the database holds: this run's order_refused events (the last ones).
+            events, fills, orders = await engine.read(lambda store: _recorded(store, total))
+        facade = EngineFacade(engine)
+        perf = await facade.performance()
+        limits = engine.risk.limits
+        return {
+            "data": str(args.data),
+            "pair": config.market.pair,
+            "notes": engine.notes,
+            "strategy": args.strategy,
+            "params": {k: str(v) for k, v in engine.slots[0].strategy.values.items()},
+            "candles": engine.state.cursor,
+            "risk_limits": {
+                "applied": args.risk_limits,
+                "limits": None if args.risk_limits == "none" else limits.model_dump(mode="json"),
+            },
+            "metrics": perf.metrics,
+            "return_interval": perf.return_interval,
+            "final_equity": format(engine.portfolio.equity(), "f"),
+            "fills": [_fill_json(f) for f in fills],
+            "trades": [
+                {
+                    "entry": iso(t.entry_ts_ns) or "",
+                    "exit": iso(t.exit_ts_ns) or "",
+                    "qty": format(t.qty, "f"),
+                    "entry_price": format(t.entry_price, "f"),
+                    "exit_price": format(t.exit_price, "f"),
+                    "pnl": format(t.pnl, "f"),
+                    "fees": format(t.fees, "f"),
+                }
+                for t in engine.portfolio.round_trips
+            ],
+            "refusals": {
+                "total": total,
+                "by_rule": dict(sorted(refused.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "orders": [_refusal_json(e) for e in events],
+            },
+            "rejected_by_venue": [_rejection_json(o) for o in orders],
+        }
+
+    result = anyio.run(main)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render_backtest(result))
+    return 0
+
+
+def _recorded(store: Store, refusals: int) -> tuple[list[EventRecord], list[Fill], list[Order]]:
+    events = store.tail_events(refusals, ORDER_REFUSED) if refusals else []
+    rejected = [o for o in store.load_orders() if o.status is OrderStatus.REJECTED]
+    return events, store.load_fills(), rejected
+
+
+def _fill_json(fill: Fill) -> dict[str, str]:
+    return {
+        "time": iso(fill.ts_ns) or "",
+        "strategy": fill.strategy,
+        "side": fill.side.value,
+        "price": format(fill.price, "f"),
+        "qty": format(fill.qty, "f"),
+        "fee": format(fill.fee, "f"),
+        "liquidity": fill.liquidity,
+    }
+
+
+def _refusal_json(event: EventRecord) -> dict[str, Any]:
+    p = event.payload
+    return {
+        "time": iso(event.ts_ns) or "",
+        "strategy": p.get("strategy"),
+        "pair": p.get("pair"),
+        "side": p.get("side"),
+        "qty": p.get("qty"),
+        "rule": p.get("rule"),
+        "reason": p.get("reason"),
+    }
+
+
+def _rejection_json(order: Order) -> dict[str, Any]:
+    return {
+        "time": iso(order.created_ts_ns) or "",
+        "strategy": order.strategy,
+        "pair": order.pair,
+        "side": order.side.value,
+        "qty": format(order.qty, "f"),
+        "reason": order.reason,
+    }
+
+
+def render_backtest(result: dict[str, Any]) -> str:
+    m = result["metrics"]
+    lines = [
+        f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
+        f"  risk limits    {_limits_line(result['risk_limits'])}",
+        f"  final equity {result['final_equity']}",
+    ]
+    for key in (
+        "total_return",
+        "realized_pnl",
+        "fees_paid",
+        "max_drawdown",
+        "sharpe",
+        "sortino",
+        "trade_count",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "exposure",
+    ):
+        lines.append(f"  {key:<14} {m.get(key)}")
+    lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")
+    lines.append(f"  fills          {len(result['fills'])}")
+    refusals = result["refusals"]
+    if refusals["total"]:
+        by_rule = ", ".join(f"{rule} {count}" for rule, count in refusals["by_rule"].items())
+        lines.append(f"  refused orders {refusals['total']} ({by_rule}; --json lists each)")
+    else:
+        lines.append("  refused orders 0")
+    rejected = result["rejected_by_venue"]
+    if rejected:
+        reasons: dict[str, int] = {}
+        for r in rejected:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+        by_reason = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+        lines.append(f"  rejected by the venue {len(rejected)} ({by_reason})")
+    lines.append(f"Trades ({len(result['trades'])}):")
+    for t in result["trades"]:
+        lines.append(
+            f"  {t['entry'][:16]} -> {t['exit'][:16]}  qty {t['qty']}  {t['entry_price']} -> {t['exit_price']}"
+            f"  pnl {float(t['pnl']):,.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _limits_line(applied: dict[str, Any]) -> str:
+    if applied["applied"] == "none":
+        return "none (sizes and exposure unbounded; --risk-limits config applies the config's [risk] limits)"
+    limits = applied["limits"]
+    return "the config's [risk] limits: " + ", ".join(f"{name} {value}" for name, value in limits.items())
+
+
+async def _progress_bar(engine: Engine) -> None:
+    total = engine.source.total or 1
+    while True:
+        done = engine.state.cursor
+        width = 40
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+        await anyio.sleep(0.2)
