@@ -59,6 +59,7 @@ from engine.runtime.restart import (
 from engine.runtime.sources import MarketSource, ReplayMarketSource, replay_identity, shipped_sample
 from engine.runtime.state_lock import Owner, StateLock
 from engine.runtime.trader import StrategySlot, Trader
+from engine.runtime.universe import UNIVERSE_KV, Universe, universe_strategies
 from engine.strategies import strategy_class
 
 __all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
@@ -152,7 +153,9 @@ class Engine:
         options: RunOptions = RunOptions(),
         live_clock: bool = False,
     ) -> None:
-        self.config = config
+        extra = universe_strategies(config)  # a scanner-chosen universe runs a strategy on each allowlisted pair
+        self.config = config.model_copy(update={"strategies": [*config.strategies, *extra]}) if extra else config
+        self.universe = Universe(config.universe) if config.universe.source == "scanner" else None
         self.db_path = db_path
         self.source = source
         self.instruments = dict(instruments or default_instruments())
@@ -297,6 +300,9 @@ class Engine:
         orders = agreed.value
         self.oms.restore(orders, _next_sequence(prefix, orders, int(kv.get("order_sequence", 0))))
         self.slots, choices = self._build_slots(saved["params"], saved["config_params"])
+        if self.universe is not None:
+            self.universe.restore(kv.get(UNIVERSE_KV))
+            self.universe.apply(self.slots)
         self.trader = Trader(
             self.instruments,
             self.exchange,
@@ -508,6 +514,7 @@ class Engine:
         state = self.state
         max_events = options.max_events
         on_market = self.trader.on_market
+        universe = self.universe
         advance_clock = self.clock.advance_to  # a no-op for the wall clock; the sim clock never goes back
         active = TradingState.ACTIVE
         # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
@@ -528,6 +535,9 @@ class Engine:
                         if type(event) is Candle:
                             ts = event.ts_ns + event.interval_s * NS_PER_SECOND  # close_ns, without the call
                             advance_clock(ts)
+                            if universe is not None and ts >= universe.next_ns:
+                                state.cursor = cursor  # ranked on the candles before this one, never on it
+                                universe.rerank(self, ts, event.interval_s)
                             requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
                             if requests:
                                 state.cursor, state.events_this_run = cursor, seen

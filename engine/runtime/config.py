@@ -225,6 +225,44 @@ class KrakenConfig(_Section):
     )
 
 
+class UniverseConfig(_Section):
+    """Which pairs the engine trades: the configured strategies only, or also a scanner-chosen universe.
+
+    With ``source = "scanner"`` the engine runs one strategy of ``kind`` on every pair of ``allowlist`` (the
+    operator's bound: nothing outside it is ever traded), and every ``rerank_minutes`` of market time lets the
+    best ``top`` of them by the market scanner's ranking open positions; the others only close theirs. Every
+    change of the universe is in the event log."""
+
+    source: Literal["config", "scanner"] = Field("config", description="'config': the strategies listed only.")
+    allowlist: list[str] = Field(default_factory=list, description="The pairs a scanner-chosen universe may hold.")
+    top: Annotated[int, Field(ge=1, le=50)] = Field(3, description="How many pairs the universe holds.")
+    quote: str = Field("USD", description="Rank pairs quoted in this asset.")
+    size_usd: PositiveDec = Field(Decimal(1000), description="Order size the scanner's liquidity is measured at.")
+    rerank_minutes: Annotated[int, Field(ge=1, le=43200)] = Field(60, description="Market minutes between ranks.")
+    warmup_candles: Annotated[int, Field(ge=2, le=10000)] = Field(
+        30, description="Candles each pair needs before the first ranking."
+    )
+    kind: str = Field("ema_cross", description="The strategy run on each pair of the universe.")
+    params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
+    order_quote_amount: PositiveDec = Field(Decimal(1000), description="Amount spent per entry.")
+
+    @field_validator("allowlist")
+    @classmethod
+    def _pairs(cls, values: list[str]) -> list[str]:
+        return sorted({_pair_name(v) for v in values})
+
+    @model_validator(mode="after")
+    def _needs_allowlist(self) -> Self:
+        if self.source == "scanner" and not self.allowlist:
+            raise ValueError("a scanner-chosen universe needs an allowlist of the pairs it may hold")
+        if self.source == "scanner":
+            try:
+                strategy_class(self.kind).validate(self.params, base=None)
+            except ParamError as exc:
+                raise ValueError(f"universe strategy: {exc}") from None
+        return self
+
+
 class McpConfig(_Section):
     read_only: bool = Field(False, description="Register only read-only MCP tools.")
     token_env: str = Field("TRADING_MCP_TOKEN", description="Environment variable holding the HTTP bearer token.")
@@ -253,6 +291,7 @@ class Config(_Section):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     kraken: KrakenConfig = Field(default_factory=KrakenConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
+    universe: UniverseConfig = Field(default_factory=UniverseConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

@@ -57,6 +57,8 @@ class StrategySlot:
     errors: int = 0
     last_error: str = ""
     last_refusal: str = ""
+    exits_only: bool = False
+    """Out of a scanner-chosen universe (engine.runtime.universe): sells still close the position, buys wait."""
     history: deque[Candle] = field(default_factory=lambda: deque(maxlen=HISTORY))
     context: StrategyContext = field(default_factory=lambda: StrategyContext(ZERO))
     key: tuple[str, str] = field(init=False, repr=False, default=("", ""))
@@ -168,6 +170,8 @@ class Trader:
         self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal, trading: bool
     ) -> OrderRequest | None:
         if not trading or not slot.enabled:
+            return None
+        if slot.exits_only and signal.side == "buy":
             return None
         slot.signals += 1
         if self.oms.has_open_order(slot.name, slot.pair):
