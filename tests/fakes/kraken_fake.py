@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +29,7 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 from fakes.kraken_fake_http import HttpReply, HttpRequest, serve_http
-from fakes.kraken_fake_market import FakeMarket, FakeOrder, FakePair
+from fakes.kraken_fake_market import FakeMarket, FakeOrder, FakePair, rfc3339
 from fakes.kraken_fake_rest import handle_rest
 from fakes.kraken_fake_ws import WsSession
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -70,6 +70,8 @@ class Faults:
     lost_response_delay_s: float = 1.5
     break_checksum: int = 0
     ws_add_order_silent: int = 0
+    hold_after: dict[str, int] = field(default_factory=dict)
+    """Calls of an endpoint beyond this many wait, unanswered, until :meth:`FakeKraken.release_held`."""
 
     @staticmethod
     def take(table: dict[str, list[Any]], endpoint: str) -> Any:
@@ -118,6 +120,8 @@ class FakeKraken:
         self.rate_limited = 0
         self.dms_calls = 0
         self.dms_trigger_ns: int | None = None
+        self.held_requests = 0
+        self._release = anyio.Event()
         self._held: list[tuple[str, Any]] | None = None
         self._changed = anyio.Event()
         self._tg: TaskGroup | None = None
@@ -249,6 +253,45 @@ class FakeKraken:
             "trades": int(values.get("trades", 1)),
         }
         self.market.ohlc(pair, interval, row)
+
+    def trade_history(self, pair: str, trades: Iterable[tuple[int, Decimal | str, Decimal | str, str]]) -> None:
+        """Add past public trades ``(ts_ns, price, qty, "buy"|"sell")``, oldest first, to the history that
+        ``/0/public/Trades`` pages through (ids follow on; nothing is published on the WebSocket)."""
+        market = self.market
+        pair_ = market.pairs[pair]
+        history = market.public_trades[pair]
+        for ts_ns, price, qty, side in trades:
+            if history and ts_ns < history[-1]["ts_ns"]:
+                raise ValueError(f"trade at {ts_ns} ns is older than the last one")
+            history.append(
+                {
+                    "symbol": pair_.ws_symbol,
+                    "side": side,
+                    "price": Decimal(price),
+                    "qty": Decimal(qty),
+                    "ord_type": "limit",
+                    "trade_id": next(market._public_trade_id),
+                    "timestamp": rfc3339(ts_ns),
+                    "ts_ns": ts_ns,
+                }
+            )
+        if history:
+            market.last_price[pair] = history[-1]["price"]
+
+    async def hold(self, endpoint: str) -> None:
+        """Keep a call unanswered while :attr:`Faults.hold_after` says so (counted in ``held_requests``)."""
+        limit = self.faults.hold_after.get(endpoint)
+        if limit is None or self.calls[endpoint] <= limit:
+            return
+        self.held_requests += 1
+        self.changed()
+        await self._release.wait()
+
+    def release_held(self) -> None:
+        """Answer every held call and hold no more."""
+        self.faults.hold_after.clear()
+        self._release.set()
+        self._release = anyio.Event()
 
     def issue_token(self) -> str:
         token = f"fake-ws-token-{next(self._token_ids)}"

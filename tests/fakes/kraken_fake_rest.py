@@ -7,6 +7,7 @@ nonce strictly greater than the last one of the key (``EAPI:Invalid nonce``), an
 """
 
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -133,6 +134,7 @@ async def handle_rest(fake: "FakeKraken", request: HttpRequest) -> HttpReply:
     endpoint = parts[2]
     fake.calls[endpoint] += 1
     fake.changed()
+    await fake.hold(endpoint)
     faults = fake.faults
     status = faults.take(faults.http_status, endpoint)
     if status is not None:
@@ -328,11 +330,36 @@ def _trades(fake: "FakeKraken", params: Params) -> HttpReply:
         return reply
     pair = fake.market.pair(str(params["pair"]))
     assert pair is not None
+    trades = fake.market.public_trades[pair.altname]
+    if "since" in params or "count" in params:
+        return _trades_page(pair, trades, params)
     rows = [
         [_s(t["price"]), _s(t["qty"]), seconds(t["ts_ns"]), t["side"][0], "l", "", t["trade_id"]]
         for t in fake.market.public_trades[pair.altname]
     ]
     last = str(fake.market.public_trades[pair.altname][-1]["ts_ns"]) if rows else "0"
+    return _ok({pair.rest_name: rows, "last": last})
+
+
+TRADES_PAGE_MAX = 1000
+
+
+def _trades_page(pair: FakePair, trades: list[dict[str, Any]], params: Params) -> HttpReply:
+    """Kraken's paging: up to ``count`` (at most 1000) trades strictly after ``since`` (nanoseconds, or seconds
+    when it is small, as Kraken reads it), oldest first; ``last`` is the newest one's time in ns (``since`` itself
+    when none is newer), the ``since`` of the next page."""
+    try:
+        since = int(str(params.get("since", "0")))
+        count = int(str(params.get("count", TRADES_PAGE_MAX)))
+    except ValueError:
+        return _err("EGeneral:Invalid arguments")
+    if not 1 <= count <= TRADES_PAGE_MAX:
+        return _err("EGeneral:Invalid arguments:count")
+    since_ns = since * 1_000_000_000 if since < 10**12 else since
+    first = bisect.bisect_right([t["ts_ns"] for t in trades], since_ns)
+    page = trades[first : first + count]
+    rows = [[_s(t["price"]), _s(t["qty"]), seconds(t["ts_ns"]), t["side"][0], "l", "", t["trade_id"]] for t in page]
+    last = str(page[-1]["ts_ns"]) if page else str(since_ns)
     return _ok({pair.rest_name: rows, "last": last})
 
 
