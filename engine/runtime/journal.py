@@ -238,9 +238,7 @@ class Journal:
         self.last_anomaly = f"{kind}: {detail}"
         self.event(kind, "engine", {"detail": detail, **payload})
 
-    def order_refused(
-        self, strategy: str, pair: str, side: str, qty: Decimal | None, rule: str, reason: str
-    ) -> None:
+    def order_refused(self, strategy: str, pair: str, side: str, qty: Decimal | None, rule: str, reason: str) -> None:
         """Record an order refused before it was sent: an ``order_refused`` event (source ``risk``), stamped with
         the engine's clock (the decision candle's close in a replay). The trader's :class:`RefusalSink`."""
         payload = {"strategy": strategy, "pair": pair, "side": side, "qty": qty, "rule": rule, "reason": reason}
