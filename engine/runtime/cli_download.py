@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import NS_PER_SECOND
@@ -221,8 +221,7 @@ class _Display:
                 TextColumn("{task.description}"),
                 BarColumn(),
                 TextColumn("{task.percentage:>5.1f}%"),
-                TimeElapsedColumn(),
-                TextColumn("left"),
+                TextColumn("ETA"),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[detail]}"),
                 console=Console(file=stream),
@@ -241,7 +240,9 @@ class _Display:
     def __call__(self, event: ProgressEvent) -> None:
         total = max(1, (event.target_ns - event.begin_ns) // NS_PER_SECOND)
         done = max(0, (event.done_ns - event.begin_ns) // NS_PER_SECOND)
-        detail = f"{event.candles:,} candles through {iso_minute(event.done_ns)}, {event.pages} pages"
+        detail = f"{event.candles:,} candles, {event.pages} pages"
+        if event.candles:
+            detail += f", to {iso_minute(event.file_end_ns)}"
         if self._bar is not None:
             if self._task is None:
                 self._task = self._bar.add_task(f"{event.source}", total=total, detail=detail)

@@ -99,7 +99,7 @@ class DownloadRequest:
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
     """How far a run is: market time ``begin_ns`` .. ``target_ns`` (the present when it began), done to
-    ``done_ns``; ``candles`` in the file, ``pages`` fetched this run."""
+    ``done_ns``; ``candles`` in the file, complete up to ``file_end_ns``; ``pages`` fetched this run."""
 
     source: str
     begin_ns: int
@@ -107,6 +107,7 @@ class ProgressEvent:
     done_ns: int
     candles: int
     pages: int
+    file_end_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,19 +261,21 @@ class HistoryDownload:
         ohlc = await rest.ohlc(self.request.instrument.rest_name, interval=self.request.interval_min)
         start = progress.builder.next_start_ns
         candles = ohlc_candles_from(ohlc, start)
-        reach = f"Kraken's OHLC holds the latest {OHLC_WINDOW} candles"
+        reach = (
+            f"Kraken's OHLC holds the latest {OHLC_WINDOW} candles, from {iso_minute(ohlc.candles[0].ts_ns)}"
+            if ohlc.candles
+            else "Kraken's OHLC answered no candle"
+        )
         if candles is not None:
             await self._commit(candles, replace(self._after(candles, progress), source="ohlc", finished=True))
             self._emit("ohlc", pages=0)
-            oldest = iso_minute(ohlc.candles[0].ts_ns) if ohlc.candles else "-"
-            return self._report("ohlc" if candles else "none", pages=0, trades=0, note=f"{reach} (from {oldest})")
-        oldest = iso_minute(ohlc.candles[0].ts_ns) if ohlc.candles else "nowhere"
+            return self._report("ohlc", pages=0, trades=0, note=reach)
         if source == "ohlc":
             raise DownloadError(
-                f"{reach}, which reach back to {oldest}, not to {iso_minute(start)}; use --source trades (or auto) "
+                f"{reach}, not back to {iso_minute(start)}; use --source trades (or auto) "
                 "to build older candles from Kraken's trades (nothing was changed)"
             )
-        return await self._from_trades(f"{reach}, which reach back to {oldest} only")
+        return await self._from_trades(f"{reach}, not back to {iso_minute(start)}" if ohlc.candles else reach)
 
     def _after(self, candles: list[Candle], progress: DownloadProgress) -> DownloadProgress:
         """The progress once ``candles`` (from OHLC) are written: Trades paging, if any, starts over after them."""
@@ -345,7 +348,7 @@ class HistoryDownload:
         done = max(progress.builder.next_start_ns, done_ns or 0)
         self._on_progress(
             ProgressEvent(source, begin, max(self._target_ns, begin), min(done, self._target_ns), progress.candles,
-                          pages)
+                          pages, progress.builder.next_start_ns)
         )  # fmt: skip
 
     def _report(self, source: str, *, pages: int, trades: int, note: str) -> DownloadReport:
