@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from engine.domain.instrument import Instrument
 from engine.errors import FacadeError
 from engine.exchanges.kraken.protocol.errors import KrakenError
 from engine.exchanges.kraken.rest_client import KrakenRestClient
@@ -241,8 +242,26 @@ def build_engine(config: Config, db: Path | None, options: RunOptions) -> Engine
         # A run on Kraken trades by Kraken's current rules: refreshed now, else the kept copy, else the shipped.
         choice = anyio.run(choose)
         print(choice.note, file=sys.stderr)
-        return build_kraken_engine(config, db, options, instruments={i.pair: i for i in choice.catalog})
+        instruments = {i.pair: i for i in choice.catalog}
+        if config.mode == "live":
+            instruments = anyio.run(_live_fees, config, instruments)
+        return build_kraken_engine(config, db, options, instruments=instruments)
     return Engine.from_config(config, db, options=options)
+
+
+async def _live_fees(config: Config, instruments: dict[str, Instrument]) -> dict[str, Instrument]:
+    """The traded pairs at the live account's own fee rates (TradeVolume), saying which in one line."""
+    from engine.runtime.live import KEY_ENV, SECRET_ENV, traded_pairs
+    from engine.runtime.live_fees import account_fees
+
+    key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
+    if not key or not secret:
+        return instruments  # refused later, in one line, by the live engine's own check
+    kraken = config.kraken
+    async with KrakenRestClient(kraken.rest_url, api_key=key, api_secret=secret, tier=kraken.tier) as rest:
+        updated, note = await account_fees(rest, instruments, traded_pairs(config))
+    print(note, file=sys.stderr)
+    return updated
 
 
 def cmd_kraken_check(args: argparse.Namespace) -> int:

@@ -377,6 +377,29 @@ PUBLIC: Mapping[str, Callable[["FakeKraken", Params], HttpReply]] = {
 # -- private endpoints ----------------------------------------------------------------------------------------
 
 
+def _trade_volume(fake: "FakeKraken", params: Params) -> HttpReply:
+    """The account's 30-day volume (``fake.fee_volume``, USD) and, per pair asked for, the fee of the tier it
+    reaches in the pair's own fee arrays (Kraken's published schedule when they are empty)."""
+    volume = Decimal(str(getattr(fake, "fee_volume", "0")))
+    published = {
+        "fees": [[0, "0.40"], [10000, "0.35"], [50000, "0.24"]],
+        "fees_maker": [[0, "0.25"], [10000, "0.20"], [50000, "0.14"]],
+    }
+    result: dict[str, Any] = {"currency": "ZUSD", "volume": _s(volume)}
+    wanted = [p for p in str(params.get("pair", "")).split(",") if p]
+    if wanted:
+        result["fees"], result["fees_maker"] = {}, {}
+    for name in wanted:
+        pair = fake.market.pair(name)
+        if pair is None:
+            return _err("EQuery:Unknown asset pair")
+        for key in ("fees", "fees_maker"):
+            tiers = pair.info.get(key) or published[key]
+            fee = [Decimal(str(p)) for v, p in tiers if Decimal(str(v)) <= volume][-1]
+            result[key][pair.rest_name] = {"fee": f"{fee:.4f}", "minfee": "0.1000", "maxfee": "0.4000"}
+    return _ok(result)
+
+
 def _balance(fake: "FakeKraken", params: Params) -> HttpReply:
     return _ok({KRAKEN_CODE.get(a, a): _s(v) for a, v in fake.market.balances.items()})
 
@@ -494,6 +517,7 @@ def _ws_token(fake: "FakeKraken", params: Params) -> HttpReply:
 
 PRIVATE: Mapping[str, Callable[["FakeKraken", Params], HttpReply]] = {
     "Balance": _balance,
+    "TradeVolume": _trade_volume,
     "BalanceEx": _balance_ex,
     "AddOrder": _add_order,
     "CancelOrder": _cancel_order,

@@ -72,8 +72,10 @@ async def test_run_live_prints_the_venues_error_in_one_line_without_secrets(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert code == 2, err
     lines = err.strip().splitlines()
-    # The catalogue's line (Kraken's list could not be loaded: the shipped pairs are used), then the error's.
-    assert "Traceback" not in err and len(lines) == 2 and lines[0].startswith("pairs: the 8 shipped")
-    assert "EGeneral:Internal error" in lines[1]
+    # The catalogue's line (Kraken's list could not be loaded: the shipped pairs are used), the fees' line
+    # (TradeVolume failed: the published schedule's first tier), then the error's.
+    assert "Traceback" not in err and len(lines) == 3 and lines[0].startswith("pairs: the 8 shipped")
+    assert lines[1].startswith("fees: the published schedule's first tier (TradeVolume failed")
+    assert "EGeneral:Internal error" in lines[2]
     for secret in (TEST_KEY, TEST_SECRET, SIGNATURE):
         assert secret not in err and secret not in logged

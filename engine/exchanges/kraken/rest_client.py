@@ -60,6 +60,7 @@ from engine.exchanges.kraken.protocol.rest_account import (
     KrakenOrder,
     KrakenTrade,
     TradesHistory,
+    TradeVolume,
     WsToken,
     parse_add_order,
     parse_balance,
@@ -69,6 +70,7 @@ from engine.exchanges.kraken.protocol.rest_account import (
     parse_closed_orders,
     parse_open_orders,
     parse_query_orders,
+    parse_trade_volume,
     parse_trades_history,
     parse_ws_token,
 )
@@ -304,6 +306,11 @@ class KrakenRestClient:
     async def balance(self) -> dict[str, Decimal]:
         """Total balance per asset, engine asset codes (``BTC``, ``USD``)."""
         return await self._call("Balance", None, parse_balance, private=True)
+
+    async def trade_volume(self, pairs: Sequence[str] = ()) -> TradeVolume:
+        """The account's 30-day fee volume and, for ``pairs`` (Kraken's names), the fees it pays now."""
+        params = {"pair": ",".join(pairs)} if pairs else None
+        return await self._call("TradeVolume", params, parse_trade_volume, private=True)
 
     async def balance_ex(self) -> dict[str, BalanceDetail]:
         return await self._call("BalanceEx", None, parse_balance_ex_detail, private=True)

@@ -34,6 +34,7 @@ __all__ = [
     "ClosedOrders",
     "KrakenOrder",
     "KrakenTrade",
+    "TradeVolume",
     "TradesHistory",
     "WsToken",
     "normalize_balance_asset",
@@ -46,6 +47,7 @@ __all__ = [
     "parse_closed_orders",
     "parse_open_orders",
     "parse_query_orders",
+    "parse_trade_volume",
     "parse_trades_history",
     "parse_ws_token",
 ]
@@ -344,3 +346,32 @@ def parse_trades_history(response: Response) -> TradesHistory:
     trades = {txid: _trade(txid, raw, f"TradesHistory.trades[{txid}]") for txid, raw in entries.items()}
     count = opt_int(result, "count", "TradesHistory")
     return TradesHistory(trades, len(trades) if count is None else count)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeVolume:
+    """``/0/private/TradeVolume``: the account's 30-day fee volume (USD) and, per pair asked for, the fee it pays
+    now in percent (taker and maker), keyed by the name Kraken answers with (its REST key)."""
+
+    volume: Decimal
+    fees: Mapping[str, Decimal]
+    fees_maker: Mapping[str, Decimal]
+
+
+def parse_trade_volume(response: Response) -> TradeVolume:
+    """Parse ``/0/private/TradeVolume``."""
+    result = envelope_result(response, "TradeVolume")
+    volume = to_decimal(result.get("volume", "0"), "TradeVolume.volume")
+
+    def fees(key: str) -> dict[str, Decimal]:
+        table = result.get(key) or {}
+        if not isinstance(table, Mapping):
+            raise KrakenProtocolError(f"TradeVolume.{key}: expected an object")
+        out = {}
+        for pair, info in table.items():
+            if not isinstance(info, Mapping):
+                raise KrakenProtocolError(f"TradeVolume.{key}.{pair}: expected an object")
+            out[str(pair)] = to_decimal(info.get("fee"), f"TradeVolume.{key}.{pair}.fee")
+        return out
+
+    return TradeVolume(volume, fees("fees"), fees("fees_maker"))
