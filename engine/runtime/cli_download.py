@@ -44,7 +44,7 @@ from engine.runtime.history_download import (
 )
 from engine.runtime.markets_view import PublicPacer
 
-__all__ = ["INTERVALS", "add_download_parser", "cmd_download", "find_instrument", "parse_since"]
+__all__ = ["INTERVALS", "ProgressDisplay", "add_download_parser", "cmd_download", "find_instrument", "parse_since"]
 
 INTERVALS = (1, 5, 15, 30, 60, 240, 1440)
 """Kraken's OHLC intervals up to a day (minutes): the ones whose epoch-aligned windows are Kraken's."""
@@ -139,7 +139,7 @@ def _download(args: argparse.Namespace) -> int:
         raise DownloadError(f"--out {args.out}: the folder {args.out.parent} does not exist")
     request = DownloadRequest(instrument, interval, since, args.out, source)
     show = not args.no_progress
-    display = _Display(sys.stderr, rich=show and sys.stderr.isatty(), plain=show and not sys.stderr.isatty())
+    display = ProgressDisplay(sys.stderr, rich=show and sys.stderr.isatty(), plain=show and not sys.stderr.isatty())
 
     job = HistoryDownload(
         request,
@@ -204,7 +204,7 @@ def render_report(report: DownloadReport, request: DownloadRequest) -> str:
     return "\n".join(lines)
 
 
-class _Display:
+class ProgressDisplay:
     """Progress on stderr: a rich bar with the time left on a terminal, else a plain line now and then."""
 
     def __init__(
@@ -228,7 +228,7 @@ class _Display:
                 transient=False,
             )
 
-    def __enter__(self) -> "_Display":
+    def __enter__(self) -> "ProgressDisplay":
         if self._bar is not None:
             self._bar.start()
         return self

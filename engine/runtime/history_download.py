@@ -117,7 +117,8 @@ class DownloadReport:
     Attributes:
         source: where this run's candles came from: ``ohlc``, ``trades``, or ``none`` (nothing was new).
         written: candles added by this run; total: candles in the file.
-        first_start_ns: the file's first interval; next_start_ns: the first interval not in the file.
+        first_start_ns: the file's first candle (the first interval asked for while the file is empty: a pair
+            starts where its first trade is); next_start_ns: the first interval not in the file.
         pages: Trades pages fetched; trades: trades taken from them.
         resumed: a progress file was continued.
         note: why this source was used, in words.
@@ -351,6 +352,14 @@ class HistoryDownload:
                           pages, progress.builder.next_start_ns)
         )  # fmt: skip
 
+    def _first_candle_ns(self, progress: DownloadProgress) -> int:
+        if progress.out_bytes:
+            with self.request.out.open("rb") as out:
+                head = out.readline().split(b",", 1)[0]
+            if head.isdigit():
+                return int(head) * NS_PER_SECOND
+        return progress.first_start_s * NS_PER_SECOND
+
     def _report(self, source: str, *, pages: int, trades: int, note: str) -> DownloadReport:
         progress = self.progress
         assert progress is not None
@@ -358,7 +367,7 @@ class HistoryDownload:
             source=source if self._written else "none",
             written=self._written,
             total=progress.candles,
-            first_start_ns=progress.first_start_s * NS_PER_SECOND,
+            first_start_ns=self._first_candle_ns(progress),
             next_start_ns=progress.builder.next_start_ns,
             pages=pages,
             trades=trades,

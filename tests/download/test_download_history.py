@@ -28,7 +28,7 @@ from engine.exchanges.kraken.rest_client import KrakenRestClient
 from engine.exchanges.replay.aggregate import aggregate_trades
 from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_csv
 from engine.market.history_file import DownloadProgress, progress_path
-from engine.runtime.cli_download import _Display, find_instrument
+from engine.runtime.cli_download import ProgressDisplay, find_instrument
 from engine.runtime.history_download import (
     DOWNLOAD_RETRY,
     DownloadReport,
@@ -406,13 +406,25 @@ def test_the_progress_bar_shows_the_share_done_and_the_time_left_on_a_terminal()
             return True
 
     stream = Terminal()
-    with _Display(stream, rich=True, plain=False) as display:
+    with ProgressDisplay(stream, rich=True, plain=False) as display:
         display(ProgressEvent("trades", 0, 100 * S, 25 * S, 7, 3))
         display(ProgressEvent("trades", 0, 100 * S, 50 * S, 9, 4))
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # without the terminal's colour codes
     assert re.search(r"50\.0% ETA \d+:\d\d:\d\d 9 candles, 4 pages", shown), shown  # an estimate, not -:--:--
     plain = StringIO()
-    with _Display(plain, rich=False, plain=True, monotonic=lambda: 0.0) as display:
+    with ProgressDisplay(plain, rich=False, plain=True, monotonic=lambda: 0.0) as display:
         for done in (10, 20, 100):
             display(ProgressEvent("trades", 0, 100 * S, done * S, done, done))
     assert [line.split("%")[0] for line in plain.getvalue().splitlines()] == ["download:  10.0", "download: 100.0"]
+
+
+async def test_a_download_asked_from_before_the_first_trade_starts_at_the_first_trades_interval(
+    fake: FakeKraken, tmp_path: Path
+) -> None:
+    out = tmp_path / "ETHUSD_60.csv"
+    with anyio.fail_after(60):
+        run = await download(fake, out, since=START_S - 3 * 86_400)
+    first_trade_hour = TRADES[0][0] // S - TRADES[0][0] // S % HOUR
+    candles = read_candles(out)
+    assert candles[0].ts_ns // S == first_trade_hour == run.report.first_start_ns // S
+    assert [c.ts_ns for c in candles if c.ts_ns >= START_S * S] == [c.ts_ns for c in expected_candles()]
