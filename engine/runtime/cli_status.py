@@ -87,6 +87,8 @@ def saved_status(store: Store) -> dict[str, Any]:
             "equity": str(equity[-1][1]) if equity else None,
         },
         "fills": store.count_fills(),
+        # Orders refused before they were sent (risk limits, Kraken's rules, funds): order_refused events.
+        "refused_orders": store.count_events("order_refused"),
     }
 
 
@@ -107,7 +109,8 @@ def render_status(report: dict[str, Any]) -> str:
         state += f" by {by}" + (f" ({report['halt_reason']})" if report.get("halt_reason") else "")
     lines = [
         f"mode: {report['mode']}   trading: {state}   source: {report['data_source']}",
-        f"events processed: {report['events_processed']}   fills: {report['fills']}",
+        f"events processed: {report['events_processed']}   fills: {report['fills']}   "
+        f"refused orders: {report['refused_orders']}",
     ]
     if report.get("engine_running"):
         lines.append(f"engine running: {report['engine_running']}")
