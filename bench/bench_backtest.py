@@ -61,7 +61,8 @@ def run_ours(data: Path) -> dict[str, object]:
     anyio.run(anyio.lowlevel.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        replay = ReplaySource(data, pair="XBTUSD")
+        # The replay names its pair canonically, as the strategy's XBTUSD resolves (BTC/USD): else nothing trades.
+        replay = ReplaySource(data, pair="BTC/USD")
         replay.load()  # reading and checking the file: timed apart (the engine would load it on start)
         source = ReplayMarketSource(replay, None, data.name, yield_interval_s=0.25)
         engine = Engine.from_config(
