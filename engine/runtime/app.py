@@ -34,6 +34,7 @@ from engine.exchanges.catalog import default_instruments
 from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
+from engine.exchanges.replay.columns import CandleColumns
 from engine.execution.order_manager import OrderManager
 from engine.market.catalog_files import canonical_pair_name
 from engine.market.inferred import infer_instrument, inferred_note
@@ -207,6 +208,22 @@ class Engine:
             if inferred is not None:
                 self.instruments[inferred.pair] = inferred
                 self.notes.append(inferred_note(inferred))
+        self._note_pairs_without_data(source)
+
+    def _note_pairs_without_data(self, source: ReplayMarketSource) -> None:
+        """A strategy whose pair the replayed data never carries would sit idle in silence: say so."""
+        replay = source.replay
+        if len(replay) > 200_000:
+            return  # too long to read through at start-up just for this
+        events = replay.events
+        present = {events.pair} if isinstance(events, CandleColumns) else {e.pair for e in events}
+        for strategy in self.config.strategies:
+            if strategy.pair not in present:
+                carried = ", ".join(sorted(present)) or "no pair"
+                self.notes.append(
+                    f"strategy {strategy.name} trades {strategy.pair}, which the replayed data does not carry "
+                    f"({carried}): it will not trade (name the data's pair with --pair, or the strategy's pair)"
+                )
 
     def _check_pairs(self) -> None:
         for strategy in self.config.strategies:

@@ -200,3 +200,13 @@ def test_a_backtest_of_a_pair_in_no_catalogue_runs_on_rules_inferred_from_the_da
     (note,) = result["notes"]
     assert "PEPE/USD is in no catalogue" in note and "price decimals 1" in note  # the capture's prices: 1 decimal
     assert "trading-mcp pairs --refresh" in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_strategy_on_a_pair_the_data_does_not_carry_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default strategies trade BTC/USD; the sample traded as ETH/USD reaches none of them: said, not silent."""
+    assert main(["run", "--pair", "eth-usd", "--speed", "max", "--quiet", "--db", str(tmp_path / "e.db")]) == 0
+    err = capsys.readouterr().err
+    assert "strategy ema_cross trades BTC/USD, which the replayed data does not carry (ETH/USD)" in err
+    assert "strategy mean_reversion trades BTC/USD" in err

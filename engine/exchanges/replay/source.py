@@ -58,7 +58,10 @@ def load_events(
 
 def _load_csv(path: Path, pair: str | None, interval_s: int | None) -> CandleColumns:
     name_pair, name_interval = split_kraken_csv_name(path)
-    label = pair or (canonical_pair_name(name_pair) if name_pair else None)
+    # The events carry the canonical name whatever spelling named the file or was passed (XBTUSD -> BTC/USD):
+    # strategies name their pair canonically, and a candle under another spelling would reach none of them.
+    given = pair or name_pair
+    label = canonical_pair_name(given) if given else None
     if label is None:
         raise ReplayFormatError(str(path), "cannot tell the pair from the file name; pass it")
     text = path.read_text(encoding="utf-8")
@@ -75,8 +78,8 @@ def _load_json(
         events = parse_ohlc_json(data, pair=pair, interval_s=interval_s, drop_open=drop_open, source=source)
     else:
         events = parse_trades_json(data, pair=pair, source=source)
-    if pair is None and events:
-        # Named after the file's result key (Kraken's REST name, XBTUSDT): shown under its canonical name.
+    if events:
+        # Named after the file's result key (Kraken's REST name, XBTUSDT) or as passed: shown canonically.
         name = canonical_pair_name(events[0].pair)
         if name != events[0].pair:
             events = (
