@@ -674,12 +674,15 @@ class EngineFacade:
             raise NotAllowed(f"trading is {e.risk.state.value}")
         check = inst.check_order(qty, limit_price if limit_price is not None else None)
         if check is not None:
+            e.journal.order_refused("manual", pair, side, qty, check, check)
             raise InvalidRequest(check)
         # The same limits as the strategies' orders (sizes, notionals in the account currency, open orders,
         # balance); a manual position is its own "manual" strategy, so a manual sell sells what was bought by hand.
-        refusal = e.risk.check(request, inst, ref, e.trader.exposure_for("manual", pair, inst))
+        # A refusal is recorded as the strategies' are (an order_refused event), then answered.
+        refusal = e.risk.assess(request, inst, ref, e.trader.exposure_for("manual", pair, inst))
         if refusal is not None:
-            raise LimitExceeded(f"refused by risk: {refusal}")
+            e.journal.order_refused("manual", pair, side, qty, refusal.rule, refusal.reason)
+            raise LimitExceeded(f"refused by risk: {refusal.reason}")
         order = await e.oms.submit(request)
         self._audit(
             "submit_order",
