@@ -9,14 +9,16 @@ position). Every change is an event (``universe_changed``: added, removed, membe
 and the time of the next ranking are saved, so a restart decides exactly as an uninterrupted run.
 
 The operator bounds it: nothing outside the allowlist is ever traded, and the risk limits and caps apply to
-every order as to any other. Ranking Kraken's live feed is not done yet: on a live feed the universe stays empty
-(its strategies only close positions) and an event says so once.
+every order as to any other. The ranking reads the candles each pair's strategy has seen, so a replay and
+Kraken's live feed are ranked the same way (on a live feed the universe forms once every pair has its warm-up of
+candles since the start; a restart starts that count again).
 """
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InvalidRequest
-from engine.market.scanner import ScanSettings, rank
+from engine.market.scanner import MarketInput, ScanSettings, rank
+from engine.market.scanner_inputs import candles_from_events
 from engine.runtime.config import Config, StrategyConfig, UniverseConfig
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["UNIVERSE_KV", "Universe", "universe_strategies"]
 
 UNIVERSE_KV = "universe"
+RANK_CANDLES = 720  # as many as Kraken's OHLC gives the scanner
 _NS_PER_MINUTE = 60 * 10**9
 
 
@@ -61,7 +64,6 @@ class Universe:
         self.next_ns = 0  # due at the first candle
         self.ranks = 0
         self._names = {slot_name(settings.kind, p) for p in settings.allowlist}
-        self._unavailable_said = False
 
     def restore(self, saved: object) -> None:
         """Take back what a previous run saved (``{"members": [...], "next_ns": ...}``); anything else is ignored."""
@@ -81,25 +83,20 @@ class Universe:
                 slot.exits_only = slot.pair not in inside
 
     def rerank(self, engine: "Engine", now_ns: int, interval_s: int) -> None:
-        """Rank the allowlisted pairs on the candles before ``now_ns`` and make the best ``top`` the universe."""
-        from engine.runtime.markets_view import replayed_markets  # it imports the engine's runtime modules
+        """Rank the allowlisted pairs on the candles before ``now_ns`` and make the best ``top`` the universe.
 
+        The candles are the ones each pair's strategy has seen (its slot's history: on a replay, rebuilt exactly
+        by a restart's warm-up; on Kraken's feed, the candles since the start), the last :data:`RANK_CANDLES`.
+        """
         u = self.settings
-        try:
-            data = replayed_markets(engine)
-        except InvalidRequest as exc:
-            if not self._unavailable_said:
-                self._unavailable_said = True
-                engine.journal.event("universe_unavailable", "scanner", {"reason": str(exc)})
-            self.next_ns = now_ns + u.rerank_minutes * _NS_PER_MINUTE
-            return
-        allowed = set(u.allowlist)
-        markets = [
-            m
-            for m in data.markets
-            if m.pair in allowed and m.candles is not None and len(m.candles) >= u.warmup_candles
-        ]
-        if len(markets) < min(u.top, len(allowed)):
+        markets = []
+        for slot in engine.slots:
+            if slot.name in self._names and len(slot.history) >= u.warmup_candles:
+                inst = engine.instruments[slot.pair]
+                recent = list(itertools.islice(reversed(slot.history), RANK_CANDLES))[::-1]
+                series = candles_from_events(recent)
+                markets.append(MarketInput(inst.pair, inst.base, inst.quote, inst.status, None, series))
+        if len(markets) < min(u.top, len(u.allowlist)):
             # Not every pair has its warm-up yet: look again once a warm-up's worth of candles has passed.
             self.next_ns = now_ns + min(u.rerank_minutes * 60, u.warmup_candles * max(interval_s, 1)) * 10**9
             return
@@ -112,6 +109,7 @@ class Universe:
         changed = set(members) != before
         self.members = members
         self.apply(engine.slots)
+        allowed = set(u.allowlist)
         payload: dict[str, Any] = {
             "members": members,
             "added": sorted(set(members) - before),
