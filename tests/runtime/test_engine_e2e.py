@@ -275,12 +275,12 @@ async def test_recent_trades_answered_from_memory_agree_with_the_state_file(tmp_
 
 
 async def test_a_state_file_of_the_previous_release_resumes_under_canonical_pair_names(tmp_path: Path) -> None:
-    """tests/fixtures/state_before_canonical_names.db: the shipped sample run to event 333 by the release that
+    """tests/fixtures/state_before_canonical_names.sqlite3: the shipped sample run to event 333 by the release that
     named pairs by altname (XBTUSD; commit b843b13), with a position open. Resumed now, its rows are renamed
     (BTC/USD) and the run ends exactly where an uninterrupted run of this release ends."""
     import shutil
 
-    fixture = Path(__file__).parent.parent / "fixtures" / "state_before_canonical_names.db"
+    fixture = Path(__file__).parent.parent / "fixtures" / "state_before_canonical_names.sqlite3"
     db = tmp_path / "old.db"
     shutil.copy(fixture, db)
     config = fast_config(paper={"fee_volume_30d": "0"})  # that release charged the first tier throughout
