@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Literal
 
 from engine import faults
 from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
-from engine.domain.orders import Order, OrderSide, OrderType
+from engine.domain.orders import ClientOrderId, Order, OrderSide, OrderType
 from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
-from engine.exchanges.port import OrderRequest
+from engine.exchanges.port import ExchangeUnavailable, OrderRefused, OrderRequest
 from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store
 from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
@@ -692,6 +692,111 @@ class EngineFacade:
         )
         await self._durable()
         return _order_view(order)
+
+    # -- one order, one position ------------------------------------------------------------------------------
+    async def cancel_order(self, client_id: str, *, source: str, by: Authority = "client") -> OrderView:
+        """Cancel one open order (any trading state: a cancel only takes risk away), audited and durable.
+
+        Raises:
+            NotFound: no order has that id.
+            NotAllowed: the order is not open, or the venue refused or could not be reached (nothing changed).
+        """
+        e = self._engine
+        cid = ClientOrderId(client_id.strip()) if isinstance(client_id, str) else None
+        order = e.oms.orders.get(cid) if cid else None
+        if cid is None or order is None:
+            opened = ", ".join(sorted(e.oms.open_ids)[:10]) or "none"
+            raise NotFound(f"no order {client_id!r} is known; open orders: {opened}")
+        if not order.is_open:
+            raise NotAllowed(f"order {cid} is {order.status.value}, not open: there is nothing to cancel")
+        try:
+            await e.exchange.cancel_order(cid)
+        except (OrderRefused, ExchangeUnavailable) as exc:
+            reason = e.journal.redactor.foreign(str(exc))
+            raise NotAllowed(f"the venue did not cancel order {cid} ({reason}); it is unchanged") from None
+        view = _order_view(order)
+        self._audit("cancel_order", source, {"client_id": cid, "by": by}, view.model_dump(mode="json"))
+        e.journal.mark_dirty("orders", "status")
+        await self._durable()
+        return view
+
+    async def close_position(
+        self, pair: str, strategy: str | None = None, *, source: str, by: Authority = "client"
+    ) -> OrdersView:
+        """Close a position with a market sell of exactly its quantity, through the order manager; with no
+        ``strategy``, every strategy's position in ``pair``. The strategy's open orders in that pair are
+        cancelled first (a resting buy would reopen it, a resting sell would hold what is sold). An exit is
+        never refused by size, notional or tick rules; the operator may close in any trading state, the client
+        not while the operator's halt stands.
+
+        Raises:
+            NotFound: an unknown pair or strategy.
+            NotAllowed: nothing to close, or the operator's halt and ``by`` is not the operator.
+            LimitExceeded: Kraken itself would refuse the sell (a quantity below its minimum).
+        """
+        e = self._engine
+        pair = self._instrument(pair)
+        if strategy is not None and strategy != "manual":
+            self._slot(strategy)
+        positions = [
+            p for p in e.portfolio.open_positions() if p.pair == pair and (strategy is None or p.strategy == strategy)
+        ]
+        long = [p for p in positions if p.qty > 0]
+        whose = f"strategy {strategy!r}" if strategy is not None else "any strategy"
+        if not long:
+            raise NotAllowed(f"no open position in {pair} for {whose}: there is nothing to close")
+        state = e.risk.state
+        if state is TradingState.HALTED and e.risk.halted_by == "operator" and by != "operator":
+            raise NotAllowed(
+                "trading was halted by the operator; only the operator's shell (trading-mcp close) may close "
+                "a position now"
+            )
+        inst = e.instruments[pair]
+        ref = e.portfolio.marks.get(pair)
+        for position in long:
+            check = inst.check_order(position.qty, None)
+            if check is not None:
+                e.journal.order_refused(position.strategy, pair, "sell", position.qty, check, check)
+                raise LimitExceeded(f"Kraken would refuse selling {position.qty} {inst.base}: {check}")
+        owners = {p.strategy for p in long}
+        canceled: list[str] = []
+        for cid in sorted(e.oms.open_ids):
+            order = e.oms.orders[cid]
+            if order.pair == pair and order.strategy in owners:
+                try:
+                    await e.exchange.cancel_order(cid)
+                except (OrderRefused, ExchangeUnavailable):
+                    continue  # it is closing or unreachable: the sell below is still the exit
+                canceled.append(cid)
+        sent: list[Order] = []
+        for position in long:
+            request = OrderRequest(
+                client_id=e.oms.next_client_id(),
+                pair=pair,
+                side=OrderSide.SELL,
+                order_type=OrderType.MARKET,
+                qty=position.qty,
+                limit_price=None,
+                ts_ns=e.clock.now_ns(),
+                strategy=position.strategy,
+            )
+            if state is TradingState.ACTIVE and ref is not None:
+                # The risk engine's own word on an exit (it lets them through; only lacking the asset refuses).
+                refusal = e.risk.assess(request, inst, ref, e.trader.exposure_for(position.strategy, pair, inst))
+                if refusal is not None:
+                    e.journal.order_refused(position.strategy, pair, "sell", position.qty, refusal.rule, refusal.reason)
+                    raise LimitExceeded(f"refused by risk: {refusal.reason}")
+            sent.append(await e.oms.submit(request, force=state is not TradingState.ACTIVE))
+        view = OrdersView(mode=self.mode, orders=[_order_view(o) for o in sent])
+        self._audit(
+            "close_position",
+            source,
+            {"pair": pair, "strategy": strategy, "by": by},
+            {"orders": [o.client_id for o in sent], "canceled": canceled, "qty": [p.qty for p in long]},
+        )
+        e.journal.mark_dirty("orders", "positions", "status")
+        await self._durable()
+        return view
 
 
 def _order_view(order: Order) -> OrderView:
