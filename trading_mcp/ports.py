@@ -15,6 +15,7 @@ from engine.runtime.views import (
     EventView,
     MarketView,
     OrdersView,
+    OrderView,
     PerformanceView,
     PositionsView,
     RiskView,
@@ -80,6 +81,10 @@ class Facade(Protocol):
     async def diagnose(self, progress: ProgressFn | None = None) -> DiagnosisView: ...
 
     async def emergency_stop(self, *, flatten: bool, source: str, reason: str = "") -> EmergencyStopView: ...
+
+    async def cancel_order(self, client_id: str, *, source: str) -> OrderView: ...
+
+    async def close_position(self, pair: str, strategy: str | None = None, *, source: str) -> OrdersView: ...
 
     async def record_event(self, kind: str, source: str, payload: Mapping[str, object]) -> None: ...
 

@@ -34,6 +34,7 @@ from trading_mcp.notify import ChangeNotifier
 from trading_mcp.ports import Facade
 from trading_mcp.registry import ToolSet
 from trading_mcp.source import source_of
+from trading_mcp.tools_orders import ORDER_TOOLS, register_order_tools
 
 __all__ = ["WRITE_TOOLS", "register_write_tools"]
 
@@ -45,6 +46,7 @@ WRITE_TOOLS = (
     "resume_trading",
     "set_risk_limits",
     "emergency_stop",
+    *ORDER_TOOLS,
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=64, description="Strategy name, as list_strategies shows it.")]
@@ -227,3 +229,5 @@ def register_write_tools(
             expires_in_s=None,
             stop=stop,
         )
+
+    register_order_tools(tools, facade, notifier, confirmations)

@@ -35,6 +35,7 @@ from engine.runtime.views import (
     EventView,
     MarketView,
     OrdersView,
+    OrderView,
     PerformanceView,
     PositionsView,
     RiskView,
@@ -324,6 +325,12 @@ class RemoteFacade:
 
     async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView:
         return await self._view("set_risk_limits", RiskView, {"changes": dict(changes), "source": source})
+
+    async def cancel_order(self, client_id: str, *, source: str) -> OrderView:
+        return await self._view("cancel_order", OrderView, {"client_id": client_id, "source": source})
+
+    async def close_position(self, pair: str, strategy: str | None = None, *, source: str) -> OrdersView:
+        return await self._view("close_position", OrdersView, {"pair": pair, "strategy": strategy, "source": source})
 
     async def emergency_stop(self, *, flatten: bool, source: str, reason: str = "") -> EmergencyStopView:
         args = {"flatten": flatten, "source": source, "reason": reason}

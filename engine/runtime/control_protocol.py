@@ -31,6 +31,7 @@ from engine.runtime.views import (
     EventView,
     MarketView,
     OrdersView,
+    OrderView,
     PerformanceView,
     PositionsView,
     RiskView,
@@ -107,6 +108,11 @@ CALLS: dict[str, Call] = {
     "resume": Call("change", {"source": _STR}, ("source",), result=TradingStateView),
     "set_risk_limits": Call("change", {"changes": _DICT, "source": _STR}, ("changes", "source"), result=RiskView),
     "record_event": Call("change", {"kind": _STR, "source": _STR, "payload": _DICT}, ("kind", "source", "payload")),
+    # A client's (the socket is never the operator, so no ``by`` travels here).
+    "cancel_order": Call("change", {"client_id": _STR, "source": _STR}, ("client_id", "source"), result=OrderView),
+    "close_position": Call(
+        "change", {"pair": _STR, "strategy": _OPT_STR, "source": _STR}, ("pair", "source"), result=OrdersView
+    ),
     "emergency_stop": Call(
         "stop", {"flatten": _BOOL, "source": _STR, "reason": _STR}, ("flatten", "source"), result=EmergencyStopView
     ),
