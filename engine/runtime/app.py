@@ -48,7 +48,7 @@ from engine.runtime.config import Config, parse_speed
 from engine.runtime.control import OFF_LOOP, ControlServer, control_path_for
 from engine.runtime.control import supported as control_supported
 from engine.runtime.journal import RECENT_FILLS, Journal, _copy_order, jsonable
-from engine.runtime.operator import claim_request
+from engine.runtime.operator import apply_order_requests, claim_request
 from engine.runtime.restart import (
     Decision,
     ParamsChoice,
@@ -646,6 +646,8 @@ class Engine:
                 self.journal.event("resume_trading", "operator:cli", {"result": "trading was already active"})
                 await self.writer.flush()
             claim.unlink(missing_ok=True)
+        # One order or one position (`trading-mcp cancel` / `close`), after any halt: every such request counts.
+        await apply_order_requests(self.db_path, EngineFacade(self))
 
     async def _notifier_loop(self) -> None:
         while True:

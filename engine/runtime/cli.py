@@ -29,6 +29,7 @@ from engine.runtime.catalog_refresh import CatalogChoice
 from engine.runtime.cli_backtest import BacktestError, add_backtest_parser, cmd_backtest
 from engine.runtime.cli_download import add_download_parser, cmd_download
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
+from engine.runtime.cli_orders import OrderCommandError, add_orders_parsers, cmd_cancel, cmd_close
 from engine.runtime.cli_pairs import PairsError, add_pairs_parser, cmd_pairs
 from engine.runtime.cli_scan import add_scan_parser, cmd_scan
 from engine.runtime.cli_status import NoSavedState, cmd_status
@@ -84,6 +85,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     )
     _common(resume)
 
+    add_orders_parsers(sub)
     add_pairs_parser(sub)
     check = sub.add_parser("kraken-check", help="check connectivity, status, clock skew, keys and instruments")
     check.add_argument("--config", type=Path, help="TOML configuration file")
@@ -281,6 +283,8 @@ def cmd_kraken_check(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "halt": cmd_halt,
     "resume": cmd_resume,
+    "cancel": cmd_cancel,
+    "close": cmd_close,
     "kraken-check": cmd_kraken_check,
     "run": cmd_run,
     "status": cmd_status,
@@ -303,6 +307,7 @@ def run_engine_command(args: argparse.Namespace) -> int:
         ReplayError,
         FacadeError,
         OperatorCommandError,
+        OrderCommandError,
         PairsError,
         StateInUse,
         NoSavedState,
