@@ -17,7 +17,8 @@ exposure already held or pending in a pair whose quote asset has no price yet): 
 not be assumed met. The balance check stays in the pair's quote asset, like with like.
 
 States: ``active`` (trading), ``paused`` (strategies' new orders refused; a person or the MCP client paused),
-``halted`` (the emergency-stop latch: everything refused until an explicit resume).
+``halted`` (the emergency-stop latch: everything refused until an explicit resume), ``reducing`` (exits only:
+an account rule, ``reduce_at_drawdown_pct``, refuses buys; sells go through the usual checks).
 """
 
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from engine.risk.limits import RiskLimits
 __all__ = [
     "RULE_EXPOSURE_UNVALUED",
     "RULE_INSUFFICIENT_FUNDS",
+    "RULE_REDUCING",
     "RULE_TRADING_STATE",
     "ExposureSnapshot",
     "Refusal",
@@ -47,6 +49,7 @@ __all__ = [
 RULE_TRADING_STATE = "trading_state"
 RULE_INSUFFICIENT_FUNDS = "insufficient_funds"
 RULE_EXPOSURE_UNVALUED = "exposure_unvalued"
+RULE_REDUCING = "reduce_at_drawdown_pct"  # the account rule that put the engine in REDUCING
 # The limits' rules are the limits' names (max_order_qty, ...); Kraken's are its error strings (EOrder:...).
 
 
@@ -54,6 +57,7 @@ class TradingState(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     HALTED = "halted"
+    REDUCING = "reducing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,11 @@ class RiskEngine:
         self.halted_by: Literal["operator", "client"] = "client"
         self.refusals = 0
 
+    @property
+    def may_trade(self) -> bool:
+        """Whether orders may be sent at all (active, or reducing: exits only)."""
+        return self.state is TradingState.ACTIVE or self.state is TradingState.REDUCING
+
     def check(
         self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
     ) -> str | None:
@@ -135,8 +144,18 @@ class RiskEngine:
         self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
     ) -> Refusal | None:
         if self.state is not TradingState.ACTIVE:
+            if self.state is TradingState.REDUCING:
+                if request.side is OrderSide.BUY:
+                    why = "trading is reducing (exits only)" + (f": {self.halt_reason}" if self.halt_reason else "")
+                    return Refusal(RULE_REDUCING, why)
+                return self._check_active(request, instrument, ref_price, exposure)
             why = f"trading is {self.state}" + (f": {self.halt_reason}" if self.halt_reason else "")
             return Refusal(RULE_TRADING_STATE, why)
+        return self._check_active(request, instrument, ref_price, exposure)
+
+    def _check_active(
+        self, request: OrderRequest, instrument: Instrument, ref_price: Decimal, exposure: ExposureSnapshot
+    ) -> Refusal | None:
         limit = request.limit_price
         if limit is not None and request.order_type is not OrderType.MARKET:
             price = limit

@@ -43,6 +43,7 @@ from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
+from engine.runtime.account_guard import act_on_trips, restore_guard, start_values
 from engine.runtime.clock import SimClock, WallClock
 from engine.runtime.config import Config, parse_speed
 from engine.runtime.control import OFF_LOOP, ControlServer, control_path_for
@@ -310,9 +311,16 @@ class Engine:
             self.risk.state = TradingState(kv["trading_state"])
             self.risk.halt_reason = str(kv.get("halt_reason", ""))
             self.risk.halted_by = "operator" if kv.get("halted_by") == "operator" else "client"
+        elif kv.get("trading_state") == "reducing":
+            self.risk.state = TradingState.REDUCING
+            self.risk.halt_reason = str(kv.get("halt_reason", ""))
+        # The account rules ([risk.rules]) and their latch: peak, the day's start, what tripped.
+        self.account_guard, self._rule_notes = restore_guard(
+            self.config.risk.rules, self.config.risk.rule_caps, kv, saved["equity"]
+        )
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
         self.oms = OrderManager(
-            self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.state is TradingState.ACTIVE
+            self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.may_trade
         )
         orders = agreed.value
         self.oms.restore(orders, _next_sequence(prefix, orders, int(kv.get("order_sequence", 0))))
@@ -374,6 +382,7 @@ class Engine:
             "source_id": self.source.identity,
             "configured_risk_limits": self.config.risk.limits.model_dump(mode="json"),
             "risk_limits": self.risk.limits.model_dump(mode="json"),
+            **start_values(self),
         }
         if first_run:
             values.update(opening_balances=self.state.opening_balances, id_prefix=prefix, mode=self.mode)
@@ -400,6 +409,8 @@ class Engine:
             self.journal.event("order_repaired", "engine", note)
         for note in limits.notes:
             self.journal.event("limits_at_start", "engine", note)
+        for detail in self._rule_notes:
+            self.journal.event("limits_at_start", "engine", {"detail": detail})
         for slot, choice in choices:
             for note in choice.notes:
                 self.journal.event("strategy_params_at_start", "engine", {"strategy": slot.name, **note})
@@ -534,6 +545,8 @@ class Engine:
         universe = self.universe
         advance_clock = self.clock.advance_to  # a no-op for the wall clock; the sim clock never goes back
         active = TradingState.ACTIVE
+        reducing = TradingState.REDUCING  # exits only: the strategies still run, the risk checks refuse buys
+        rules_update = self.account_guard.update  # a few comparisons per candle; acts only when a rule trips
         # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
         equity_now = self.portfolio.equity_meter().value
         # Equity points go to the writer in chunks of at least EQUITY_CHUNK, and at most every flush_every
@@ -555,7 +568,7 @@ class Engine:
                             if universe is not None and ts >= universe.next_ns:
                                 state.cursor = cursor  # ranked on the candles before this one, never on it
                                 universe.rerank(self, ts, event.interval_s)
-                            requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                            requests = on_market(event, risk.state is active or risk.state is reducing)
                             if requests:
                                 state.cursor, state.events_this_run = cursor, seen
                                 # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its
@@ -566,6 +579,11 @@ class Engine:
                             cursor += 1
                             seen += 1
                             equity = equity_now()
+                            trips = rules_update(ts, equity)
+                            if trips is not None:
+                                state.cursor, state.events_this_run = cursor, seen
+                                with anyio.CancelScope(shield=True):
+                                    await act_on_trips(self, trips)
                             curve_ts.append(ts)
                             curve_eq.append(equity)
                             if per_candle:
@@ -580,7 +598,7 @@ class Engine:
                                     flush_after = perf_counter() + flush_every
                         else:
                             advance_clock(event.ts_ns)
-                            requests = on_market(event, risk.state is active)  # positional: cheaper than trading=
+                            requests = on_market(event, risk.state is active or risk.state is reducing)
                             if requests:
                                 state.cursor, state.events_this_run = cursor, seen
                                 # The shield keeps a stop (Ctrl-C) from landing between an order's intent and its

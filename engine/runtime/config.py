@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.market.catalog_files import canonical_pair_name
+from engine.risk.account_rules import AccountRules, looser_than_cap
 from engine.risk.limits import RiskLimits
 from engine.strategies import ParamError, strategy_class
 
@@ -179,6 +180,12 @@ class RiskConfig(_Section):
             max_open_orders=50,
         )
     )
+    rules: AccountRules = Field(
+        default_factory=AccountRules, description="Account rules that latch: drawdown, daily loss, exits only."
+    )
+    rule_caps: AccountRules = Field(
+        default_factory=AccountRules, description="The loosest rules the MCP client may set (left out: no cap)."
+    )
     flatten_on_emergency_stop: bool = Field(False, description="Default of emergency_stop's flatten option.")
     mcp_may_resume_operator_halt: bool = Field(
         False,
@@ -191,6 +198,8 @@ class RiskConfig(_Section):
         for name in RiskLimits.model_fields:
             if getattr(self.limits, name) > getattr(self.caps, name):
                 raise ValueError(f"risk.limits.{name} exceeds risk.caps.{name}")
+        for name in looser_than_cap(self.rules, self.rule_caps):
+            raise ValueError(f"risk.rules.{name} is looser than risk.rule_caps.{name}")
         return self
 
 

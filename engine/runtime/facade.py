@@ -19,9 +19,11 @@ from engine.exchanges.port import ExchangeUnavailable, OrderRefused, OrderReques
 from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store
 from engine.portfolio.performance import compute_group_reports, compute_report, compute_trade_report
+from engine.risk.account_rules import AccountRules, propose_rules
 from engine.risk.checks import TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime import diagnostics
+from engine.runtime.account_guard import RULES_KV, after_operator_resume, rule_views
 from engine.runtime.journal import ChangeCallback, jsonable
 from engine.runtime.markets_view import MarketsView, engine_scan
 from engine.runtime.views import (
@@ -122,7 +124,7 @@ class EngineFacade:
         self._engine.announce_endpoint(url)
 
     # -- reads ------------------------------------------------------------------------------------------------
-    def _state(self) -> Literal["active", "paused", "halted"]:
+    def _state(self) -> Literal["active", "paused", "halted", "reducing"]:
         return self._engine.risk.state.value
 
     async def status(self) -> StatusView:
@@ -387,6 +389,8 @@ class EngineFacade:
                 )
                 for name in RiskLimits.model_fields
             ],
+            rules=rule_views(e),
+            halt_reason=e.risk.halt_reason if e.risk.state is not TradingState.ACTIVE else "",
         )
 
     async def market(self, pair: str) -> MarketView:
@@ -571,6 +575,7 @@ class EngineFacade:
             )
         before = e.risk.state.value
         self._set_state(TradingState.ACTIVE, "", by)
+        after_operator_resume(e)  # a rule's halt lifted: the account rules start afresh from the equity now
         view = TradingStateView(mode=self.mode, trading_state=self._state(), halt_reason="")
         self._audit(
             "resume_trading",
@@ -582,6 +587,22 @@ class EngineFacade:
         return view
 
     async def set_risk_limits(self, changes: Mapping[str, object], *, source: str) -> RiskView:
+        """Tighten (or, within the operator's caps, loosen) the limits and the account rules ([risk.rules]: a
+        rule's name among ``changes`` goes to :meth:`set_account_rules`).
+
+        Raises:
+            InvalidRequest: an unknown name or a bad value.
+            LimitExceeded: a value beyond the operator's cap.
+        """
+        rule_names = {*AccountRules.model_fields}
+        rule_changes = {k: v for k, v in changes.items() if k in rule_names}
+        if rule_changes:
+            rest = {k: v for k, v in changes.items() if k not in rule_names}
+            if rest:
+                self._engine.risk.propose_limits(rest)  # both halves are checked before either applies
+                propose_rules(self._engine.account_guard.rules, self._engine.config.risk.rule_caps, rule_changes)
+            view = await self.set_account_rules(rule_changes, source=source)
+            return view if not rest else await self.set_risk_limits(rest, source=source)
         e = self._engine
         before = e.risk.limits.model_dump(mode="json")
         proposed = e.risk.propose_limits(changes)
@@ -590,6 +611,30 @@ class EngineFacade:
         view = await self.risk()
         self._audit(
             "set_risk_limits",
+            source,
+            {"changes": jsonable(changes)},
+            {"before": before, "after": proposed.model_dump(mode="json")},
+        )
+        e.journal.mark_dirty("risk")
+        await self._durable()
+        return view
+
+    async def set_account_rules(self, changes: Mapping[str, object], *, source: str) -> RiskView:
+        """Change the account rules ([risk.rules]); never looser than the operator's ``[risk.rule_caps]``.
+
+        Raises:
+            InvalidRequest: an unknown rule or a bad value.
+            LimitExceeded: a value looser than the operator's cap.
+        """
+        e = self._engine
+        guard = e.account_guard
+        before = guard.rules.model_dump(mode="json")
+        proposed = propose_rules(guard.rules, e.config.risk.rule_caps, dict(changes))
+        guard.set_rules(proposed)
+        e.journal.set_kv(RULES_KV, proposed.model_dump(mode="json"))
+        view = await self.risk()
+        self._audit(
+            "set_risk_rules",
             source,
             {"changes": jsonable(changes)},
             {"before": before, "after": proposed.model_dump(mode="json")},

@@ -27,6 +27,7 @@ __all__ = [
     "PositionView",
     "PositionsView",
     "RiskLimitView",
+    "RiskRuleView",
     "RiskView",
     "StatusView",
     "StrategiesView",
@@ -39,7 +40,7 @@ __all__ = [
 
 Dec = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="always")]
 Mode = Literal["paper", "live"]
-TradingState = Literal["active", "paused", "halted"]
+TradingState = Literal["active", "paused", "halted", "reducing"]
 
 _UNVALUED = (
     "Assets held (asset -> total) that equity leaves out because they cannot be priced in quote_currency now: "
@@ -243,10 +244,25 @@ class RiskLimitView(_View):
     description: str
 
 
+class RiskRuleView(_View):
+    """An account rule ([risk.rules]): its threshold, where the account stands, and the room left."""
+
+    name: str
+    threshold: Dec
+    cap: Dec | None = Field(description="The loosest value the MCP client may set (None: no cap).")
+    value: Dec | None = Field(description="Where the account stands now (drawdown %, or today's loss).")
+    headroom: Dec | None = Field(description="threshold - value: how far before the rule trips.")
+    unit: str
+    tripped: bool
+    summary: str = Field(description='One line, e.g. "daily loss 212.40 of 500.00 USD".')
+
+
 class RiskView(_View):
     mode: Mode
     trading_state: TradingState
     limits: list[RiskLimitView]
+    rules: list[RiskRuleView] = Field(default_factory=list, description="Account rules that latch ([risk.rules]).")
+    halt_reason: str = ""
 
 
 class MarketView(_View):

@@ -1,0 +1,204 @@
+"""The account protects itself: replays that trip each account rule ([risk.rules]), checked against when plain code
+in this file says the rule should trip (on the equity curve of the same replay without the rules), the latch kept
+by a second engine on the same state file and lifted only by the operator."""
+
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from engine.errors import NotAllowed
+from engine.persistence import Store
+from engine.runtime.app import Engine, RunOptions
+from engine.runtime.config import Config, config_from_mapping
+from engine.runtime.operator import OperatorRequest, write_request
+
+pytestmark = pytest.mark.anyio
+HOUR = 3600
+DAY_NS = 86_400 * 10**9
+START = 1_700_000_000 // 86_400 * 86_400  # midnight UTC
+
+
+def write_candles(path: Path, seed: int = 7, hours: int = 24 * 8) -> None:
+    """Hourly Kraken OHLCVT rows for BTC/USD: a random walk, 1.5 % an hour, with a slump in its second half."""
+    rng = random.Random(seed)
+    close = 30000.0
+    rows = []
+    for hour in range(hours):
+        drift = 0.004 if hour < hours // 2 else -0.006
+        open_ = close
+        close = max(100.0, open_ * (1 + drift + rng.gauss(0, 0.015)))
+        high, low = max(open_, close) * 1.002, min(open_, close) * 0.998
+        rows.append(f"{START + hour * HOUR},{open_:.1f},{high:.1f},{low:.1f},{close:.1f},{1 + rng.random():.4f},9")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def config(data: Path, **rules: object) -> Config:
+    return config_from_mapping(
+        {
+            "market": {"speed": "max", "file": str(data), "pair": "BTC/USD"},
+            "paper": {"starting_balances": {"USD": "2000"}, "fee_volume_30d": "0"},
+            "risk": {"rules": rules},
+            "strategies": [
+                {
+                    "name": "ema",
+                    "kind": "ema_cross",
+                    "pair": "BTC/USD",
+                    "order_quote_amount": "1500",
+                    "params": {"fast": 3, "slow": 8},
+                }
+            ],
+        }
+    )
+
+
+async def run(engine: Engine) -> None:
+    with anyio.fail_after(120):
+        await engine.run()
+
+
+def events(db: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
+    with Store.open_readonly(db) as store:
+        rows = store.db.execute("SELECT ts_ns, payload FROM events WHERE kind = ? ORDER BY id", (kind,)).fetchall()
+    return [(ts, json.loads(p)) for ts, p in rows]
+
+
+def kv(db: Path) -> dict[str, Any]:
+    with Store.open_readonly(db) as store:
+        return store.load_kv()
+
+
+# -- when each rule should trip, computed by plain code from an equity curve -------------------------------------
+def first_drawdown(curve: list[tuple[int, Decimal]], pct: Decimal) -> int | None:
+    peak = None
+    for ts, eq in curve:
+        peak = eq if peak is None or eq > peak else peak
+        if (peak - eq) / peak * 100 >= pct:
+            return ts
+    return None
+
+
+def first_daily_loss(curve: list[tuple[int, Decimal]], amount: Decimal) -> int | None:
+    day = start = None
+    for ts, eq in curve:
+        if ts // DAY_NS != day:
+            day, start = ts // DAY_NS, eq
+        assert start is not None
+        if start - eq >= amount:
+            return ts
+    return None
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "XBTUSD_60.csv"
+    write_candles(path)
+    return path
+
+
+@pytest.fixture
+async def free_curve(data: Path, tmp_path: Path) -> list[tuple[int, Decimal]]:
+    """The equity curve of the same replay with no rule."""
+    engine = Engine.from_config(config(data), tmp_path / "free.db", options=RunOptions(id_prefix="f"))
+    await run(engine)
+    return list(zip(engine.equity_curve.ts_ns, engine.equity_curve.equity, strict=True))
+
+
+async def test_max_drawdown_halts_when_plain_code_says_and_the_latch_survives_a_restart(
+    data: Path, tmp_path: Path, free_curve: list[tuple[int, Decimal]]
+) -> None:
+    expected = first_drawdown(free_curve, Decimal(8))
+    assert expected is not None, "the slump should draw the account down 8 %"
+    db = tmp_path / "dd.db"
+    cfg = config(data, max_drawdown_pct="8", flatten_on_drawdown=True)
+    engine = Engine.from_config(cfg, db, options=RunOptions(id_prefix="d"))
+    await run(engine)
+    tripped = events(db, "risk_rule_tripped")
+    assert [(ts, p["rule"]) for ts, p in tripped] == [(expected, "max_drawdown_pct")]
+    assert "flattening" in tripped[0][1]["action"]
+    # Until the trip the run is the rule-free run, point for point; after it the account holds no BTC.
+    n = next(i for i, (ts, _) in enumerate(free_curve) if ts == expected)
+    mine = list(zip(engine.equity_curve.ts_ns, engine.equity_curve.equity, strict=True))
+    assert mine[: n + 1] == free_curve[: n + 1]
+    assert engine.portfolio.balances.assets().get("BTC") is None or engine.portfolio.position_qty("ema", "BTC/USD") == 0
+    assert engine.risk.state.value == "halted" and engine.risk.halted_by == "operator"
+    assert engine.account_guard.trips == {"max_drawdown_pct": 1}
+    saved = kv(db)
+    assert saved["trading_state"] == "halted" and saved["account_rules_state"]["halt_rule"] == "max_drawdown_pct"
+
+    # A second engine on the same state file is still halted; the MCP client cannot lift it; the operator can.
+    again = Engine.from_config(cfg, db, options=RunOptions(id_prefix="d", keep_alive=True))
+    async with again.serve() as facade:
+        assert (await facade.status()).trading_state == "halted"
+        risk = await facade.risk()
+        assert risk.trading_state == "halted" and "max_drawdown_pct" in risk.halt_reason
+        with pytest.raises(NotAllowed):
+            await facade.resume(source="mcp:test")
+        assert again.risk.state.value == "halted"
+        await facade.resume(source="operator:cli", by="operator")
+        assert again.risk.state.value == "active"
+        assert again.account_guard.state.halt_rule == ""
+    assert kv(db)["account_rules_state"]["drawdown_tripped"] is False
+
+
+async def test_daily_loss_halts_until_the_next_utc_day_which_resumes_with_an_event(
+    data: Path, tmp_path: Path, free_curve: list[tuple[int, Decimal]]
+) -> None:
+    expected = first_daily_loss(free_curve, Decimal(60))
+    assert expected is not None, "some day should lose 60 USD"
+    db = tmp_path / "daily.db"
+    engine = Engine.from_config(config(data, max_daily_loss="60"), db, options=RunOptions(id_prefix="l"))
+    await run(engine)
+    tripped = events(db, "risk_rule_tripped")
+    assert tripped[0][0] == expected and tripped[0][1]["rule"] == "max_daily_loss"
+    assert Decimal(tripped[0][1]["value"]) >= 60
+    cleared = events(db, "risk_rule_cleared")
+    assert cleared, "the next UTC day should lift the halt"
+    next_day = (expected // DAY_NS + 1) * DAY_NS
+    # Lifted at the first candle of the next day (the candle closing at midnight belongs to it).
+    assert cleared[0][0] == min(ts for ts, _ in free_curve if ts >= next_day)
+    assert "resumed" in cleared[0][1]["action"]
+    # Between the trip and the next day nothing was bought or sold.
+    with Store.open_readonly(db) as store:
+        fills = store.load_fills()
+    assert not [f for f in fills if expected < f.ts_ns < cleared[0][0]]
+
+
+async def test_reducing_refuses_buys_by_rule_and_lets_sells_through(
+    data: Path, tmp_path: Path, free_curve: list[tuple[int, Decimal]]
+) -> None:
+    expected = first_drawdown(free_curve, Decimal(3))
+    assert expected is not None
+    db = tmp_path / "reduce.db"
+    engine = Engine.from_config(config(data, reduce_at_drawdown_pct="3"), db, options=RunOptions(id_prefix="r"))
+    await run(engine)
+    tripped = events(db, "risk_rule_tripped")
+    assert tripped[0][0] == expected and tripped[0][1]["rule"] == "reduce_at_drawdown_pct"
+    refused = events(db, "order_refused")
+    assert refused and {p["rule"] for _, p in refused} == {"reduce_at_drawdown_pct"}
+    assert {p["side"] for _, p in refused} == {"buy"}
+    with Store.open_readonly(db) as store:
+        fills = store.load_fills()
+    # While reducing no buy filled, and sells did: the windows come from the events.
+    cleared = [ts for ts, _ in events(db, "risk_rule_cleared")]
+    window_end = cleared[0] if cleared else 2**63
+    in_window = [f for f in fills if expected < f.ts_ns <= window_end]
+    assert all(f.side.value == "sell" for f in in_window)
+
+
+async def test_operator_halt_request_from_the_shell_lifts_a_rule_halt_at_start(data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "op.db"
+    cfg = config(data, max_drawdown_pct="8")
+    engine = Engine.from_config(cfg, db, options=RunOptions(id_prefix="o"))
+    await run(engine)
+    assert engine.risk.state.value == "halted"
+    write_request(db, OperatorRequest(action="resume"))
+    again = Engine.from_config(cfg, db, options=RunOptions(id_prefix="o", keep_alive=True))
+    async with again.serve() as facade:
+        assert (await facade.status()).trading_state == "active"
+    resumed = events(db, "resume_trading")
+    assert resumed and resumed[-1][1]
