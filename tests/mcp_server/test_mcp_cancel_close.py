@@ -2,14 +2,24 @@
 emergency stop (elicitation, else a token bound to the client and to every argument), refused in one sentence,
 absent in read-only mode."""
 
+import os
+import re
+import signal
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+import httpx2
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 from fakes.mcp_harness import ok, rest_buy_orders, text_of
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitRequestParams, ElicitResult
 
+from engine.persistence import Store
 from engine.runtime.facade import EngineFacade
 from trading_mcp.server import build_server
 
@@ -123,3 +133,50 @@ async def test_read_only_mode_offers_neither(facade: EngineFacade, mode: str) ->
     async with Client(build_server(facade, read_only=True), mode=mode) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert "get_orders" in names and not names & {"cancel_order", "close_position"}
+
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "cancel-close-gateway-token-0123456789"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX processes")
+async def test_the_http_gateway_serves_both_through_the_control_socket(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    command = [sys.executable, "-m", "trading_mcp", "run", "--speed", "max", "--quiet", "--db", str(db)]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "TRADING_MCP_TOKEN": TOKEN}
+    process = await anyio.open_process([*command, "--mcp-http", "127.0.0.1:0"], env=environment, cwd=REPO)
+    assert process.stderr is not None
+    try:
+        with anyio.fail_after(30):
+            line = (await BufferedByteReceiveStream(process.stderr).receive_until(b"\n", 4096)).decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+/mcp", line)
+        assert url is not None, line
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with anyio.fail_after(90):
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=30) as http,
+                Client(streamable_http_client(url.group(0), http_client=http), mode="legacy") as client,
+            ):
+                while ok(await client.call_tool("get_status", {}))["progress"] != 1:  # the whole sample replayed
+                    await anyio.sleep(0.1)
+                (position,) = ok(await client.call_tool("get_positions", {}))["positions"]
+                first = ok(await client.call_tool("close_position", {"pair": "BTC/USD"}))
+                token = first["confirmation_token"]
+                done = ok(await client.call_tool("close_position", {"pair": "BTC/USD", "confirmation_token": token}))
+                (sell,) = done["orders"]
+                assert (sell["side"], sell["qty"]) == ("sell", position["qty"])
+                again = ok(await client.call_tool("cancel_order", {"order_id": sell["client_id"]}))
+                canceled = ok(
+                    await client.call_tool(
+                        "cancel_order",
+                        {"order_id": sell["client_id"], "confirmation_token": again["confirmation_token"]},
+                    )
+                )
+                assert [o["status"] for o in canceled["orders"]] == ["canceled"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(30):
+            await process.wait()
+    with Store.open_readonly(db) as store:
+        kinds = {(e.kind, e.source.split(":")[0]) for e in store.tail_events(50)}
+    assert {("close_position", "mcp"), ("cancel_order", "mcp")} <= kinds
