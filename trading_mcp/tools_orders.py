@@ -139,9 +139,12 @@ def register_order_tools(
         with tool_errors():
             view = await facade.cancel_order(order_id, source=source_of(ctx.session))
         notifier.touch("bot://orders", "bot://status", "bot://balance")
-        return OrderActionResult(
-            status="done", mode=facade.mode, message=f"Order {view.client_id} is {view.status}.", orders=[view]
+        message = (
+            f"Order {view.client_id} is {view.status}."
+            if view.status in ("canceled", "filled", "rejected", "expired")
+            else f"Cancel of order {view.client_id} requested; the venue has not confirmed it yet (see get_orders)."
         )
+        return OrderActionResult(status="done", mode=facade.mode, message=message, orders=[view])
 
     def close_what(pair: str, strategy: str | None) -> str:
         whose = f"strategy {strategy}'s position" if strategy is not None else "every strategy's position"
@@ -174,7 +177,7 @@ def register_order_tools(
         with tool_errors():
             view = await facade.close_position(pair, strategy, source=source_of(ctx.session))
         notifier.touch("bot://orders", "bot://positions", "bot://status", "bot://balance")
-        sold = ", ".join(f"{o.qty} for {o.strategy}" for o in view.orders)
+        sold = ", ".join(f"{o.qty} {o.pair} for {o.strategy}" for o in view.orders)
         return OrderActionResult(
-            status="done", mode=view.mode, message=f"Sent market sells in {pair}: {sold}.", orders=view.orders
+            status="done", mode=view.mode, message=f"Sent market sells: {sold}.", orders=view.orders
         )

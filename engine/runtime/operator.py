@@ -256,7 +256,11 @@ async def apply_order_requests(db_path: Path, facade: "EngineFacade") -> None:
             try:
                 if request.action == "cancel":
                     order = await facade.cancel_order(request.target, source="operator:cli", by="operator")
-                    message = f"order {order.client_id} is {order.status}"
+                    message = (
+                        f"order {order.client_id} is {order.status}"
+                        if order.status in ("canceled", "filled", "rejected", "expired")
+                        else f"cancel of order {order.client_id} requested; the venue has not confirmed it yet"
+                    )
                 else:
                     sent = await facade.close_position(
                         request.target, request.strategy, source="operator:cli", by="operator"
