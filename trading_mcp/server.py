@@ -58,9 +58,10 @@ def instructions_for(facade: Facade, *, read_only: bool) -> str:
         "READ-ONLY: no tool can change anything."
         if read_only
         else "Changes (tune_strategy, enable/disable_strategy, pause/resume_trading, set_risk_limits, "
-        "emergency_stop) are validated by the engine against the operator's limits and recorded in the event "
-        "log with this client's name. Preview tuning first (preview=true) and apply only with the user's "
-        "agreement. emergency_stop needs the user's confirmation."
+        "emergency_stop, cancel_order, close_position) are validated by the engine against the operator's limits "
+        "and recorded in the event log with this client's name. Preview tuning first (preview=true) and apply "
+        "only with the user's agreement. emergency_stop, cancel_order and close_position need the user's "
+        "confirmation."
     )
     return (
         f"This server supervises a Kraken trading engine in {mode} mode (venue: {facade.venue}; {money}). "
