@@ -134,6 +134,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "applied": args.risk_limits,
                 "limits": None if args.risk_limits == "none" else limits.model_dump(mode="json"),
             },
+            # [risk.rules] of --config apply in a backtest as in a run (the same code), each trip counted by rule.
+            "account_rules": {
+                "rules": engine.account_guard.rules.model_dump(mode="json", exclude_none=True),
+                "trips": dict(sorted(engine.account_guard.trips.items())),
+                "trading_state": engine.risk.state.value,
+            },
             "metrics": perf.metrics,
             "return_interval": perf.return_interval,
             "final_equity": format(engine.portfolio.equity(), "f"),
@@ -213,6 +219,7 @@ def render_backtest(result: dict[str, Any]) -> str:
     lines = [
         f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
         f"  risk limits    {_limits_line(result['risk_limits'])}",
+        f"  account rules  {_rules_line(result['account_rules'])}",
         f"  final equity {result['final_equity']}",
     ]
     for key in (
@@ -251,6 +258,17 @@ def render_backtest(result: dict[str, Any]) -> str:
             f"  pnl {float(t['pnl']):,.2f}"
         )
     return "\n".join(lines)
+
+
+def _rules_line(applied: dict[str, Any]) -> str:
+    rules = {k: v for k, v in applied["rules"].items() if k != "flatten_on_drawdown"}
+    if not rules:
+        return "none ([risk.rules] in --config: max_drawdown_pct, max_daily_loss, reduce_at_drawdown_pct)"
+    listed = ", ".join(f"{name} {value}" for name, value in rules.items())
+    if applied["rules"].get("flatten_on_drawdown"):
+        listed += ", flatten_on_drawdown"
+    trips = ", ".join(f"{rule} {count}" for rule, count in applied["trips"].items()) or "none"
+    return f"{listed}; trips: {trips}; trading ended {applied['trading_state']}"
 
 
 def _limits_line(applied: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 
 from engine.exchanges.catalog import default_instruments
 from engine.persistence import Store
+from engine.risk.account_rules import AccountGuard, AccountRules, RulesState
+from engine.runtime.account_guard import RULES_KV, RULES_STATE_KV
 from engine.runtime.config import load_config
 from engine.runtime.operator import pending_request
 from engine.runtime.state_lock import StateLock
@@ -89,7 +91,37 @@ def saved_status(store: Store) -> dict[str, Any]:
         "fills": store.count_fills(),
         # Orders refused before they were sent (risk limits, Kraken's rules, funds): order_refused events.
         "refused_orders": store.count_events("order_refused"),
+        "account_rules": _rules_status(kv, equity[-1][1] if equity else None),
     }
+
+
+def _rules_status(kv: dict[str, Any], equity: Decimal | None) -> list[dict[str, Any]]:
+    """Each account rule in force ([risk.rules] as last applied), where the saved equity stands against it, and
+    whether it tripped."""
+    saved = kv.get(RULES_KV)
+    if not saved:
+        return []
+    guard = AccountGuard(AccountRules.model_validate(saved), RulesState.from_json(kv.get(RULES_STATE_KV)))
+    state = guard.state
+    tripped = {
+        "max_drawdown_pct": state.drawdown_tripped,
+        "max_daily_loss": state.daily_tripped,
+        "reduce_at_drawdown_pct": state.reducing,
+    }
+    rows = []
+    for name, threshold, value, headroom, unit in guard.rows(equity) if equity is not None else []:
+        rows.append(
+            {
+                "rule": name,
+                "threshold": str(threshold),
+                "value": None if value is None else f"{value:.2f}",
+                "headroom": None if headroom is None else f"{headroom:.2f}",
+                "unit": unit or "account currency",
+                "tripped": tripped[name],
+                "halting": state.halt_rule == name,
+            }
+        )
+    return rows
 
 
 def _by_quote(amounts: Iterable[tuple[str, Decimal]]) -> dict[str, str]:
@@ -107,6 +139,8 @@ def render_status(report: dict[str, Any]) -> str:
     if report.get("halted_by"):
         by = "the operator" if report["halted_by"] == "operator" else "an MCP client"
         state += f" by {by}" + (f" ({report['halt_reason']})" if report.get("halt_reason") else "")
+    elif state == "reducing":
+        state += " (exits only" + (f": {report['halt_reason']})" if report.get("halt_reason") else ")")
     lines = [
         f"mode: {report['mode']}   trading: {state}   source: {report['data_source']}",
         f"events processed: {report['events_processed']}   fills: {report['fills']}   "
@@ -117,6 +151,13 @@ def render_status(report: dict[str, Any]) -> str:
     if report.get("operator_request_pending"):
         pending = report["operator_request_pending"]
         lines.append(f"operator request pending: {pending} (the engine applies it at its next check or start)")
+    for rule in report.get("account_rules", []):
+        pct = "%" if rule["unit"] == "%" else ""
+        flag = " HALTED by it" if rule["halting"] else (" TRIPPED" if rule["tripped"] else "")
+        lines.append(
+            f"rule {rule['rule']}: {rule['value']}{pct} of {rule['threshold']}{pct} "
+            f"(headroom {rule['headroom']}{pct}){flag}"
+        )
     lines.append("balances:")
     for asset, b in report["balances"].items():
         lines.append(f"  {asset:<6} total {b['total']}  held {b['held']}")

@@ -136,6 +136,8 @@ async def test_max_drawdown_halts_when_plain_code_says_and_the_latch_survives_a_
         assert (await facade.status()).trading_state == "halted"
         risk = await facade.risk()
         assert risk.trading_state == "halted" and "max_drawdown_pct" in risk.halt_reason
+        assert again.account_guard.state.halt_rule == "max_drawdown_pct" and again.account_guard.state.drawdown_tripped
+        assert [r.name for r in risk.rules if r.tripped] == ["max_drawdown_pct"]
         with pytest.raises(NotAllowed):
             await facade.resume(source="mcp:test")
         assert again.risk.state.value == "halted"
@@ -162,6 +164,7 @@ async def test_daily_loss_halts_until_the_next_utc_day_which_resumes_with_an_eve
     # Lifted at the first candle of the next day (the candle closing at midnight belongs to it).
     assert cleared[0][0] == min(ts for ts, _ in free_curve if ts >= next_day)
     assert "resumed" in cleared[0][1]["action"]
+    assert cleared[0][0] in [ts for ts, _ in events(db, "resume_trading")], "the engine itself resumed trading"
     # Between the trip and the next day nothing was bought or sold.
     with Store.open_readonly(db) as store:
         fills = store.load_fills()
