@@ -3,7 +3,11 @@ in this file says the rule should trip (on the equity curve of the same replay w
 by a second engine on the same state file and lifted only by the operator."""
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from engine.persistence import Store
 from engine.runtime.app import Engine, RunOptions
 from engine.runtime.config import Config, config_from_mapping
 from engine.runtime.operator import OperatorRequest, write_request
+from trading_mcp.cli import main
 
 pytestmark = pytest.mark.anyio
 HOUR = 3600
@@ -205,3 +210,88 @@ async def test_operator_halt_request_from_the_shell_lifts_a_rule_halt_at_start(d
         assert (await facade.status()).trading_state == "active"
     resumed = events(db, "resume_trading")
     assert resumed and resumed[-1][1]
+
+
+# -- the operator's commands -------------------------------------------------------------------------------------
+def write_config(path: Path, data: Path, rules: str) -> Path:
+    path.write_text(
+        f"""
+[market]
+file = "{data}"
+pair = "BTC/USD"
+speed = "max"
+
+[paper]
+starting_balances = {{ USD = "2000" }}
+fee_volume_30d = "0"
+
+[risk.rules]
+{rules}
+
+[[strategies]]
+name = "ema"
+kind = "ema_cross"
+pair = "BTC/USD"
+order_quote_amount = "1500"
+params = {{ fast = 3, slow = 8 }}
+"""
+    )
+    return path
+
+
+def test_backtest_summary_counts_trips_per_rule(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "c.toml", data, 'reduce_at_drawdown_pct = "3"\nmax_daily_loss = "60"')
+    argv = ["backtest", "--data", str(data), "--strategy", "ema_cross", "--param", "fast=3", "--param", "slow=8"]
+    assert main([*argv, "--config", str(cfg), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    trips = result["account_rules"]["trips"]
+    assert trips.get("reduce_at_drawdown_pct", 0) >= 1 and trips.get("max_daily_loss", 0) >= 1
+    assert main([*argv, "--config", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("account rules"))
+    assert "reduce_at_drawdown_pct 3" in line and f"max_daily_loss {trips['max_daily_loss']}" in line
+
+
+def test_the_latch_survives_sigkill_and_status_says_why(data: Path, tmp_path: Path) -> None:
+    # The free run's curve says at which candle the 8 % drawdown trips; the child is killed right after it.
+    curve: list[tuple[int, Decimal]] = anyio.run(_free_curve, data, tmp_path)
+    expected = first_drawdown(curve, Decimal(8))
+    assert expected is not None
+    event_number = next(i for i, (ts, _) in enumerate(curve) if ts == expected) + 1
+    db = tmp_path / "killed.db"
+    cfg = write_config(tmp_path / "k.toml", data, 'max_drawdown_pct = "8"\nflatten_on_drawdown = true')
+    env = {**os.environ, "TRADING_MCP_CRASH_AT": f"event:{event_number}"}
+    child = subprocess.run(
+        [sys.executable, "-m", "trading_mcp", "run", "--config", str(cfg), "--db", str(db), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "trading_mcp", "status", "--db", str(db), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "trading: halted by the operator (max_drawdown_pct:" in status.stdout
+    assert "rule max_drawdown_pct:" in status.stdout and "HALTED by it" in status.stdout
+
+    async def restart() -> None:
+        engine = Engine.from_config(config(data, max_drawdown_pct="8"), db, options=RunOptions(keep_alive=True))
+        async with engine.serve() as facade:
+            assert engine.risk.state.value == "halted"
+            with pytest.raises(NotAllowed):
+                await facade.resume(source="mcp:test")
+            row = next(r for r in (await facade.risk()).rules if r.name == "max_drawdown_pct")
+            assert row.tripped and row.summary.startswith("drawdown ") and row.summary.endswith("of 8.00%")
+
+    anyio.run(restart)
+
+
+async def _free_curve(data: Path, tmp_path: Path) -> list[tuple[int, Decimal]]:
+    engine = Engine.from_config(config(data), tmp_path / "free2.db", options=RunOptions(id_prefix="f"))
+    await run(engine)
+    return list(zip(engine.equity_curve.ts_ns, engine.equity_curve.equity, strict=True))
