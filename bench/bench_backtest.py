@@ -31,7 +31,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
 
 
-def run_ours(data: Path) -> dict[str, object]:
+# Every account rule enabled, at thresholds this history never reaches (so that both runs trade alike and the
+# figure is the cost of evaluating the rules at every candle, not of a halted run doing less).
+ALL_RULES = {"max_drawdown_pct": "95", "reduce_at_drawdown_pct": "90", "max_daily_loss": "1000000"}
+
+
+def run_ours_with_rules(data: Path) -> dict[str, object]:
+    return run_ours(data, rules=ALL_RULES)
+
+
+def run_ours(data: Path, rules: dict[str, str] | None = None) -> dict[str, object]:
     import resource
 
     import anyio
@@ -53,7 +62,7 @@ def run_ours(data: Path) -> dict[str, object]:
                 }
             ],
             "market": {"speed": "max", "file": str(data)},
-            "risk": {"limits": {"max_order_qty": "5", "max_open_orders": 50}},
+            "risk": {"limits": {"max_order_qty": "5", "max_open_orders": 50}, "rules": rules or {}},
         }
     )
     # anyio imports its event-loop backend (asyncio, ssl, ...: ~60 ms) on its first run. That is process start-up,
@@ -152,6 +161,7 @@ def run_backtrader_event_driven(data: Path) -> dict[str, object]:
 
 RUNNERS: dict[str, Callable[[Path], dict[str, object]]] = {
     "ours": run_ours,
+    "ours-with-rules": run_ours_with_rules,
     "backtrader": run_backtrader,
     "backtrader-event-driven": run_backtrader_event_driven,
 }
@@ -199,6 +209,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--event-driven", action="store_true", help="also time backtrader with runonce=False")
     parser.add_argument("--child", choices=sorted(RUNNERS))
+    parser.add_argument("--rules", action="store_true", help="also time ours with every account rule enabled")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(RUNNERS[args.child](args.data)))
@@ -206,7 +217,8 @@ def main() -> None:
     if not args.data.exists():
         print(f"skip: {args.data} is absent")
         return
-    sides = ["ours", "backtrader"] + (["backtrader-event-driven"] if args.event_driven else [])
+    sides = ["ours", *(["ours-with-rules"] if args.rules else []), "backtrader"]
+    sides += ["backtrader-event-driven"] if args.event_driven else []
     results: dict[str, list[dict[str, object]]] = {which: [] for which in sides}
     for _ in range(args.repeat):
         for which in sides:
@@ -214,6 +226,18 @@ def main() -> None:
     print(f"data: {args.data} ({args.repeat} alternating runs per side)")
     best = {which: _report(which, runs) for which, runs in results.items()}
     ours, theirs = best["ours"], best["backtrader"]
+    ruled = best.get("ours-with-rules")
+    if ours is not None and ruled is not None:
+        side_by_side = [
+            _seconds(r, "total_s") / _seconds(o, "total_s") - 1
+            for o, r in zip(results["ours"], results["ours-with-rules"], strict=True)
+            if "error" not in o and "error" not in r
+        ]
+        cost = _seconds(ruled, "total_s") / _seconds(ours, "total_s") - 1
+        print(
+            f"every account rule enabled costs: best/best {cost:+.1%}"
+            f", median of {len(side_by_side)} side-by-side pairs {statistics.median(side_by_side):+.1%} (goal < 15 %)"
+        )
     if ours is None or theirs is None:
         return
     pairs = [

@@ -137,11 +137,15 @@ def register_write_tools(
     async def set_risk_limits(
         changes: Annotated[
             dict[str, ScalarValue],
-            Field(description='Limit name -> new value, e.g. {"max_order_qty": "0.5"}. See get_risk.'),
+            Field(
+                description='Limit or account rule name -> new value, e.g. {"max_order_qty": "0.5"} or '
+                '{"max_daily_loss": "300", "max_drawdown_pct": "15"}. See get_risk (limits and rules).'
+            ),
         ],
         ctx: Context,
     ) -> RiskView:
-        """Change risk limits. Tightening is always allowed; loosening never beyond the operator's caps."""
+        """Change risk limits and account rules (max_drawdown_pct, max_daily_loss, reduce_at_drawdown_pct,
+        flatten_on_drawdown). Tightening is always allowed; loosening never beyond the operator's caps."""
         with tool_errors():
             values = engine_values(changes, what="limits")
             view = await facade.set_risk_limits(values, source=source_of(ctx.session))

@@ -221,12 +221,17 @@ class AccountGuard:
     _peak: Decimal = Decimal(0)
     _next_day_ns: int = -1
     _reduce_floor: Decimal | None = None
+    _dd_factor: Decimal | None = None
+    _reduce_factor: Decimal | None = None
 
     def __post_init__(self) -> None:
-        self._refresh()
+        self.set_rules(self.rules)
 
     def set_rules(self, rules: AccountRules) -> None:
         self.rules = rules
+        dd, reduce_at = rules.max_drawdown_pct, rules.reduce_at_drawdown_pct
+        self._dd_factor = None if dd is None else 1 - dd / _HUNDRED
+        self._reduce_factor = None if reduce_at is None else 1 - reduce_at / _HUNDRED
         self._refresh()
 
     def _refresh(self) -> None:
@@ -237,10 +242,10 @@ class AccountGuard:
         floors: list[Decimal] = []
         self._reduce_floor = None
         if s.peak is not None:
-            if r.max_drawdown_pct is not None and not s.drawdown_tripped:
-                floors.append(s.peak * (1 - r.max_drawdown_pct / _HUNDRED))
-            if r.reduce_at_drawdown_pct is not None:
-                self._reduce_floor = s.peak * (1 - r.reduce_at_drawdown_pct / _HUNDRED)
+            if self._dd_factor is not None and not s.drawdown_tripped:
+                floors.append(s.peak * self._dd_factor)
+            if self._reduce_factor is not None:
+                self._reduce_floor = s.peak * self._reduce_factor
                 floors.append(self._reduce_floor)
         if s.day_start is not None and r.max_daily_loss is not None and not s.daily_tripped:
             floors.append(s.day_start - r.max_daily_loss)
@@ -249,19 +254,25 @@ class AccountGuard:
     def update(self, ts_ns: int, equity: Decimal) -> list[Trip] | None:
         """Feed one equity point; ``None`` when there is nothing to act on, else what crossed (maybe empty while
         REDUCING, so that the engine keeps its state in step)."""
-        if ts_ns >= self._next_day_ns or equity > self._peak or equity <= self._alarm or self.state.reducing:
-            return self._evaluate(ts_ns, equity)
-        return None
+        if ts_ns < self._next_day_ns and equity > self._alarm and not self.state.reducing:
+            if equity > self._peak:  # a new peak trips nothing: only the floors move up
+                self.state.peak = equity
+                self._refresh()
+            return None
+        return self._evaluate(ts_ns, equity)
 
     def _evaluate(self, ts_ns: int, equity: Decimal) -> list[Trip] | None:
         s, r = self.state, self.rules
         trips: list[Trip] = []
         day = ts_ns // DAY_NS
         if s.day is None or day > s.day:
-            had_day = s.day is not None
             s.day, s.day_start, s.daily_tripped = day, equity, False
-            if had_day and r.max_daily_loss is not None:
-                trips.append(Trip(MAX_DAILY_LOSS, "new_day", Decimal(0), r.max_daily_loss, equity, equity))
+            # Only a daily-loss halt needs the engine at a new day (the day's start is rebuilt from the saved
+            # equity curve at a restart, so a new day alone is not saved).
+            if s.halt_rule == MAX_DAILY_LOSS:
+                trips.append(
+                    Trip(MAX_DAILY_LOSS, "new_day", Decimal(0), r.max_daily_loss or Decimal(0), equity, equity)
+                )
         if s.peak is None or equity > s.peak:
             s.peak = equity
         self._refresh()

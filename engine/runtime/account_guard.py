@@ -93,7 +93,8 @@ async def act_on_trips(engine: "Engine", trips: list[Trip]) -> None:
         facade._set_state(TradingState.REDUCING, risk.halt_reason or "reduce_at_drawdown_pct still exceeded", "client")
     if trips:
         save_guard(engine)
-        await engine.writer.flush()
+        if engine.options.durable_intents:  # a run: acknowledged means on disk (a backtest writes at its end)
+            await engine.writer.flush()
 
 
 async def _act(engine: "Engine", facade: "EngineFacade", trip: Trip) -> None:

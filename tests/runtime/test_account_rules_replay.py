@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from engine.errors import NotAllowed
+from engine.errors import LimitExceeded, NotAllowed
 from engine.persistence import Store
 from engine.runtime.app import Engine, RunOptions
 from engine.runtime.config import Config, config_from_mapping
@@ -295,3 +295,47 @@ async def _free_curve(data: Path, tmp_path: Path) -> list[tuple[int, Decimal]]:
     engine = Engine.from_config(config(data), tmp_path / "free2.db", options=RunOptions(id_prefix="f"))
     await run(engine)
     return list(zip(engine.equity_curve.ts_ns, engine.equity_curve.equity, strict=True))
+
+
+async def test_the_client_tightens_rules_through_set_risk_limits_never_beyond_the_caps(tmp_path: Path) -> None:
+    cfg = config_from_mapping(
+        {
+            "market": {"speed": "max"},
+            "risk": {
+                "rules": {"max_daily_loss": "500", "max_drawdown_pct": "20"},
+                "rule_caps": {"max_daily_loss": "800", "max_drawdown_pct": "20"},
+            },
+        }
+    )
+    db = tmp_path / "t.db"
+    engine = Engine.from_config(cfg, db, options=RunOptions(id_prefix="t", keep_alive=True))
+    async with engine.serve() as facade:
+        with anyio.fail_after(60):
+            await engine.done.wait()
+        view = await facade.set_risk_limits({"max_daily_loss": Decimal(300), "max_order_qty": "0.5"}, source="mcp:t")
+        daily = next(r for r in view.rules if r.name == "max_daily_loss")
+        assert daily.threshold == 300 and daily.cap == 800
+        assert daily.summary.startswith("daily loss ") and daily.summary.endswith(" of 300.00 USD")
+        assert daily.value is not None and daily.headroom == daily.threshold - daily.value
+        assert next(x for x in view.limits if x.name == "max_order_qty").value == Decimal("0.5")
+        with pytest.raises(LimitExceeded, match="looser than the operator's cap 20"):
+            await facade.set_risk_limits({"max_drawdown_pct": "25"}, source="mcp:t")
+        with pytest.raises(LimitExceeded):  # one half beyond its cap: neither half applies
+            await facade.set_risk_limits({"max_daily_loss": "100", "max_order_qty": "99"}, source="mcp:t")
+        assert engine.account_guard.rules.max_daily_loss == 300
+        assert (await facade.set_risk_limits({"max_daily_loss": "700"}, source="mcp:t")).rules  # within the cap
+    # A restart keeps what the client set (the configuration did not change).
+    again = Engine.from_config(cfg, db, options=RunOptions(id_prefix="t", keep_alive=True))
+    async with again.serve():
+        assert again.account_guard.rules.max_daily_loss == 700
+    # A lower cap at the next start clamps it.
+    lower = cfg.model_copy(
+        update={
+            "risk": cfg.risk.model_copy(
+                update={"rule_caps": cfg.risk.rule_caps.model_copy(update={"max_daily_loss": Decimal(600)})}
+            )
+        }
+    )
+    third = Engine.from_config(lower, db, options=RunOptions(id_prefix="t", keep_alive=True))
+    async with third.serve():
+        assert third.account_guard.rules.max_daily_loss == 600
