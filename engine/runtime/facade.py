@@ -715,7 +715,7 @@ class EngineFacade:
         ref = limit_price if limit_price is not None else e.portfolio.marks.get(pair)
         if ref is None:
             raise NotAllowed(f"no price known yet for {pair}")
-        if e.risk.state is not TradingState.ACTIVE:
+        if not e.risk.may_trade:  # reducing may trade: the risk checks below refuse its buys by rule
             raise NotAllowed(f"trading is {e.risk.state.value}")
         check = inst.check_order(qty, limit_price if limit_price is not None else None)
         if check is not None:

@@ -339,3 +339,20 @@ async def test_the_client_tightens_rules_through_set_risk_limits_never_beyond_th
     third = Engine.from_config(lower, db, options=RunOptions(id_prefix="t", keep_alive=True))
     async with third.serve():
         assert third.account_guard.rules.max_daily_loss == 600
+
+
+async def test_reducing_refuses_a_manual_buy_by_the_rule_and_does_not_stop_a_manual_sell(tmp_path: Path) -> None:
+    # The shipped sample draws the account down 0.21 % at most: reducing at 0.2 % is reached.
+    cfg = config_from_mapping({"market": {"speed": "max"}, "risk": {"rules": {"reduce_at_drawdown_pct": "0.2"}}})
+    engine = Engine.from_config(cfg, tmp_path / "m.db", options=RunOptions(id_prefix="m", keep_alive=True))
+    async with engine.serve() as facade:
+        with anyio.fail_after(60):
+            await engine.done.wait()
+        assert (await facade.status()).trading_state == "reducing"
+        with pytest.raises(LimitExceeded, match="reducing"):
+            await facade.submit_order("BTC/USD", "buy", Decimal("0.001"), None, source="mcp:t")
+        # A sell is not stopped by the state: only by what it sells (the manual account holds no BTC).
+        with pytest.raises(LimitExceeded, match="insufficient BTC"):
+            await facade.submit_order("BTC/USD", "sell", Decimal("0.001"), None, source="mcp:t")
+    rules = [p["rule"] for _, p in events(tmp_path / "m.db", "order_refused")]
+    assert rules[-2:] == ["reduce_at_drawdown_pct", "insufficient_funds"]
