@@ -318,6 +318,8 @@ class Engine:
         self.account_guard, self._rule_notes = restore_guard(
             self.config.risk.rules, self.config.risk.rule_caps, kv, saved["equity"]
         )
+        if self.risk.state is TradingState.REDUCING:
+            self.account_guard.state.reducing = True  # left only when the rule sees the drawdown recover
         prefix = self.options.id_prefix or kv.get("id_prefix") or secrets.token_hex(3)
         self.oms = OrderManager(
             self.exchange, self.portfolio, self.journal, prefix, may_send=lambda: self.risk.may_trade

@@ -356,3 +356,19 @@ async def test_reducing_refuses_a_manual_buy_by_the_rule_and_does_not_stop_a_man
             await facade.submit_order("BTC/USD", "sell", Decimal("0.001"), None, source="mcp:t")
     rules = [p["rule"] for _, p in events(tmp_path / "m.db", "order_refused")]
     assert rules[-2:] == ["reduce_at_drawdown_pct", "insufficient_funds"]
+
+
+async def test_a_saved_reducing_state_is_left_when_the_rule_no_longer_holds(tmp_path: Path) -> None:
+    cfg = config_from_mapping({"market": {"speed": "max"}, "risk": {"rules": {"reduce_at_drawdown_pct": "0.2"}}})
+    db = tmp_path / "r.db"
+    engine = Engine.from_config(cfg, db, options=RunOptions(id_prefix="m", max_events=700))
+    await run(engine)
+    assert engine.risk.state.value == "reducing"
+    # As if the rules' own state had not reached the disk: the trading state alone must not stay REDUCING forever.
+    with Store.open(db) as store:
+        store.set_kv("account_rules_state", {})
+    looser = config_from_mapping({"market": {"speed": "max"}, "risk": {"rules": {"reduce_at_drawdown_pct": "5"}}})
+    again = Engine.from_config(looser, db, options=RunOptions(id_prefix="m"))
+    await run(again)
+    assert again.risk.state.value == "active"
+    assert events(db, "risk_rule_cleared")[-1][1]["rule"] == "reduce_at_drawdown_pct"
