@@ -50,6 +50,13 @@ def restore_guard(
     rules, notes = choose_rules(configured, caps, kv.get(RULES_KV), kv.get(CONFIGURED_RULES_KV))
     guard = AccountGuard(rules, RulesState.from_json(kv.get(RULES_STATE_KV)))
     guard.restore_from_curve(curve)
+    state = guard.state
+    if kv.get("trading_state") != "halted" and (state.halt_rule or state.drawdown_tripped or state.daily_tripped):
+        # The halt was lifted while no engine ran (`trading-mcp resume` on a stopped engine): as a resume does,
+        # the rules start afresh from the last saved equity (else a tripped rule would stay disarmed).
+        last_ts, last_equity = curve[-1] if curve else (0, None)
+        guard.start_afresh(last_equity, last_ts)
+        notes.append("a rule's halt was lifted while the engine was stopped: the rules start afresh from here")
     return guard, notes
 
 

@@ -118,7 +118,7 @@ def _rules_status(kv: dict[str, Any], equity: Decimal | None) -> list[dict[str, 
                 "headroom": None if headroom is None else f"{headroom:.2f}",
                 "unit": unit or "account currency",
                 "tripped": tripped[name],
-                "halting": state.halt_rule == name,
+                "halting": state.halt_rule == name and kv.get("trading_state") == "halted",
             }
         )
     return rows

@@ -372,3 +372,19 @@ async def test_a_saved_reducing_state_is_left_when_the_rule_no_longer_holds(tmp_
     await run(again)
     assert again.risk.state.value == "active"
     assert events(db, "risk_rule_cleared")[-1][1]["rule"] == "reduce_at_drawdown_pct"
+
+
+async def test_a_rule_halt_lifted_while_the_engine_was_stopped_rearms_the_rules(data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "off.db"
+    cfg = config(data, max_drawdown_pct="8")
+    engine = Engine.from_config(cfg, db, options=RunOptions(id_prefix="o"))
+    await run(engine)
+    assert engine.account_guard.state.drawdown_tripped
+    last_ts, last_equity = engine.equity_curve.ts_ns[-1], engine.equity_curve.equity[-1]
+    assert main(["resume", "--db", str(db)]) == 0  # no engine runs: the state file is changed directly
+    again = Engine.from_config(cfg, db, options=RunOptions(id_prefix="o", keep_alive=True))
+    async with again.serve():
+        state = again.account_guard.state
+        assert again.risk.state.value == "active"
+        assert not state.drawdown_tripped and state.halt_rule == ""
+        assert state.peak == last_equity and state.since_ns == last_ts
