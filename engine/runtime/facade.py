@@ -608,16 +608,7 @@ class EngineFacade:
         proposed = e.risk.propose_limits(changes)
         e.risk.limits = proposed
         e.journal.set_kv("risk_limits", proposed.model_dump(mode="json"))
-        view = await self.risk()
-        self._audit(
-            "set_risk_limits",
-            source,
-            {"changes": jsonable(changes)},
-            {"before": before, "after": proposed.model_dump(mode="json")},
-        )
-        e.journal.mark_dirty("risk")
-        await self._durable()
-        return view
+        return await self._risk_changed("set_risk_limits", source, changes, before, proposed.model_dump(mode="json"))
 
     async def set_account_rules(self, changes: Mapping[str, object], *, source: str) -> RiskView:
         """Change the account rules ([risk.rules]); never looser than the operator's ``[risk.rule_caps]``.
@@ -632,14 +623,15 @@ class EngineFacade:
         proposed = propose_rules(guard.rules, e.config.risk.rule_caps, dict(changes))
         guard.set_rules(proposed)
         e.journal.set_kv(RULES_KV, proposed.model_dump(mode="json"))
+        return await self._risk_changed("set_risk_rules", source, changes, before, proposed.model_dump(mode="json"))
+
+    async def _risk_changed(
+        self, kind: str, source: str, changes: Mapping[str, object], before: object, after: object
+    ) -> RiskView:
+        """Audit a change of limits or rules, mark the risk view changed, and answer once it is durable."""
         view = await self.risk()
-        self._audit(
-            "set_risk_rules",
-            source,
-            {"changes": jsonable(changes)},
-            {"before": before, "after": proposed.model_dump(mode="json")},
-        )
-        e.journal.mark_dirty("risk")
+        self._audit(kind, source, {"changes": jsonable(changes)}, {"before": before, "after": after})
+        self._engine.journal.mark_dirty("risk")
         await self._durable()
         return view
 
