@@ -92,6 +92,8 @@ def saved_status(store: Store) -> dict[str, Any]:
         # Orders refused before they were sent (risk limits, Kraken's rules, funds): order_refused events.
         "refused_orders": store.count_events("order_refused"),
         "account_rules": _rules_status(kv, equity[-1][1] if equity else None),
+        # The limits in force when last saved (the max_orders_per_minute window is not saved: it restarts empty).
+        "risk_limits": dict(kv.get("risk_limits") or {}),
     }
 
 
@@ -151,6 +153,11 @@ def render_status(report: dict[str, Any]) -> str:
     if report.get("operator_request_pending"):
         pending = report["operator_request_pending"]
         lines.append(f"operator request pending: {pending} (the engine applies it at its next check or start)")
+    if report.get("risk_limits"):
+        shown = ", ".join(
+            f"{name} {value}{'%' if name == 'price_band_pct' else ''}" for name, value in report["risk_limits"].items()
+        )
+        lines.append(f"risk limits: {shown}")
     for rule in report.get("account_rules", []):
         pct = "%" if rule["unit"] == "%" else ""
         flag = " HALTED by it" if rule["halting"] else (" TRIPPED" if rule["tripped"] else "")

@@ -178,6 +178,8 @@ class RiskConfig(_Section):
             max_pair_notional=Decimal(10000),
             max_total_notional=Decimal(20000),
             max_open_orders=50,
+            max_orders_per_minute=600,
+            price_band_pct=Decimal(50),
         )
     )
     rules: AccountRules = Field(

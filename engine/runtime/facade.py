@@ -70,6 +70,9 @@ _LIMIT_TEXT = {
     "max_pair_notional": "Largest exposure in one pair (positions + open buys).",
     "max_total_notional": "Largest exposure over all pairs.",
     "max_open_orders": "Most open orders at once.",
+    "max_orders_per_minute": "Most orders accepted in any 60 s (exits are never refused but count); used: those "
+    "of the last 60 s (the window is not saved: it starts empty at each start).",
+    "price_band_pct": "Farthest a limit price may be from the mark, in % (buys above, sells below; exits too).",
 }
 
 
@@ -375,6 +378,8 @@ class EngineFacade:
             "max_pair_notional": max((e.portfolio.pair_notional(pair) for pair in e.instruments), default=Decimal(0)),
             "max_total_notional": e.portfolio.total_notional(),
             "max_open_orders": Decimal(len(e.oms.open_ids)),
+            "max_orders_per_minute": Decimal(e.risk.orders_in_window(e.clock.now_ns())),
+            "price_band_pct": None,
         }
         return RiskView(
             mode=self.mode,
@@ -704,7 +709,8 @@ class EngineFacade:
             ts_ns=e.clock.now_ns(),
             strategy="manual",
         )
-        ref = limit_price if limit_price is not None else e.portfolio.marks.get(pair)
+        mark = e.portfolio.marks.get(pair)
+        ref = limit_price if limit_price is not None else mark
         if ref is None:
             raise NotAllowed(f"no price known yet for {pair}")
         if not e.risk.may_trade:  # reducing may trade: the risk checks below refuse its buys by rule
@@ -714,9 +720,13 @@ class EngineFacade:
             e.journal.order_refused("manual", pair, side, qty, check, check)
             raise InvalidRequest(check)
         # The same limits as the strategies' orders (sizes, notionals in the account currency, open orders,
-        # balance); a manual position is its own "manual" strategy, so a manual sell sells what was bought by hand.
+        # balance, orders per minute); a manual position is its own "manual" strategy, so a manual sell sells what
+        # was bought by hand. A limit price is held to price_band_pct of the pair's mark; with no mark yet the band
+        # cannot be measured, so a limit order is refused unless the band is off (unbounded).
         # A refusal is recorded as the strategies' are (an order_refused event), then answered.
-        refusal = e.risk.assess(request, inst, ref, e.trader.exposure_for("manual", pair, inst))
+        refusal = e.risk.refuse_unmarked(request) if mark is None else None
+        if refusal is None:
+            refusal = e.risk.assess(request, inst, ref, e.trader.exposure_for("manual", pair, inst), mark=mark)
         if refusal is not None:
             e.journal.order_refused("manual", pair, side, qty, refusal.rule, refusal.reason)
             raise LimitExceeded(f"refused by risk: {refusal.reason}")

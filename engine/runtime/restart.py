@@ -118,14 +118,21 @@ def choose_limits(
         caps: ``[risk.caps]`` now: nothing is ever above them.
         saved: the limits in force when the engine stopped (JSON), or None.
         saved_configured: ``[risk.limits]`` as it was at the last start (JSON), or None (older state files).
+
+    A limit the saved JSON lacks (saved by a version without it, such as ``max_orders_per_minute`` and
+    ``price_band_pct``) takes the configuration's value, in both ``saved`` and ``saved_configured``. The
+    ``max_orders_per_minute`` window itself is never saved: after a restart it starts empty.
     """
     result = Decision(configured)
     if saved is not None:
-        operator_changed = saved_configured is not None and RiskLimits.model_validate(saved_configured) != configured
+        now = configured.model_dump(mode="json")
+        operator_changed = (
+            saved_configured is not None and RiskLimits.model_validate({**now, **saved_configured}) != configured
+        )
         if operator_changed:
             result.notes.append({"detail": "the operator changed [risk.limits]; the configuration's limits apply"})
         else:
-            result.value = RiskLimits.model_validate(saved)
+            result.value = RiskLimits.model_validate({**now, **saved})
     clamped = {}
     for name in RiskLimits.model_fields:
         value, cap = getattr(result.value, name), getattr(caps, name)

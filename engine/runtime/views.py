@@ -237,10 +237,15 @@ class TradingStateView(_View):
 
 
 class RiskLimitView(_View):
+    """A pre-trade limit ([risk.limits]): its value, the operator's cap, and what it measures now."""
+
     name: str
     value: Dec
-    cap: Dec
-    used: Dec | None
+    cap: Dec = Field(description="The loosest value the MCP client may set (for every limit, larger is looser).")
+    used: Dec | None = Field(
+        description="Where the engine stands against it now (exposure, open orders, orders accepted in the last "
+        "60 s); None for a limit checked on each order alone (sizes, the price band)."
+    )
     description: str
 
 

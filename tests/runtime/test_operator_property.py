@@ -36,16 +36,21 @@ LIMITS_CONFIGURED = {
     "max_pair_notional": "100",
     "max_total_notional": "200",
     "max_open_orders": 1,
+    "max_orders_per_minute": 1,
+    "price_band_pct": "1",
 }
 
 
 UNIT = {"max_order_qty": 1, "max_order_notional": 100, "max_pair_notional": 200, "max_total_notional": 400}
 UNIT["max_open_orders"] = 1
+UNIT["max_orders_per_minute"] = 10
+UNIT["price_band_pct"] = 1
+INTEGER = {"max_open_orders", "max_orders_per_minute"}
 
 
 def caps_config(cap: int) -> Config:
     """Caps scaled by ``cap`` (1 to 50), over the same configured limits."""
-    caps = {name: (cap * unit if name == "max_open_orders" else str(cap * unit)) for name, unit in UNIT.items()}
+    caps = {name: (cap * unit if name in INTEGER else str(cap * unit)) for name, unit in UNIT.items()}
     return config_from_mapping(
         {"market": {"speed": "max"}, "strategies": [], "risk": {"caps": caps, "limits": LIMITS_CONFIGURED}}
     )

@@ -72,6 +72,10 @@ def books_match_kraken(engine: Engine, fake: FakeKraken) -> bool:
 
 
 async def place(facade: EngineFacade, side: str, qty: str, price: str) -> str:
+    # A manual limit price is held to price_band_pct of the pair's mark, and refused before the engine has one:
+    # wait for the first price from the public feed (bounded by the caller's fail_after).
+    while (await facade.market("XBTUSD")).last is None:
+        await anyio.lowlevel.checkpoint()
     view = await facade.submit_order("XBTUSD", side, D(qty), D(price), source="test")  # type: ignore[arg-type]
     return view.client_id
 
