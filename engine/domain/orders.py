@@ -188,6 +188,8 @@ class Order:
     reason: str = ""
     updated_ts_ns: int = 0
     trade_ids: set[TradeId] = field(default_factory=set)
+    expires_ns: int | None = None
+    """Good-till-date: when the venue expires what is left of it (UTC ns); None: it rests until canceled."""
 
     @property
     def remaining(self) -> Decimal:

@@ -33,6 +33,8 @@ from engine.domain.orders import (
 )
 
 __all__ = [
+    "ERR_EXPIRY_NOT_FUTURE",
+    "ERR_EXPIRY_NOT_LIMIT",
     "ExchangeError",
     "ExchangeHealth",
     "ExchangePort",
@@ -44,6 +46,7 @@ __all__ = [
     "Reconciling",
     "Restorable",
     "VenueOrder",
+    "expiry_error",
 ]
 
 
@@ -72,6 +75,26 @@ class OrderRequest:
     ts_ns: int
     strategy: str = ""
     post_only: bool = False
+    expires_ns: int | None = None
+    """Good-till-date: a limit order still open at this time (UTC ns, the venue's clock) expires. None: never."""
+
+
+# Kraken documents a time-in-force for every order type but no expiring market order (a market order never
+# rests); the venues refuse one here, with these reasons, rather than send something whose meaning is undocumented.
+ERR_EXPIRY_NOT_LIMIT = "EGeneral:Invalid arguments: only a limit order can have an expiry (expires_ns)"
+ERR_EXPIRY_NOT_FUTURE = "EGeneral:Invalid arguments: the order's expiry (expires_ns) is not after the venue's now"
+
+
+def expiry_error(request: OrderRequest, now_ns: int) -> str | None:
+    """Why ``request``'s expiry cannot be accepted at ``now_ns`` (the venue's clock), or None when it can."""
+    expires = request.expires_ns
+    if expires is None:
+        return None
+    if request.order_type is not OrderType.LIMIT:
+        return ERR_EXPIRY_NOT_LIMIT
+    if expires <= now_ns:
+        return ERR_EXPIRY_NOT_FUTURE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +158,8 @@ class Restorable(Protocol):
     def restore(
         self, balances: Mapping[str, Decimal], open_orders: Iterable[Order], *, latest: Iterable[MarketEvent] = ()
     ) -> list[OrderEvent]:
-        """Take the account back; returns the events the engine must apply (accepted, canceled with a reason)."""
+        """Take the account back; returns the events the engine must apply (accepted, canceled with a reason,
+        expired when the market data had passed an order's expiry already)."""
         ...
 
     def seed_fee_volume(self, fills: Iterable[Fill]) -> None:

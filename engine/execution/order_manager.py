@@ -120,6 +120,7 @@ class OrderManager:
             created_ts_ns=request.ts_ns,
             strategy=request.strategy,
             updated_ts_ns=request.ts_ns,
+            expires_ns=request.expires_ns,
         )
         self.orders[order.client_id] = order
         self.open_ids.add(order.client_id)

@@ -158,6 +158,7 @@ def order_to_row(order: Order) -> dict[str, object]:
         "created_ts_ns": order.created_ts_ns,
         "updated_ts_ns": order.updated_ts_ns,
         "trade_ids": to_json(order.trade_ids),
+        "expires_ns": order.expires_ns,
     }
 
 
@@ -180,6 +181,7 @@ def row_to_order(row: Row) -> Order:
         reason=row["reason"],
         updated_ts_ns=row["updated_ts_ns"],
         trade_ids=_trade_ids(row["trade_ids"]),
+        expires_ns=row["expires_ns"],
     )
 
 
@@ -218,6 +220,7 @@ ORDER_COLUMNS = (
     "created_ts_ns",
     "updated_ts_ns",
     "trade_ids",
+    "expires_ns",
 )
 POSITION_COLUMNS = (
     "strategy",

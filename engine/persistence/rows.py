@@ -88,6 +88,7 @@ def _order_row(o: Order) -> tuple[object, ...]:
         o.created_ts_ns,
         o.updated_ts_ns,
         _ids(o.trade_ids),
+        o.expires_ns,
     )
 
 

@@ -241,6 +241,13 @@ def m005_canonical_pair_names(db: Database) -> None:
         db.execute("UPDATE kv SET value = ? WHERE key = ?", (value, key))
 
 
+@MIGRATIONS(name="m006_order_expiry")
+def m006_order_expiry(db: Database) -> None:
+    """Orders carry their good-till-date expiry (``expires_ns``, UTC nanoseconds), so that the simulated venue
+    still expires an order it takes back after a restart. Older orders get NULL: they never expire."""
+    db.execute("ALTER TABLE [orders] ADD COLUMN [expires_ns] INTEGER")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply the pending migrations (each in its own transaction) and return their names."""
     names = [m.name for m in MIGRATIONS.pending(db)]

@@ -13,6 +13,10 @@ Fault switches (:class:`Faults`): HTTP statuses and Kraken errors for the next c
 delays, AddOrder responses lost after the order was placed (delayed or dropped), book updates with a broken
 checksum, WS add_order requests that are executed but never answered; and methods: :meth:`drop_ws`,
 :meth:`silence_ws`, :meth:`expire_tokens`, :meth:`trigger_dead_man_switch`.
+
+Time: the fake's clock is injected (``clock_ns``); with a :class:`FakeClock`, :meth:`FakeKraken.advance_clock`
+moves it and expires the good-till-date orders it passes (their ``expired`` reports are published), so a test
+never sleeps for an expiry.
 """
 
 import itertools
@@ -36,7 +40,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from engine.exchanges.kraken.protocol.rate_limits import RestCallCounter, Tier
 
-__all__ = ["TEST_KEY", "TEST_SECRET", "FakeKraken", "Faults", "shipped_pairs"]
+__all__ = ["TEST_KEY", "TEST_SECRET", "FakeClock", "FakeKraken", "Faults", "shipped_pairs"]
 
 TEST_KEY = "fake-api-key-PUBLIC-1234567890"
 # A made-up secret (64 random bytes, base64), used only against the fake.
@@ -56,6 +60,16 @@ def real_pairs() -> list[FakePair]:
     """The real AssetPairs entries the engine ships (engine/data/instruments.json): the fake as the venue is."""
     raw = json.loads((DATA / "instruments.json").read_text(), parse_float=Decimal)
     return [FakePair.from_asset_pairs(name, info) for name, info in raw.items() if not name.startswith("_")]
+
+
+class FakeClock:
+    """UNIX nanoseconds that move only when a test says so (``now_ns``, or :meth:`FakeKraken.advance_clock`)."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.now_ns = start_ns
+
+    def __call__(self) -> int:
+        return self.now_ns
 
 
 @dataclass
@@ -327,6 +341,19 @@ class FakeKraken:
             return 0
         self.dms_trigger_ns = None
         return self.market.cancel_all("Dead man's switch")
+
+    def advance_clock(self, seconds: int) -> int:
+        """Move the fake's :class:`FakeClock` ``seconds`` ahead and expire the good-till-date orders whose expiry it
+        reaches (publishing their reports); returns how many expired."""
+        clock = self.clock_ns
+        if not isinstance(clock, FakeClock):
+            raise TypeError("advance_clock needs a FakeKraken made with clock_ns=FakeClock(...)")
+        if seconds < 0:
+            raise ValueError(f"the clock only moves forward, not by {seconds} s")
+        clock.now_ns += seconds * 1_000_000_000
+        expired = self.market.expire_due()
+        self.changed()
+        return expired
 
     def orders_by_cl_ord_id(self, cl_ord_id: str) -> list[FakeOrder]:
         return [o for o in self.market.orders.values() if o.cl_ord_id == cl_ord_id]

@@ -106,6 +106,7 @@ class Ledger:
             limit_price=request.limit_price,
             created_ts_ns=request.ts_ns,
             strategy=request.strategy,
+            expires_ns=request.expires_ns,
         )
         self.orders[order.client_id] = order
         return order
@@ -129,6 +130,9 @@ def order_request(
     price: str | None = None,
     pair: str = "BTC/USDT",
     strategy: str = "test",
+    *,
+    expires_ns: int | None = None,
+    post_only: bool = False,
 ) -> OrderRequest:
     return OrderRequest(
         client_id=ClientOrderId(client_id),
@@ -139,4 +143,6 @@ def order_request(
         limit_price=None if price is None else D(price),
         ts_ns=1,
         strategy=strategy,
+        post_only=post_only,
+        expires_ns=expires_ns,
     )

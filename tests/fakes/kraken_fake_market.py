@@ -5,6 +5,9 @@ the book level by level (taker); the rest of a limit order rests. A resting orde
 price, when the test moves the market through it: a new book whose opposite side reaches the limit
 (:meth:`FakeMarket.set_book`) or a public trade at or through the limit (:meth:`FakeMarket.public_trade`).
 Fees are the first tier of the pair's schedule, rounded up to ``cost_decimals``, charged in the quote asset.
+A good-till-date order (time in force ``GTD`` with an expiry) is expired when the fake's clock has reached its
+expiry: checked before anything else happens in the market and by :meth:`FakeMarket.expire_due` (tests move the
+clock, never sleep), reported as Kraken does (``exec_type``/``order_status`` ``expired``, dated at the expiry).
 
 Everything that happens is reported through ``notify(kind, payload)`` so the WebSocket side can publish it:
 ``executions`` (report dicts), ``ledger`` (balance ledger dicts), ``book`` / ``ticker`` (pair altname),
@@ -95,6 +98,8 @@ class FakeOrder:
     closetm_ns: int | None = None
     reason: str | None = None
     post_only: bool = False
+    expire_ns: int | None = None
+    time_in_force: str = "GTC"
 
     @property
     def remaining(self) -> Decimal:
@@ -253,18 +258,25 @@ class FakeMarket:
         userref: int | None = None,
         post_only: bool = False,
         validate: bool = False,
+        time_in_force: str = "GTC",
+        expire_ns: int | None = None,
     ) -> PlaceResult:
+        """Place an order; ``time_in_force`` is GTC or GTD (upper case), GTD with ``expire_ns`` in the future."""
+        self.expire_due()
         pair = self.pair(pair_name)
         error = self.check(pair, side, ordertype, vol, price)
+        if error is None:
+            error = self._check_expiry(time_in_force, expire_ns)
         if error is not None or pair is None:
             return PlaceResult(error=error)
         order = FakeOrder(next(self._order_ids), pair, side, ordertype, vol, price, cl_ord_id, userref, self.clock_ns())
         order.post_only = post_only
+        order.time_in_force, order.expire_ns = time_in_force, expire_ns
         if validate:
             return PlaceResult(descr=order.descr)
         self.orders[order.txid] = order
         base = self._report(order, "pending_new", "pending_new")
-        base.update(symbol=pair.ws_symbol, side=side, order_type=ordertype, order_qty=vol, time_in_force="GTC")
+        base.update(symbol=pair.ws_symbol, side=side, order_type=ordertype, order_qty=vol, time_in_force=time_in_force)
         if price is not None:
             base["limit_price"] = price
         self.notify("executions", [base, self._report(order, "new", "new")])
@@ -273,6 +285,25 @@ class FakeMarket:
         else:
             self._take(order)
         return PlaceResult(order=order, descr=order.descr)
+
+    def _check_expiry(self, time_in_force: str, expire_ns: int | None) -> str | None:
+        # Kraken: "GTD (good-'til-date), if specified, must coincide with a desired expiretm". The error strings
+        # are the fake's own (Kraken documents none for these).
+        if time_in_force not in ("GTC", "GTD"):
+            return "EGeneral:Invalid arguments:timeinforce"
+        if (time_in_force == "GTD") != (expire_ns is not None):
+            return "EGeneral:Invalid arguments:expiretm"
+        if expire_ns is not None and expire_ns <= self.clock_ns():
+            return "EGeneral:Invalid arguments:expiretm"
+        return None
+
+    def expire_due(self) -> int:
+        """Expire the open good-till-date orders whose expiry the clock has reached; returns how many."""
+        now = self.clock_ns()
+        due = [o for o in self.open_orders() if o.expire_ns is not None and o.expire_ns <= now]
+        for order in sorted(due, key=lambda o: (o.expire_ns or 0, o.opentm_ns)):
+            self.expire(order)
+        return len(due)
 
     def _crosses(self, order: FakeOrder) -> bool:
         side = "asks" if order.side == "buy" else "bids"
@@ -378,12 +409,12 @@ class FakeMarket:
             "balance": self.balances[asset],
         }
 
-    def _report(self, order: FakeOrder, exec_type: str, status: str) -> dict[str, Any]:
+    def _report(self, order: FakeOrder, exec_type: str, status: str, ts_ns: int | None = None) -> dict[str, Any]:
         report: dict[str, Any] = {
             "order_id": order.txid,
             "exec_type": exec_type,
             "order_status": status,
-            "timestamp": rfc3339(self.clock_ns()),
+            "timestamp": rfc3339(self.clock_ns() if ts_ns is None else ts_ns),
         }
         if order.cl_ord_id is not None:
             report["cl_ord_id"] = order.cl_ord_id
@@ -410,13 +441,16 @@ class FakeMarket:
         return len(orders)
 
     def expire(self, order: FakeOrder) -> None:
+        """Close ``order`` as expired, at its expiry when it has one (else now); its hold is released."""
         order.status = "expired"
-        order.closetm_ns = self.clock_ns()
-        report = self._report(order, "expired", "expired")
-        report["cum_qty"] = order.vol_exec
+        order.closetm_ns = order.expire_ns if order.expire_ns is not None else self.clock_ns()
+        report = self._report(order, "expired", "expired", order.closetm_ns)
+        report.update(cum_qty=order.vol_exec, cum_cost=order.cost)
         self.notify("executions", [report])
 
     def amend(self, order: FakeOrder, qty: Decimal | None, price: Decimal | None) -> str | None:
+        if self.expire_due() and order.status != "open":
+            return "EOrder:Unknown order"
         if qty is not None:
             if qty <= order.vol_exec:
                 return "EOrder:Invalid order"
@@ -438,6 +472,7 @@ class FakeMarket:
         asks: Iterable[tuple[Decimal | str, Decimal | str]],
     ) -> None:
         """Replace the book; resting orders it reaches fill as makers (consuming those levels)."""
+        self.expire_due()
         self.books[altname] = (
             {Decimal(p): Decimal(q) for p, q in bids},
             {Decimal(p): Decimal(q) for p, q in asks},
@@ -486,6 +521,7 @@ class FakeMarket:
         self, altname: str, price: Decimal, qty: Decimal, side: str = "buy", ts_ns: int | None = None
     ) -> None:
         """Someone else traded: publish it; resting orders at or through ``price`` fill as makers."""
+        self.expire_due()
         pair = self.pairs[altname]
         self._public(pair, price, qty, side, "limit", ts_ns if ts_ns is not None else self.clock_ns())
         budget = qty

@@ -169,6 +169,7 @@ class WsSession:
             elif params.get("token") not in self.fake.tokens:
                 self._reply(method, req_id, error=TOKEN_ERROR)
             else:
+                self.fake.market.expire_due()  # Kraken expires orders on its own clock, whatever is asked
                 TRADING[method](self, params, req_id)
         else:
             self._reply(str(method), req_id, error="EGeneral:Invalid arguments")

@@ -4,6 +4,7 @@ Each answers on the requesting session before the executions it causes are publi
 order Kraken's own messages arrive in.
 """
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,15 @@ if TYPE_CHECKING:
     from fakes.kraken_fake_ws import WsSession
 
 __all__ = ["TRADING"]
+
+
+def _rfc3339_ns(text: str) -> int:
+    """``expire_time`` (RFC3339 with a UTC offset) as UNIX nanoseconds, read apart from the engine's parser."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    since = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (since.days * 86_400 + since.seconds) * 1_000_000_000 + since.microseconds * 1_000
 
 
 def _order_ref(session: "WsSession", params: dict[str, Any]) -> tuple[FakeOrder | None, dict[str, Any]]:
@@ -29,6 +39,12 @@ def _add_order(session: "WsSession", params: dict[str, Any], req_id: object) -> 
     if fake.system_status in ("maintenance", "cancel_only"):
         session._reply("add_order", req_id, error=f"EService:Market in {fake.system_status} mode")
         return
+    expire_time = params.get("expire_time")
+    try:
+        expire_ns = None if expire_time is None else _rfc3339_ns(str(expire_time))
+    except ValueError:
+        session._reply("add_order", req_id, error="EGeneral:Invalid arguments:expire_time")
+        return
     silent = fake.faults.ws_add_order_silent > 0
     if silent:
         fake.faults.ws_add_order_silent -= 1
@@ -43,6 +59,8 @@ def _add_order(session: "WsSession", params: dict[str, Any], req_id: object) -> 
             userref=params.get("order_userref"),
             post_only=bool(params.get("post_only", False)),
             validate=bool(params.get("validate", False)),
+            time_in_force=str(params.get("time_in_force") or "gtc").upper(),
+            expire_ns=expire_ns,
         )
         if silent:
             pass

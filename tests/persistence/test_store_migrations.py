@@ -15,6 +15,7 @@ ALL = [
     "m003_account_currency_values",
     "m004_events_wall_clock",
     "m005_canonical_pair_names",
+    "m006_order_expiry",
 ]
 
 

@@ -5,9 +5,13 @@ when the WebSocket is down or its answer was lost; an order whose fate is unknow
 before anything is resent, so it is never placed twice. Outcomes come from the ``executions`` channel and become
 engine events through the bound handler: ``OrderAccepted`` (once, before anything else about the order),
 ``OrderFilled`` (once per Kraken trade id, however often Kraken repeats it), ``OrderCanceled``, ``OrderExpired``,
-``OrderRejected``. After a reconnect the executions snapshot (open orders and the last fills) is compared with what
-the adapter tracks, and orders that closed meanwhile are settled over REST (their fills first). While the adapter
-runs, the dead man's switch is re-armed every ``dead_man_interval_s`` (Kraken cancels every order if it lapses).
+``OrderRejected``. An order with an expiry (``OrderRequest.expires_ns``) goes out good-till-date (WebSocket
+``time_in_force: "gtd"`` with an RFC3339 ``expire_time``, REST ``timeinforce=GTD`` with a UNIX ``expiretm``, both
+to the second, rounded down) and Kraken's ``expired`` report becomes ``OrderExpired``; an expiring market order, or
+an expiry not after the adapter's clock, is rejected before anything is sent. After a reconnect the executions
+snapshot (open orders and the last fills) is compared with what the adapter tracks, and orders that closed
+meanwhile are settled over REST (their fills first). While the adapter runs, the dead man's switch is re-armed
+every ``dead_man_interval_s`` (Kraken cancels every order if it lapses).
 
 Lifecycle: ``await start()``, then ``await reconcile(...)`` once (executions are held back until then, so that the
 engine applies the reconciliation before any live event), trade, ``await stop()``. Between them the background
@@ -36,6 +40,7 @@ from engine.domain.orders import (
 )
 from engine.exchanges.kraken.order_tracker import LiveOrder, OrderTracker
 from engine.exchanges.kraken.protocol.errors import KrakenError, KrakenFatalError, KrakenUserError
+from engine.exchanges.kraken.protocol.timestamps import ns_to_rfc3339, ns_to_seconds
 from engine.exchanges.kraken.protocol.ws_messages import (
     BalancesMsg,
     ExecutionsMsg,
@@ -59,6 +64,7 @@ from engine.exchanges.port import (
     OrderRequest,
     Reconciliation,
     VenueOrder,
+    expiry_error,
 )
 from engine.redaction import redacted_logger
 
@@ -328,7 +334,12 @@ class KrakenExchange:
         if instrument is None:
             self._tracker.reject(live, "EQuery:Unknown asset pair")
             return
+        refused = expiry_error(request, self._clock_ns())
+        if refused is not None:
+            self._tracker.reject(live, refused)
+            return
         market = request.order_type is OrderType.MARKET
+        expires = request.expires_ns
         if self._ws is not None and self._ws.connected:
             try:
                 response = await self._ws.add_order(
@@ -339,6 +350,8 @@ class KrakenExchange:
                     limit_price=None if market else request.limit_price,
                     cl_ord_id=cl_ord_id,
                     post_only=True if request.post_only else None,
+                    time_in_force=None if expires is None else "gtd",
+                    expire_time=None if expires is None else ns_to_rfc3339(expires),
                 )
             except WsUnavailable:
                 pass
@@ -389,6 +402,8 @@ class KrakenExchange:
                 price=None if market else request.limit_price,
                 cl_ord_id=live.cl_ord_id,
                 oflags="post" if request.post_only else None,
+                timeinforce=None if request.expires_ns is None else "GTD",
+                expiretm=None if request.expires_ns is None else ns_to_seconds(request.expires_ns),
             )
         except (KrakenUserError, KrakenFatalError) as exc:
             self._tracker.reject(live, exc.errors[0] if exc.errors else str(exc))

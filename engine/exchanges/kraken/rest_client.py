@@ -410,13 +410,15 @@ class KrakenRestClient:
         cl_ord_id: str | None = None,
         oflags: str | None = None,
         timeinforce: str | None = None,
+        expiretm: int | None = None,
         validate: bool = False,
     ) -> AddOrderResult:
         """Place an order; safe to call once per ``cl_ord_id`` even when the network fails.
 
         When Kraken may have received the order but no answer came (timeout, dropped connection, HTTP 5xx,
         ``EService:Unavailable``, ``EGeneral:Internal error``), the order is looked up by ``cl_ord_id`` and only
-        resent when Kraken has no such order.
+        resent when Kraken has no such order. A good-till-date order is ``timeinforce="GTD"`` with ``expiretm`` (UNIX
+        seconds).
 
         Raises:
             KrakenUserError: Kraken refused the order (funds, minimums, ...).
@@ -433,6 +435,7 @@ class KrakenRestClient:
             "cl_ord_id": cl_ord_id,
             "oflags": oflags,
             "timeinforce": timeinforce,
+            "expiretm": None if expiretm is None else str(expiretm),
             "validate": True if validate else None,
         }
         attempt = 0

@@ -166,4 +166,5 @@ def adopted_order(order: KrakenOrder, instrument: Instrument | None) -> Order:
         status=OrderStatus.NEW,
         venue_order_id=VenueOrderId(order.txid),
         updated_ts_ns=order.opentm_ns,
+        expires_ns=order.expiretm_ns,
     )

@@ -437,6 +437,8 @@ class KrakenPrivateWs:
         limit_price: Decimal | None = None,
         cl_ord_id: str | None = None,
         post_only: bool | None = None,
+        time_in_force: str | None = None,
+        expire_time: str | None = None,
     ) -> MethodResponse:
         def build(token: str, rid: int) -> str:
             return wsr.add_order(
@@ -448,6 +450,8 @@ class KrakenPrivateWs:
                 limit_price=limit_price,
                 cl_ord_id=cl_ord_id,
                 post_only=post_only,
+                time_in_force=time_in_force,
+                expire_time=expire_time,
                 req_id=rid,
             )
 

@@ -1,7 +1,9 @@
 """What the simulated venue accepts, and how much it holds for what it accepts.
 
 Refusals mirror Kraken: the checks run in Kraken's order of concern (market status, arguments, precision and
-minimums, post-only, funds) and each returns Kraken's error string. Funds held on acceptance:
+minimums, post-only, funds) and each returns Kraken's error string. An expiry (``expires_ns``) is an argument:
+refused on a market order and when not after the venue's now (:func:`~engine.exchanges.port.expiry_error`, the
+rule the Kraken adapter applies too). Funds held on acceptance:
 
 * buy limit: ``qty × limit × (1 + taker rate)`` of quote (the dearer taker rate, as a limit may take);
 * buy market: ``qty × reference × (1 + MARKET_BUY_MARGIN) × (1 + taker rate)``. The matching rules cancel what
@@ -19,7 +21,7 @@ from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker,
 from engine.domain.money import ZERO, quantum
 from engine.domain.orders import Order, OrderSide, OrderType
 from engine.exchanges.paper.book import MutableBook
-from engine.exchanges.port import OrderRequest
+from engine.exchanges.port import OrderRequest, expiry_error
 
 __all__ = [
     "ERR_CANCEL_ONLY",
@@ -120,6 +122,7 @@ def plan_order(
     book: MutableBook | None,
     taker_rate: Decimal,
     available: Decimal,
+    now_ns: int,
 ) -> str | Hold:
     """Kraken's error string for ``request``, or the hold to take when accepting it.
 
@@ -130,6 +133,7 @@ def plan_order(
         book: the pair's consumable book when the latest event is book data.
         taker_rate: the pair's taker fee rate.
         available: the available balance of the asset the order would hold (quote for buys, base for sells).
+        now_ns: the venue's clock (an expiry must be after it).
     """
     status = instrument.status
     is_limit = request.order_type is OrderType.LIMIT
@@ -145,6 +149,9 @@ def plan_order(
             return f"EService:Market in {status} mode"
     if request.post_only and not is_limit:
         return ERR_INVALID_ARGUMENTS
+    expiry = expiry_error(request, now_ns)
+    if expiry is not None:
+        return expiry
     side = request.side
     reference = reference_price(latest, side)
     # A market order's reference may be off the tick (a foreign feed): it serves the cost check only.

@@ -28,6 +28,7 @@ from engine.domain.orders import (
     OrderAccepted,
     OrderCanceled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderRejected,
     OrderSide,
@@ -177,6 +178,9 @@ class PaperExchange:
         else:
             ctx = MatchContext(event, event.ts_ns, self._fresh_book(pair))
         for order in list(orders.values()):
+            if order.expired_before(event):
+                self._expire(order, event_time_ns(event))
+                continue
             if order.too_early(event):
                 # History to this order (after a restart, the candle that decided it is replayed): it never
                 # trades on it, but a market buy taken back then holds funds at the price of that moment.
@@ -186,6 +190,8 @@ class PaperExchange:
             if order.unheld and not self._hold_restored(order, event):
                 continue
             self._run(order, ctx)
+            if order.expires_after(event) and order.request.client_id in self._orders:
+                self._expire(order, event_time_ns(event))
 
     async def submit_order(self, request: OrderRequest) -> None:
         """Accept or reject ``request``; against a current book, fill at once what it takes.
@@ -215,6 +221,7 @@ class PaperExchange:
             book=book,
             taker_rate=self._rates[pair][0],
             available=self._balances.available(held_asset),
+            now_ns=now,
         )
         if isinstance(plan, str):
             self._emit(OrderRejected(client_id, plan, now))
@@ -298,7 +305,9 @@ class PaperExchange:
         """Reload the account after a restart: totals, the latest market data known, and open orders with their
         funds held again. Returns what the engine must apply, as a reconciliation would: ``OrderAccepted`` for an
         order taken back that had not heard back yet (its intent was saved, the crash came before the answer),
-        ``OrderCanceled`` with the reason for one that cannot be taken back. A restart never fails on one order.
+        ``OrderCanceled`` with the reason for one that cannot be taken back, ``OrderExpired`` for one whose
+        expiry the latest market data of its pair had already reached. A restart never fails on one order.
+        Restored orders keep their expiry (``Order.expires_ns``) and expire by the matching rules.
 
         ``latest``: the last market event of each pair before the restart point (it primes the prices a market
         order's hold is taken at). A market buy is held at the latest price known at or before its creation;
@@ -319,6 +328,10 @@ class PaperExchange:
         restored: list[SimOrder] = []
         events: list[OrderEvent] = []
         for order in open_orders:
+            known = self._latest.get(order.pair)
+            if order.expires_ns is not None and known is not None and event_time_ns(known) >= order.expires_ns:
+                events.append(OrderExpired(order.client_id, event_time_ns(known)))
+                continue
             outcome = self._restored(order, fresh)
             if isinstance(outcome, str):
                 when = max(order.created_ts_ns, self._clock())
@@ -431,10 +444,17 @@ class PaperExchange:
         self._emit(OrderFilled(fill))
 
     def _close(self, order: SimOrder, ts_ns: int, reason: str) -> None:
+        self._end(order, OrderCanceled(order.request.client_id, ts_ns, reason))
+
+    def _expire(self, order: SimOrder, ts_ns: int) -> None:
+        self._end(order, OrderExpired(order.request.client_id, ts_ns))
+
+    def _end(self, order: SimOrder, event: OrderCanceled | OrderExpired) -> None:
+        """Close what is left of ``order``: release its whole remaining hold, forget it, report ``event``."""
         self._balances.release(order.hold_asset, order.hold_var + order.hold_fixed)
         order.hold_var = order.hold_fixed = ZERO
         self._forget(order)
-        self._emit(OrderCanceled(order.request.client_id, ts_ns, reason))
+        self._emit(event)
 
     def _restored(self, order: Order, balances: Balances) -> SimOrder | str:
         """Rebuild one open order and hold its funds in ``balances``; or say why it cannot be taken back."""
@@ -452,6 +472,7 @@ class PaperExchange:
             limit_price=order.limit_price,
             ts_ns=order.created_ts_ns,
             strategy=order.strategy,
+            expires_ns=order.expires_ns,
         )
         sim = SimOrder(
             request=request,

@@ -18,13 +18,22 @@ Rules (every choice here is the simulated venue's, not Kraken's):
   so a thin candle fills partially and the rest keeps resting.
 * **Trade ticks**: as candles, with the trade's price in place of the open and the trade's quantity in place
   of the candle's volume.
+* **Expiry** (good-till-date, ``OrderRequest.expires_ns``): the venue's clock is the pair's market data. A
+  candle is the market over ``[open, close)``. One that *opens* at or after an order's expiry lies wholly after
+  the order's life: the order expires on it and never trades on it. One that opens before the expiry may fill
+  the order by the rules above (a candle does not say when within it a price was reached, and the order was
+  live for part of it); if its *close* is at or past the expiry, what is left then expires on that same
+  candle, after its fills. So with the expiry exactly on a boundary (one candle's close, the next one's open)
+  the candle ending there may fill the order and no later one can. A trade, book or ticker stamped at or after
+  the expiry expires the order before it can trade. The expiry is dated when the venue learns of it: the
+  candle's close, or the event's own time (never before a fill of the same event).
 """
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.domain.instrument import Instrument
-from engine.domain.market_data import NS_PER_SECOND, Candle, MarketEvent, TradeTick
+from engine.domain.market_data import NS_PER_SECOND, Candle, MarketEvent, TradeTick, event_time_ns
 from engine.domain.money import ZERO
 from engine.domain.orders import OrderSide, OrderType, VenueOrderId
 from engine.exchanges.paper.book import MutableBook
@@ -113,6 +122,16 @@ class SimOrder:
         if isinstance(event, TradeTick):
             return self.not_before_ns > event.ts_ns
         return False
+
+    def expired_before(self, event: MarketEvent) -> bool:
+        """Whether ``event`` starts at or after the order's expiry (it expires without trading on it)."""
+        expires = self.request.expires_ns
+        return expires is not None and event.ts_ns >= expires
+
+    def expires_after(self, event: MarketEvent) -> bool:
+        """Whether the order's expiry has come by the end of ``event`` (what is left expires after its fills)."""
+        expires = self.request.expires_ns
+        return expires is not None and event_time_ns(event) >= expires
 
 
 class MatchContext:

@@ -219,6 +219,8 @@ class KrakenOrder:
     oflags: str
     trades: tuple[str, ...]
     descr_order: str
+    expiretm_ns: int | None = None
+    """A good-till-date order's expiry (Kraken's ``expiretm``; 0 there, None here: none)."""
 
 
 def _order(txid: str, raw: object, where: str) -> KrakenOrder:
@@ -227,6 +229,7 @@ def _order(txid: str, raw: object, where: str) -> KrakenOrder:
     descr = get_mapping(raw, "descr", where)
     dwhere = f"{where}.descr"
     closetm = raw.get("closetm")
+    expiretm = raw.get("expiretm")
     trades = raw.get("trades") or []
     if not isinstance(trades, list) or not all(isinstance(t, str) for t in trades):
         raise KrakenProtocolError(f"{where}.trades: expected a list of strings, got {trades!r}")
@@ -251,6 +254,7 @@ def _order(txid: str, raw: object, where: str) -> KrakenOrder:
         oflags=opt_str(raw, "oflags", where) or "",
         trades=tuple(trades),
         descr_order=opt_str(descr, "order", dwhere) or "",
+        expiretm_ns=(to_seconds_ns(expiretm, f"{where}.expiretm") or None) if expiretm is not None else None,
     )
 
 

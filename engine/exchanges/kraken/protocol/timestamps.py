@@ -1,14 +1,15 @@
-"""Kraken's time formats turned into integer nanoseconds since the UNIX epoch (UTC).
+"""Kraken's time formats turned into integer nanoseconds since the UNIX epoch (UTC), and back.
 
 WebSocket v2 sends RFC3339 strings with 0 to 9 fraction digits (``2023-10-04T16:26:30.524394914Z``); REST
 sends UNIX seconds as JSON numbers (``1688667796.8802``), which arrive here as Decimal or int. ``datetime``
-keeps only microseconds, so the fraction is read separately to keep all nine digits.
+keeps only microseconds, so the fraction is read separately to keep all nine digits. Going out (an order's
+expiry), Kraken takes whole seconds: :func:`ns_to_rfc3339` and :func:`ns_to_seconds` round down.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["rfc3339_to_ns", "seconds_to_ns"]
+__all__ = ["ns_to_rfc3339", "ns_to_seconds", "rfc3339_to_ns", "seconds_to_ns"]
 
 _NS = 1_000_000_000
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
@@ -81,3 +82,13 @@ def seconds_to_ns(value: object) -> int:
     if not seconds.is_finite():
         raise ValueError(f"not a time in seconds: {value!r}")
     return int(seconds.scaleb(9))
+
+
+def ns_to_seconds(ns: int) -> int:
+    """UNIX nanoseconds as whole UNIX seconds, rounded down (REST ``expiretm``)."""
+    return ns // _NS
+
+
+def ns_to_rfc3339(ns: int) -> str:
+    """UNIX nanoseconds as ``YYYY-MM-DDTHH:MM:SSZ``, rounded down to the second (WebSocket v2 ``expire_time``)."""
+    return datetime.fromtimestamp(ns_to_seconds(ns), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -208,6 +208,7 @@ def add_order(
     cl_ord_id: str | None = None,
     order_userref: int | None = None,
     time_in_force: str | None = None,
+    expire_time: str | None = None,
     post_only: bool | None = None,
     reduce_only: bool | None = None,
     validate: bool | None = None,
@@ -216,6 +217,7 @@ def add_order(
     req_id: int | None = None,
 ) -> str:
     """``add_order``. ``cl_ord_id`` and ``order_userref`` are mutually exclusive; ``extra`` adds other params.
+    A good-till-date order is ``time_in_force="gtd"`` with ``expire_time`` (RFC3339).
 
     Raises:
         ValueError: when both client ids are given.
@@ -231,6 +233,7 @@ def add_order(
         "cl_ord_id": cl_ord_id,
         "order_userref": order_userref,
         "time_in_force": time_in_force,
+        "expire_time": expire_time,
         "post_only": post_only,
         "reduce_only": reduce_only,
         "validate": validate,
