@@ -128,7 +128,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "pair": config.market.pair,
             "notes": engine.notes,
             "strategy": args.strategy,
-            "params": {k: str(v) for k, v in engine.slots[0].strategy.values.items()},
+            "params": {k: str(v) for k, v in engine.slots[0].strategy.shown_values().items()},
             "candles": engine.state.cursor,
             "risk_limits": {
                 "applied": args.risk_limits,
@@ -140,6 +140,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "trips": dict(sorted(engine.account_guard.trips.items())),
                 "trading_state": engine.risk.state.value,
             },
+            # Position guards (the strategy's stop_loss_pct, take_profit_pct, ... parameters), triggers by rule.
+            "guard_exits": dict(sorted(engine.trader.guard_counts.items())),
             "metrics": perf.metrics,
             "return_interval": perf.return_interval,
             "final_equity": format(engine.portfolio.equity(), "f"),
@@ -238,6 +240,10 @@ def render_backtest(result: dict[str, Any]) -> str:
         lines.append(f"  {key:<14} {m.get(key)}")
     lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")
     lines.append(f"  fills          {len(result['fills'])}")
+    guards = result["guard_exits"]
+    if guards:
+        listed = ", ".join(f"{rule} {count}" for rule, count in guards.items())
+        lines.append(f"  guard exits    {sum(guards.values())} ({listed})")
     refusals = result["refusals"]
     if refusals["total"]:
         by_rule = ", ".join(f"{rule} {count}" for rule, count in refusals["by_rule"].items())

@@ -40,11 +40,12 @@ from engine.portfolio.performance import ClosedTrade
 from engine.portfolio.portfolio import Portfolio
 from engine.redaction import Redactor
 
-__all__ = ["ORDER_REFUSED", "RECENT_FILLS", "ChangeCallback", "Journal"]
+__all__ = ["GUARD_TRIGGERED", "ORDER_REFUSED", "RECENT_FILLS", "ChangeCallback", "Journal"]
 
 ChangeCallback = Callable[[set[str]], None]
 RECENT_FILLS = 1000
 ORDER_REFUSED = "order_refused"
+GUARD_TRIGGERED = "guard_triggered"
 """The event kind of an order refused before it was sent (:meth:`Journal.order_refused`)."""
 
 
@@ -243,6 +244,18 @@ class Journal:
         the engine's clock (the decision candle's close in a replay). The trader's :class:`RefusalSink`."""
         payload = {"strategy": strategy, "pair": pair, "side": side, "qty": qty, "rule": rule, "reason": reason}
         self.event(ORDER_REFUSED, "risk", payload)
+
+    def guard_triggered(self, strategy: str, pair: str, rule: str, qty: Decimal, detail: str) -> None:
+        """Record a position guard that triggered (stop-loss, take-profit, trailing or time stop): a
+        ``guard_triggered`` event naming the rule, the figures and what the engine does (sell ``qty`` at market)."""
+        payload = {
+            "strategy": strategy,
+            "pair": pair,
+            "rule": rule,
+            "detail": detail,
+            "action": f"sell {qty} at market",
+        }
+        self.event(GUARD_TRIGGERED, "risk", payload)
 
     # -- event log and state ---------------------------------------------------------------------------------
     def event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:

@@ -17,28 +17,34 @@ from decimal import Decimal
 from typing import Protocol
 
 from engine.domain.instrument import Instrument
-from engine.domain.market_data import BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
+from engine.domain.market_data import NS_PER_SECOND, BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
 from engine.domain.money import ZERO
-from engine.domain.orders import OrderSide, OrderType
+from engine.domain.orders import ClientOrderId, OrderSide, OrderStatus, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
+from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
+from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
+from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
 from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
 
 __all__ = ["RefusalSink", "StrategySlot", "Trader"]
 
+RULE_SIZING = "sizing"  # an entry its sizing rule could not size (no ATR yet, no equity)
 HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
 NO_REQUESTS: list[OrderRequest] = []  # shared and never mutated: most events ask for nothing
 ONE = Decimal(1)
 
 
 class RefusalSink(Protocol):
-    """Where refused orders are recorded (the journal's event log)."""
+    """Where refused orders and triggered guards are recorded (the journal's event log)."""
 
     def order_refused(
         self, strategy: str, pair: str, side: str, qty: Decimal | None, rule: str, reason: str
     ) -> None: ...
+
+    def guard_triggered(self, strategy: str, pair: str, rule: str, qty: Decimal, detail: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -63,9 +69,34 @@ class StrategySlot:
     context: StrategyContext = field(default_factory=lambda: StrategyContext(ZERO))
     key: tuple[str, str] = field(init=False, repr=False, default=("", ""))
     """``(name, pair)``: the slot's key into the portfolio's positions, made once."""
+    guard: PositionGuard | None = field(init=False, repr=False, default=None)
+    """The strategy's position guards (None when all are off: nothing is spent on them per candle)."""
+    guard_state: GuardState = field(init=False, repr=False, default_factory=GuardState)
+    atr: ATR | None = field(init=False, repr=False, default=None)
+    """Kept only when the strategy sizes by volatility (risk_per_trade_pct)."""
+    entry: EntryPolicy = field(init=False, repr=False, default=EntryPolicy(None, False, 3, 0))
+    reprices_left: int = 0
+    """Limit entries: how many more times an expired entry is sent again (see _retry_entry)."""
+    last_entry: str = ""
+    """Limit entries: the client id of the latest entry sent, while it may still need a reprice."""
+    guard_exits: int = 0
 
     def __post_init__(self) -> None:
         self.key = (self.name, self.pair)
+        self.configure()
+
+    def configure(self) -> None:
+        """Build the guards, the ATR and the entry policy the strategy's parameters ask for."""
+        values = self.strategy.values
+        self.guard = PositionGuard.from_values(values)
+        self.entry = EntryPolicy.from_values(values)
+        risk_pct = values.get("risk_per_trade_pct", ZERO)
+        if isinstance(risk_pct, Decimal) and risk_pct > 0:
+            self.atr = ATR(int(str(values.get("atr_period", 14))))
+            for candle in self.history:
+                self.atr.update_bar(candle.high, candle.low, candle.close)
+        else:
+            self.atr = None
 
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
         """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
@@ -73,6 +104,7 @@ class StrategySlot:
         ctx = StrategyContext(Decimal(0))
         for candle in self.history:
             self.strategy.on_candle(candle, ctx)
+        self.configure()
         return applied
 
 
@@ -105,6 +137,8 @@ class Trader:
         # Refused orders since this trader was built, by rule (a limit's name, Kraken's error, ...; see Refusal).
         self.refusal_counts: dict[str, int] = {}
         self.refusal_sink = refusal_sink
+        # Position guards that triggered since this trader was built, by rule (stop_loss_pct, ...).
+        self.guard_counts: dict[str, int] = {}
         # Bound once for the per-event path (the venue, the marks and the positions are never replaced).
         self._venue_on_market = exchange.on_market
         self._marks = portfolio.marks
@@ -120,8 +154,21 @@ class Trader:
         """Feed an already-processed event to the strategies only (after a restart): no venue, no orders."""
         if isinstance(event, Candle):
             self.portfolio.marks[event.pair] = event.close
+            close_ns = event.close_ns
             for slot in self.by_pair.get(event.pair, ()):
                 slot.history.append(event)
+                if slot.atr is not None:
+                    slot.atr.update_bar(event.high, event.low, event.close)
+                position = self._positions.get(slot.key)
+                if (
+                    slot.guard is not None
+                    and position is not None
+                    and position.qty > 0
+                    and position.opened_ts_ns is not None
+                    and close_ns > position.opened_ts_ns
+                ):
+                    # The guards' memory (peak, candles held, a latched exit, a scale-out) is rebuilt as it was.
+                    slot.guard.check(event.high, event.low, position.avg_entry, slot.guard_state)
                 slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
 
     def on_market(self, event: MarketEvent, trading: bool = True) -> list[OrderRequest]:
@@ -144,15 +191,30 @@ class Trader:
                 qty_held = position.qty if position is not None else ZERO
                 ctx = slot.context
                 ctx.position_qty = qty_held
+                if slot.atr is not None:
+                    slot.atr.update_bar(event.high, event.low, event.close)
+                guard = slot.guard
+                exit_now: GuardExit | None = None
+                if guard is not None:
+                    if qty_held > 0 and position is not None:
+                        exit_now = guard.check(event.high, event.low, position.avg_entry, slot.guard_state)
+                    elif slot.guard_state.held:
+                        slot.guard_state.clear()
                 try:
                     signal = slot.strategy.on_candle(event, ctx)
                 except Exception as exc:
                     slot.errors += 1
                     slot.last_error = f"{type(exc).__name__}: {exc}"
+                    signal = None
+                if exit_now is not None:
+                    # A guard's exit replaces whatever the strategy said on this candle.
+                    request = self._guard_exit(slot, exit_now, event, qty_held, trading)
+                elif signal is not None:
+                    request = self._on_signal(slot, signal, event, qty_held, trading)
+                elif slot.last_entry:
+                    request = self._retry_entry(slot, event, trading)
+                else:
                     continue
-                if signal is None:
-                    continue
-                request = self._on_signal(slot, signal, event, qty_held, trading)
                 if request is not None:
                     if requests is None:
                         requests = []
@@ -181,34 +243,141 @@ class Trader:
     def _size(self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal) -> OrderRequest | None:
         instrument = self.instruments[slot.pair]
         price = candle.close
-        if signal.side == "buy":
-            # The entry budget is in the account currency; a pair quoted in another asset (ETHXBT in a USD
-            # account) spends the budget's worth of that asset at current marks.
-            budget = slot.order_quote_amount * slot.weight
-            account = self.portfolio.quote_currency
-            if instrument.quote != account:
-                rate = self.portfolio.quote_value(slot.pair, ONE)
-                if not rate:
-                    why = f"cannot size the entry: no price for {instrument.quote} in {account} yet"
-                    self._refuse(slot, OrderSide.BUY, None, RULE_EXPOSURE_UNVALUED, why)
-                    return None
-                budget = budget / rate
-            qty = instrument.round_qty_down(budget / price)
-            side = OrderSide.BUY
+        if signal.side != "buy":
+            return self._send(slot, OrderSide.SELL, qty_held, price, instrument)
+        # The entry budget is in the account currency; a pair quoted in another asset (ETHXBT in a USD
+        # account) spends the budget's worth of that asset at current marks.
+        values = slot.strategy.values
+        sized_by_equity = bool(values.get("risk_per_trade_pct")) or bool(values.get("equity_fraction_pct"))
+        if sized_by_equity:
+            atr = slot.atr.value if slot.atr is not None else None
+            limits = self.risk.limits
+            budget_or_none, how = entry_budget(
+                values,
+                slot.order_quote_amount,
+                slot.weight,
+                self.portfolio.equity(),
+                price,
+                atr,
+                limits.max_order_notional,
+            )
+            if budget_or_none is None:
+                self._refuse(slot, OrderSide.BUY, None, RULE_SIZING, f"cannot size the entry: {how}")
+                return None
+            budget = budget_or_none
         else:
-            qty = qty_held
-            side = OrderSide.SELL
+            # The configured amount as it is: a limit it exceeds refuses the order (and says so) rather than
+            # shrinking it silently.
+            budget = slot.order_quote_amount * slot.weight
+        account = self.portfolio.quote_currency
+        if instrument.quote != account:
+            rate = self.portfolio.quote_value(slot.pair, ONE)
+            if not rate:
+                why = f"cannot size the entry: no price for {instrument.quote} in {account} yet"
+                self._refuse(slot, OrderSide.BUY, None, RULE_EXPOSURE_UNVALUED, why)
+                return None
+            budget = budget / rate
+        entry = slot.entry
+        if entry.limit_bps is None:
+            qty = instrument.round_qty_down(budget / price)
+            if sized_by_equity and qty > self.risk.limits.max_order_qty:
+                qty = instrument.round_qty_down(self.risk.limits.max_order_qty)
+            return self._send(slot, OrderSide.BUY, qty, price, instrument)
+        limit = limit_entry_price(price, entry.limit_bps, instrument)
+        if limit <= 0:
+            return None
+        qty = instrument.round_qty_down(budget / limit)
+        if sized_by_equity and qty > self.risk.limits.max_order_qty:
+            qty = instrument.round_qty_down(self.risk.limits.max_order_qty)
+        request = self._send(slot, OrderSide.BUY, qty, price, instrument, limit, candle)
+        if request is not None:
+            slot.last_entry = request.client_id
+            slot.reprices_left = entry.reprices
+        return request
+
+    def _send(
+        self,
+        slot: StrategySlot,
+        side: OrderSide,
+        qty: Decimal,
+        price: Decimal,
+        instrument: Instrument,
+        limit: Decimal | None = None,
+        candle: Candle | None = None,
+    ) -> OrderRequest | None:
+        """The order, once risk accepts it (a refusal is recorded); a market order unless ``limit`` is given."""
         if qty <= 0:
             return None
-        # Positional: keyword arguments cost a frozen dataclass a third more to build (client_id, pair, side,
-        # order_type, qty, limit_price, ts_ns, strategy).
-        request = OrderRequest(
-            self.oms.next_client_id(), slot.pair, side, OrderType.MARKET, qty, None, self.clock(), slot.name
-        )
+        if limit is None:
+            # Positional: keyword arguments cost a frozen dataclass a third more to build (client_id, pair, side,
+            # order_type, qty, limit_price, ts_ns, strategy).
+            request = OrderRequest(
+                self.oms.next_client_id(), slot.pair, side, OrderType.MARKET, qty, None, self.clock(), slot.name
+            )
+        else:
+            assert candle is not None
+            entry = slot.entry
+            request = OrderRequest(
+                self.oms.next_client_id(),
+                slot.pair,
+                side,
+                OrderType.LIMIT,
+                qty,
+                limit,
+                self.clock(),
+                slot.name,
+                post_only=entry.post_only,
+                expires_ns=candle.close_ns + entry.ttl_candles * candle.interval_s * NS_PER_SECOND,
+            )
         refusal = self.risk.assess(request, instrument, price, self.exposure(slot, instrument))
         if refusal is not None:
             self._refuse(slot, side, qty, refusal.rule, refusal.reason)
             return None
+        return request
+
+    def _guard_exit(
+        self, slot: StrategySlot, exit_now: GuardExit, candle: Candle, qty_held: Decimal, trading: bool
+    ) -> OrderRequest | None:
+        """Sell what a triggered guard asks for (the whole position, or the take-profit's share of it)."""
+        instrument = self.instruments[slot.pair]
+        qty = qty_held
+        if exit_now.share < ONE:
+            part = instrument.round_qty_down(qty_held * exit_now.share)
+            # A share Kraken would refuse (below its minimum), or that would leave such a remainder, sells it all.
+            if part >= instrument.ordermin and qty_held - part >= instrument.ordermin:
+                qty = part
+        if not exit_now.repeat:
+            slot.guard_exits += 1
+            counts = self.guard_counts
+            counts[exit_now.rule] = counts.get(exit_now.rule, 0) + 1
+            sink = self.refusal_sink
+            if sink is not None:
+                sink.guard_triggered(slot.name, slot.pair, exit_now.rule, qty, exit_now.detail)
+        if not trading or self.oms.has_open_order(slot.name, slot.pair):
+            return None  # a latched exit is asked for again at the next candle
+        return self._send(slot, OrderSide.SELL, qty, candle.close, instrument)
+
+    def _retry_entry(self, slot: StrategySlot, candle: Candle, trading: bool) -> OrderRequest | None:
+        """A limit entry that expired unfilled (wholly or in part) is sent again at the new close while reprices
+        remain; otherwise it is abandoned. Checked only while a limit entry is outstanding."""
+        order = self.oms.orders.get(ClientOrderId(slot.last_entry))
+        if order is not None and order.is_open:
+            return None
+        slot.last_entry = ""
+        if order is None or order.status is not OrderStatus.EXPIRED or slot.reprices_left <= 0:
+            return None
+        if not trading or not slot.enabled or slot.exits_only or order.remaining <= 0:
+            return None
+        entry = slot.entry
+        if entry.limit_bps is None:
+            return None  # retuned to market entries meanwhile: the strategy's next signal decides
+        instrument = self.instruments[slot.pair]
+        limit = limit_entry_price(candle.close, entry.limit_bps, instrument)
+        reprices_left = slot.reprices_left - 1
+        request = self._send(slot, OrderSide.BUY, order.remaining, candle.close, instrument, limit, candle)
+        if request is not None:
+            slot.last_entry = request.client_id
+            slot.reprices_left = reprices_left
         return request
 
     def _refuse(self, slot: StrategySlot, side: OrderSide, qty: Decimal | None, rule: str, reason: str) -> None:

@@ -96,6 +96,18 @@ class Strategy(ABC):
     kind: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    """Every parameter: the strategy's own, then those every strategy has (guards, sizing, entry orders)."""
+    own_params: ClassVar[tuple[Param, ...]]
+    """The strategy's own parameters only (what its ``params`` declared)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__:
+            from engine.strategies.common_params import COMMON_PARAMS
+
+            own = tuple(p for p in cls.params if p.name not in {c.name for c in COMMON_PARAMS})
+            cls.own_params = own
+            cls.params = own + COMMON_PARAMS
 
     def __init__(self, values: Mapping[str, object] | None = None) -> None:
         self.values: dict[str, ParamValue] = self.validate(values or {}, base=None)
@@ -126,6 +138,13 @@ class Strategy(ABC):
     def check_combination(cls, values: Mapping[str, ParamValue]) -> None:
         """Cross-parameter rules (override). Raises ParamError."""
         return None
+
+    def shown_values(self) -> dict[str, ParamValue]:
+        """The values worth showing a person: the strategy's own, and the common ones (guards, sizing, entry
+        orders) only where they differ from their defaults."""
+        own = {p.name for p in self.own_params}
+        defaults = {p.name: p.default for p in self.params}
+        return {k: v for k, v in self.values.items() if k in own or v != defaults.get(k)}
 
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
         """Apply new values (validated first; nothing changes on error) and return them."""

@@ -18,6 +18,14 @@ engine/risk/checks.py and engine/exchanges/paper/):
 * Fills: a market order fills in full at the next candle's open, at that candle's time; a buy whose open is
   above ``round(close) * 1.05`` is cancelled instead (market price protection). The fee is ``qty * price *
   fee``, rounded up to the pair's cost decimals (Kraken rounds fees up), never more than the cost.
+* Position guards (optional, :class:`Guards`; read from engine/risk/position_guards.py's docstring), checked at
+  each candle's close while a position is held, before the cross: stop-loss when the low is at or below
+  ``entry * (1 - sl/100)``; trailing stop when the low is at or below ``peak * (1 - trail/100)``, the peak being
+  the highest high of the earlier candles held (the entry price at first); take-profit when the high is at or
+  above ``entry * (1 + tp/100)``, selling ``share`` of the position once (rounded down to the lot; all of it when
+  the part or the rest would be below the order minimum); time stop once the position has seen N candles. A stop
+  beats the take-profit on the same candle. A whole exit that triggered is asked for at every later candle until
+  the position is flat. A guard's exit replaces the cross on that candle (the EMAs still move).
 """
 
 import csv
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from pathlib import Path
 
-__all__ = ["Candle", "PairRules", "RefFill", "Result", "read_candles", "run_reference"]
+__all__ = ["Candle", "Guards", "PairRules", "RefFill", "Result", "read_candles", "run_reference"]
 
 PROTECTION = Decimal("0.05")
 FEE_RESERVE_QUANTA = 4
@@ -37,6 +45,19 @@ class Candle:
     time: int  # the candle's open time, unix seconds
     open: Decimal
     close: Decimal
+    high: Decimal = Decimal(0)
+    low: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Position guards in percent (0 = off) and candles (0 = off)."""
+
+    stop_loss: Decimal = Decimal(0)
+    take_profit: Decimal = Decimal(0)
+    share: Decimal = Decimal(1)
+    trailing: Decimal = Decimal(0)
+    time_stop: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,7 @@ class RefFill:
 class Result:
     fills: list[RefFill] = field(default_factory=list)
     refused: list[tuple[int, str, Decimal, str]] = field(default_factory=list)  # (time, side, qty, why)
+    triggers: list[tuple[int, str]] = field(default_factory=list)  # (time, guard) of each guard that triggered
     cancelled: list[tuple[int, Decimal]] = field(default_factory=list)  # (time, qty) of protected buys
     quote: Decimal = Decimal(0)
     base: Decimal = Decimal(0)
@@ -78,11 +100,17 @@ def read_candles(path: Path) -> list[Candle]:
     row, after ``result["last"]``, is the still-open candle and is left out)."""
     if path.suffix == ".csv":
         with path.open(newline="") as f:
-            return [Candle(int(row[0]), Decimal(row[1]), Decimal(row[4])) for row in csv.reader(f) if row]
+            return [
+                Candle(int(row[0]), Decimal(row[1]), Decimal(row[4]), Decimal(row[2]), Decimal(row[3]))
+                for row in csv.reader(f)
+                if row
+            ]
     result = json.loads(path.read_text())["result"]
     last = result["last"]
     (rows,) = [v for k, v in result.items() if k != "last"]
-    return [Candle(int(r[0]), Decimal(r[1]), Decimal(r[4])) for r in rows if int(r[0]) <= last]
+    return [
+        Candle(int(r[0]), Decimal(r[1]), Decimal(r[4]), Decimal(r[2]), Decimal(r[3])) for r in rows if int(r[0]) <= last
+    ]
 
 
 def _round_to_tick(price: Decimal, tick: Decimal) -> Decimal:
@@ -98,6 +126,7 @@ def run_reference(
     fee: Decimal,
     start_quote: Decimal,
     rules: PairRules,
+    guards: Guards | None = None,
 ) -> Result:
     lot = Decimal(1).scaleb(-rules.lot_decimals)
     cost_step = Decimal(1).scaleb(-rules.cost_decimals)
@@ -110,6 +139,10 @@ def run_reference(
     ema_slow: Decimal | None = None
     prev_sign: int | None = None
     pending: tuple[str, Decimal, Decimal] | None = None  # (side, qty, protection) sent at the last close
+    entry = peak = Decimal(0)
+    candles_held = 0
+    scaled = False
+    latched = ""
 
     for candle in candles:
         # 1. The order sent at the previous close meets this candle's open.
@@ -129,7 +162,42 @@ def run_reference(
                     out.quote += cost - charged
                     held -= qty
                 out.fills.append(RefFill(candle.time, side, price, qty, charged))
+                if side == "buy":
+                    entry = peak = price
         out.last_close = close = candle.close
+        # 1b. The guards, on this candle's high and low.
+        exit_qty = Decimal(0)
+        if guards is not None and held > 0:
+            hit, share = "", Decimal(1)
+            if latched:
+                hit = latched
+            else:
+                if guards.stop_loss and candle.low <= entry * (1 - guards.stop_loss / 100):
+                    hit = "stop_loss_pct"
+                elif guards.trailing and candle.low <= peak * (1 - guards.trailing / 100):
+                    hit = "trailing_stop_pct"
+                elif guards.take_profit and not scaled and candle.high >= entry * (1 + guards.take_profit / 100):
+                    hit, share, scaled = "take_profit_pct", guards.share, True
+            peak = max(peak, candle.high)
+            candles_held += 1
+            if not hit and guards.time_stop and candles_held >= guards.time_stop:
+                hit = "time_stop_candles"
+            if hit:
+                if not latched:
+                    out.triggers.append((candle.time, hit))
+                if share == 1:
+                    latched = hit
+                exit_qty = held
+                if share < 1:
+                    part = (held * share).quantize(lot, rounding=ROUND_DOWN)
+                    if part >= rules.ordermin and held - part >= rules.ordermin:
+                        exit_qty = part
+                if exit_qty < rules.ordermin or exit_qty * _round_to_tick(close, rules.tick) < rules.costmin:
+                    out.refused.append((candle.time, "sell", exit_qty, "kraken minimum"))
+                else:
+                    pending = ("sell", exit_qty, Decimal(0))
+        elif held == 0:
+            candles_held, scaled, latched = 0, False, ""
         # 2. The EMAs, seeded with the simple mean of their first values.
         seen.append(close)
         if ema_fast is not None and ema_slow is not None:
@@ -147,6 +215,8 @@ def run_reference(
         diff = ema_fast - ema_slow
         sign = 1 if diff > 0 else -1 if diff < 0 else 0
         before, prev_sign = prev_sign, sign
+        if exit_qty:
+            continue  # the guard's exit was sent above
         if before is None or before == sign:
             continue
         # 3. A cross: size, check, send.

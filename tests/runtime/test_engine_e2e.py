@@ -103,7 +103,11 @@ async def test_strategy_parameters_and_halt_survive_a_restart(tmp_path: Path) ->
     async with again.serve() as facade:
         view = await facade.strategy("ema_cross")
         values = {p.name: p.value for p in view.params}
-        assert values == {"fast": "5", "slow": "40"} and view.version == 2
+        defaults = {p.name: p.default for p in view.params}
+        assert {k: values[k] for k in ("fast", "slow")} == {"fast": "5", "slow": "40"} and view.version == 2
+        assert {k: v for k, v in values.items() if k not in ("fast", "slow")} == {
+            k: v for k, v in defaults.items() if k not in ("fast", "slow")
+        }
         risk = await facade.risk()
         assert risk.trading_state == "halted"
         assert {limit.name: limit.value for limit in risk.limits}["max_open_orders"] == 5

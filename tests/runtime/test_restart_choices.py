@@ -93,7 +93,11 @@ def test_tuned_parameters_survive_a_restart_when_the_operator_changed_nothing() 
         ({"fast": 12, "slow": 26}, True),
         BOUNDS,
     )
-    assert (choice.values, choice.enabled, choice.save_as) == ({"fast": 15, "slow": 26}, False, None)
+    assert (choice.values, choice.enabled, choice.save_as) == (
+        EMA.validate({"fast": 15, "slow": 26}, base=None),
+        False,
+        None,
+    )
 
 
 def test_the_operators_new_configuration_outranks_tuned_parameters() -> None:
@@ -104,7 +108,7 @@ def test_the_operators_new_configuration_outranks_tuned_parameters() -> None:
         ({"fast": 12, "slow": 26}, True),
         BOUNDS,
     )
-    assert (choice.values, choice.save_as) == ({"fast": 10, "slow": 30}, "config")
+    assert (choice.values, choice.save_as) == (EMA.validate({"fast": 10, "slow": 30}, base=None), "config")
     assert "operator changed" in str(choice.notes[0]["detail"])
 
 
@@ -118,10 +122,14 @@ def test_tuned_values_outside_narrowed_bounds_are_clamped_but_configured_ones_ne
         narrowed,
     )
     # fast was tuned to 18, above the narrowed 14: clamped; slow = 26 is the operator's own value: kept.
-    assert (choice.values, choice.save_as) == ({"fast": 14, "slow": 26}, "restart-clamp")
+    assert (choice.values, choice.save_as) == (EMA.validate({"fast": 14, "slow": 26}, base=None), "restart-clamp")
     assert choice.notes[0]["param"] == "fast"
 
 
 def test_a_first_start_saves_the_configuration() -> None:
     choice = choose_params(EMA, ({"fast": 12, "slow": 26}, True), None, None, BOUNDS)
-    assert (choice.values, choice.enabled, choice.save_as) == ({"fast": 12, "slow": 26}, True, "config")
+    assert (choice.values, choice.enabled, choice.save_as) == (
+        EMA.validate({"fast": 12, "slow": 26}, base=None),
+        True,
+        "config",
+    )

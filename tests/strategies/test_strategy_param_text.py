@@ -1,6 +1,8 @@
 """Parameter values given as text are plain ASCII decimals: anything Python's Decimal would also take (spaces,
 underscores, exponents, other scripts' digits) is refused with the parameter's name."""
 
+from decimal import Decimal
+
 import pytest
 
 from engine.strategies import ParamError, strategy_class
@@ -16,6 +18,8 @@ def test_text_that_is_not_a_plain_decimal_is_refused(text: str) -> None:
 
 
 def test_plain_decimals_are_taken_in_the_declared_type() -> None:
-    assert EMA.validate({"fast": "7", "slow": 30}, base=None) == {"fast": 7, "slow": 30}
+    values = EMA.validate({"fast": "7", "slow": 30}, base=None)
+    assert (values["fast"], values["slow"]) == (7, 30)
+    assert type(values["fast"]) is int and type(values["stop_loss_pct"]) is Decimal
     assert str(MR.validate({"entry_z": "2.50"}, base=None)["entry_z"]) == "2.50"
     assert str(MR.validate({"exit_z": "-0.5"}, base=None)["exit_z"]) == "-0.5"
