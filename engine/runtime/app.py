@@ -60,6 +60,7 @@ from engine.runtime.restart import (
 )
 from engine.runtime.sources import MarketSource, ReplayMarketSource, replay_identity, shipped_sample
 from engine.runtime.state_lock import Owner, StateLock
+from engine.runtime.strategy_protection import act_on_breakers, build_breakers, check_stale
 from engine.runtime.trader import StrategySlot, Trader
 from engine.runtime.universe import UNIVERSE_KV, Universe, universe_strategies
 from engine.strategies import strategy_class
@@ -339,6 +340,7 @@ class Engine:
             self.slots,
             self.clock.now_ns,
             refusal_sink=self.journal,  # every refused order becomes an order_refused event
+            breakers=build_breakers(self.config),
         )
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
@@ -549,6 +551,7 @@ class Engine:
         active = TradingState.ACTIVE
         reducing = TradingState.REDUCING  # exits only: the strategies still run, the risk checks refuse buys
         rules_update = self.account_guard.update  # a few comparisons per candle; acts only when a rule trips
+        breaker_trips = self.trader.breaker_trips  # filled by the trader when a strategy's breaker trips
         # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
         equity_now = self.portfolio.equity_meter().value
         # Equity points go to the writer in chunks of at least EQUITY_CHUNK, and at most every flush_every
@@ -578,6 +581,9 @@ class Engine:
                                 with anyio.CancelScope(shield=True):
                                     for request in requests:
                                         await oms.submit(request)
+                            if breaker_trips:
+                                with anyio.CancelScope(shield=True):
+                                    await act_on_breakers(self)
                             cursor += 1
                             seen += 1
                             equity = equity_now()
@@ -608,6 +614,9 @@ class Engine:
                                 with anyio.CancelScope(shield=True):
                                     for request in requests:
                                         await oms.submit(request)
+                            if breaker_trips:
+                                with anyio.CancelScope(shield=True):
+                                    await act_on_breakers(self)
                             cursor += 1
                             seen += 1
                             if per_candle:
@@ -672,6 +681,9 @@ class Engine:
     async def _notifier_loop(self) -> None:
         while True:
             await self._apply_operator_requests()
+            check_stale(self)
+            if self.trader.breaker_trips:
+                await act_on_breakers(self)
             before = anyio.current_time()
             await anyio.sleep(0.2)
             self.state.loop_lag_s = max(0.0, anyio.current_time() - before - 0.2)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.market.catalog_files import canonical_pair_name
 from engine.risk.account_rules import AccountRules, looser_than_cap
+from engine.risk.breakers import BreakerSettings
 from engine.risk.limits import RiskLimits
 from engine.strategies import ParamError, strategy_class
 
@@ -145,6 +146,9 @@ class StrategyConfig(_Section):
         "another asset spends its worth at current prices.",
     )
     params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
+    breakers: BreakerSettings | None = Field(
+        None, description="This strategy's circuit breakers, in place of [risk.breakers] (left out: those)."
+    )
 
     @field_validator("pair")
     @classmethod
@@ -187,6 +191,11 @@ class RiskConfig(_Section):
     )
     rule_caps: AccountRules = Field(
         default_factory=AccountRules, description="The loosest rules the MCP client may set (left out: no cap)."
+    )
+    breakers: BreakerSettings = Field(
+        default_factory=BreakerSettings,
+        description="Per-strategy circuit breakers (each strategy counted on its own): a run of losing round trips, "
+        "a burst of strategy errors, stale market data; a trip disables that strategy until it is enabled again.",
     )
     flatten_on_emergency_stop: bool = Field(False, description="Default of emergency_stop's flatten option.")
     mcp_may_resume_operator_halt: bool = Field(

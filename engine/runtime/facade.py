@@ -26,6 +26,7 @@ from engine.runtime import diagnostics
 from engine.runtime.account_guard import RULES_KV, after_operator_resume, rule_views
 from engine.runtime.journal import ChangeCallback, jsonable
 from engine.runtime.markets_view import MarketsView, engine_scan
+from engine.runtime.strategy_protection import breaker_views, guard_views
 from engine.runtime.views import (
     AssetBalanceView,
     BalanceView,
@@ -395,6 +396,8 @@ class EngineFacade:
                 for name in RiskLimits.model_fields
             ],
             rules=rule_views(e),
+            breakers=breaker_views(e),
+            guards=guard_views(e),
             halt_reason=e.risk.halt_reason if e.risk.state is not TradingState.ACTIVE else "",
         )
 
@@ -522,6 +525,11 @@ class EngineFacade:
             raise InvalidRequest("enabled must be true or false")
         slot = self._slot(name)
         e = self._engine
+        if enabled and slot.breaker:
+            # Enabling a strategy a breaker stopped re-arms its breakers (the run of losses and errors start anew).
+            slot.breaker = ""
+            if e.trader.breakers is not None:
+                e.trader.breakers.reset(name)
         if slot.enabled != enabled:
             slot.enabled = enabled
             slot.version += 1

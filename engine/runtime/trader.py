@@ -24,6 +24,7 @@ from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
+from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
 from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
@@ -80,6 +81,8 @@ class StrategySlot:
     last_entry: str = ""
     """Limit entries: the client id of the latest entry sent, while it may still need a reprice."""
     guard_exits: int = 0
+    breaker: str = ""
+    """The circuit breaker that stopped the strategy (its new entries wait until it is enabled again)."""
 
     def __post_init__(self) -> None:
         self.key = (self.name, self.pair)
@@ -121,6 +124,7 @@ class Trader:
         slots: list[StrategySlot],
         clock: Callable[[], int],
         refusal_sink: RefusalSink | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self.instruments = instruments
         self.exchange = exchange
@@ -139,6 +143,11 @@ class Trader:
         self.refusal_sink = refusal_sink
         # Position guards that triggered since this trader was built, by rule (stop_loss_pct, ...).
         self.guard_counts: dict[str, int] = {}
+        # Per-strategy circuit breakers (None when none is on: nothing is spent on them per event); the trips not
+        # acted on yet (the runtime disables the strategy and records the trip), and the round trips counted.
+        self.breakers = breakers
+        self.breaker_trips: list[BreakerTrip] = []
+        self._trips_counted = len(portfolio.round_trips)
         # Bound once for the per-event path (the venue, the marks and the positions are never replaced).
         self._venue_on_market = exchange.on_market
         self._marks = portfolio.marks
@@ -183,6 +192,8 @@ class Trader:
             slots = self.by_pair.get(pair)
             if not slots:
                 return NO_REQUESTS
+            if self.breakers is not None:
+                self._feed_breakers(self.breakers, pair, event.close_ns)
             requests: list[OrderRequest] | None = None
             positions = self._positions
             for slot in slots:
@@ -206,6 +217,8 @@ class Trader:
                     slot.errors += 1
                     slot.last_error = f"{type(exc).__name__}: {exc}"
                     signal = None
+                    if self.breakers is not None:
+                        self._breaker_tripped(self.breakers.on_error(slot.name, event.close_ns))
                 if exit_now is not None:
                     # A guard's exit replaces whatever the strategy said on this candle.
                     request = self._guard_exit(slot, exit_now, event, qty_held, trading)
@@ -231,7 +244,7 @@ class Trader:
     def _on_signal(
         self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal, trading: bool
     ) -> OrderRequest | None:
-        if not trading or not slot.enabled:
+        if not trading or not slot.enabled or (slot.breaker and signal.side == "buy"):
             return None
         if slot.exits_only and signal.side == "buy":
             return None
@@ -239,6 +252,24 @@ class Trader:
         if self.oms.has_open_order(slot.name, slot.pair):
             return None
         return self._size(slot, signal, candle, qty_held)
+
+    def _feed_breakers(self, breakers: Breakers, pair: str, ts_ns: int) -> None:
+        """Tell the breakers the pair has data, and about the round trips closed since the last call."""
+        breakers.on_data(pair, ts_ns)
+        trips = self.portfolio.round_trips
+        if len(trips) > self._trips_counted:
+            for trip in trips[self._trips_counted :]:
+                net = trip.pnl_value if trip.pnl_value is not None else trip.pnl
+                self._breaker_tripped(breakers.on_trade_closed(trip.strategy, net, trip.exit_ts_ns))
+            self._trips_counted = len(trips)
+
+    def _breaker_tripped(self, trip: BreakerTrip | None) -> None:
+        if trip is None:
+            return
+        slot = self.slot(trip.strategy)
+        if slot is not None:
+            slot.breaker = trip.rule
+        self.breaker_trips.append(trip)
 
     def _size(self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal) -> OrderRequest | None:
         instrument = self.instruments[slot.pair]
@@ -329,7 +360,9 @@ class Trader:
                 post_only=entry.post_only,
                 expires_ns=candle.close_ns + entry.ttl_candles * candle.interval_s * NS_PER_SECOND,
             )
-        refusal = self.risk.assess(request, instrument, price, self.exposure(slot, instrument))
+        refusal = self.risk.assess(
+            request, instrument, price, self.exposure(slot, instrument), mark=self._marks.get(slot.pair)
+        )
         if refusal is not None:
             self._refuse(slot, side, qty, refusal.rule, refusal.reason)
             return None
@@ -366,7 +399,7 @@ class Trader:
         slot.last_entry = ""
         if order is None or order.status is not OrderStatus.EXPIRED or slot.reprices_left <= 0:
             return None
-        if not trading or not slot.enabled or slot.exits_only or order.remaining <= 0:
+        if not trading or not slot.enabled or slot.breaker or slot.exits_only or order.remaining <= 0:
             return None
         entry = slot.entry
         if entry.limit_bps is None:

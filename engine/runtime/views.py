@@ -267,6 +267,12 @@ class RiskView(_View):
     trading_state: TradingState
     limits: list[RiskLimitView]
     rules: list[RiskRuleView] = Field(default_factory=list, description="Account rules that latch ([risk.rules]).")
+    breakers: list[RiskRuleView] = Field(
+        default_factory=list, description="Per-strategy circuit breakers that are on ([risk.breakers])."
+    )
+    guards: list[RiskRuleView] = Field(
+        default_factory=list, description="Position guards of open positions: trigger level, mark, headroom."
+    )
     halt_reason: str = ""
 
 
