@@ -41,6 +41,7 @@ from engine.market.inferred import infer_instrument, inferred_note
 from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
 from engine.portfolio.portfolio import Portfolio
+from engine.portfolio.reserve import RESERVE_KV, ProfitReserve
 from engine.risk.checks import RiskEngine, TradingState
 from engine.risk.limits import RiskLimits
 from engine.runtime.account_guard import act_on_trips, restore_guard, start_values
@@ -341,6 +342,9 @@ class Engine:
             self.clock.now_ns,
             refusal_sink=self.journal,  # every refused order becomes an order_refused event
             breakers=build_breakers(self.config),
+            reserve=ProfitReserve.restore(self.config.risk.reserve_profit_pct, kv.get(RESERVE_KV))
+            if self.config.risk.reserve_profit_pct or kv.get(RESERVE_KV)
+            else None,
         )
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])

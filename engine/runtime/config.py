@@ -197,6 +197,11 @@ class RiskConfig(_Section):
         description="Per-strategy circuit breakers (each strategy counted on its own): a run of losing round trips, "
         "a burst of strategy errors, stale market data; a trip disables that strategy until it is enabled again.",
     )
+    reserve_profit_pct: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Field(
+        Decimal(0),
+        description="Share (%) of each winning round trip's net profit moved to a reserve that buys never spend "
+        "(0 = none).",
+    )
     flatten_on_emergency_stop: bool = Field(False, description="Default of emergency_stop's flatten option.")
     mcp_may_resume_operator_halt: bool = Field(
         False,

@@ -177,7 +177,11 @@ class EngineFacade:
             cash=p.cash(),
             assets=assets,
             unvalued=p.unvalued(),
+            reserve=self._reserve(),
         )
+
+    def _reserve(self) -> Decimal:
+        return self._engine.trader.reserve_now()
 
     def _held(self, asset: str) -> Decimal:
         e = self._engine

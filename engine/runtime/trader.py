@@ -24,6 +24,7 @@ from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
+from engine.portfolio.reserve import RESERVE_KV, ProfitReserve
 from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
@@ -46,6 +47,8 @@ class RefusalSink(Protocol):
     ) -> None: ...
 
     def guard_triggered(self, strategy: str, pair: str, rule: str, qty: Decimal, detail: str) -> None: ...
+
+    def set_kv(self, key: str, value: object) -> None: ...
 
 
 @dataclass(slots=True)
@@ -125,6 +128,7 @@ class Trader:
         clock: Callable[[], int],
         refusal_sink: RefusalSink | None = None,
         breakers: Breakers | None = None,
+        reserve: ProfitReserve | None = None,
     ) -> None:
         self.instruments = instruments
         self.exchange = exchange
@@ -148,6 +152,8 @@ class Trader:
         self.breakers = breakers
         self.breaker_trips: list[BreakerTrip] = []
         self._trips_counted = len(portfolio.round_trips)
+        # The profit reserve ([risk] reserve_profit_pct): held back from what buys may spend.
+        self.reserve = reserve
         # Bound once for the per-event path (the venue, the marks and the positions are never replaced).
         self._venue_on_market = exchange.on_market
         self._marks = portfolio.marks
@@ -424,6 +430,15 @@ class Trader:
         if sink is not None:
             sink.order_refused(slot.name, slot.pair, side.value, qty, rule, reason)
 
+    def reserve_now(self) -> Decimal:
+        """The profit reserve, with the round trips closed since it was last looked at accounted (and saved)."""
+        reserve = self.reserve
+        if reserve is None:
+            return ZERO
+        if reserve.catch_up(self.portfolio.round_trips) and self.refusal_sink is not None:
+            self.refusal_sink.set_kv(RESERVE_KV, reserve.saved())
+        return reserve.amount
+
     def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:
         """The exposure risk checks an order of ``slot`` against (see :meth:`exposure_for`)."""
         return self.exposure_for(slot.name, slot.pair, instrument)
@@ -468,6 +483,17 @@ class Trader:
             quote_rate = quote_value(pair, ONE)
             if quote_rate is None:
                 unvalued_pairs.add(pair)
+        reserve = self.reserve
+        if reserve is not None:
+            self.reserve_now()
+            if reserve.amount:
+                # Held back like an open buy: in the pair's quote asset (at the marks when it is not the account's).
+                if instrument.quote == account:
+                    held_quote += reserve.amount
+                elif quote_rate:
+                    held_quote += reserve.amount / quote_rate
+                else:
+                    unvalued_pairs.add(pair)
         unvalued_pairs.update(portfolio.unvalued_notional())
         balances = portfolio.balances
         position_qty = portfolio.position_qty(strategy, pair)

@@ -98,6 +98,10 @@ class BalanceView(_View):
     cash: Dec
     assets: list[AssetBalanceView]
     unvalued: dict[str, Dec] = Field(default_factory=dict, description=_UNVALUED)
+    reserve: Dec = Field(
+        Decimal(0),
+        description="Profit set aside ([risk] reserve_profit_pct), in the account currency: buys never spend it.",
+    )
 
 
 class PositionView(_View):
