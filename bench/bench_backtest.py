@@ -36,11 +36,29 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.cs
 ALL_RULES = {"max_drawdown_pct": "95", "reduce_at_drawdown_pct": "90", "max_daily_loss": "1000000"}
 
 
+# Every position guard, circuit breaker and the profit reserve on top of the account rules, likewise at levels this
+# history never reaches (a 90 % stop, a 1,000 % take-profit, a million-candle time stop, a million losses in a
+# row; a 1 % reserve that never binds): the figure is what watching costs. The run refuses to print a cost when
+# its fills or final equity differ from the plain run's (it would then measure another workload).
+ALL_GUARDS = {
+    "stop_loss_pct": "90",
+    "trailing_stop_pct": "90",
+    "take_profit_pct": "1000",
+    "take_profit_share": "0.5",
+    "time_stop_candles": 1_000_000,
+}
+ALL_BREAKERS = {"max_consecutive_losses": 1_000_000, "max_errors": 1_000_000, "stale_after_s": 31_000_000}
+
+
 def run_ours_with_rules(data: Path) -> dict[str, object]:
     return run_ours(data, rules=ALL_RULES)
 
 
-def run_ours(data: Path, rules: dict[str, str] | None = None) -> dict[str, object]:
+def run_ours_guarded(data: Path) -> dict[str, object]:
+    return run_ours(data, rules=ALL_RULES, guards=True)
+
+
+def run_ours(data: Path, rules: dict[str, str] | None = None, guards: bool = False) -> dict[str, object]:
     import resource
 
     import anyio
@@ -58,11 +76,15 @@ def run_ours(data: Path, rules: dict[str, str] | None = None) -> dict[str, objec
                     "name": "ema_cross",
                     "kind": "ema_cross",
                     "pair": "XBTUSD",
-                    "params": {"fast": 12, "slow": 26},
+                    "params": {"fast": 12, "slow": 26, **(ALL_GUARDS if guards else {})},
                 }
             ],
             "market": {"speed": "max", "file": str(data)},
-            "risk": {"limits": {"max_order_qty": "5", "max_open_orders": 50}, "rules": rules or {}},
+            "risk": {
+                "limits": {"max_order_qty": "5", "max_open_orders": 50},
+                "rules": rules or {},
+                **({"breakers": ALL_BREAKERS, "reserve_profit_pct": "1"} if guards else {}),
+            },
         }
     )
     # anyio imports its event-loop backend (asyncio, ssl, ...: ~60 ms) on its first run. That is process start-up,
@@ -89,6 +111,8 @@ def run_ours(data: Path, rules: dict[str, str] | None = None) -> dict[str, objec
         "run_s": t2 - t1,
         "total_s": t2 - t0,
         "fills": engine.portfolio.fill_count,
+        "guard_exits": sum(engine.trader.guard_counts.values()),
+        "breaker_trips": len(engine.trader.breaker_trips),
         "round_trips": len(engine.portfolio.round_trips),
         "final_equity": str(engine.portfolio.equity()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -162,6 +186,7 @@ def run_backtrader_event_driven(data: Path) -> dict[str, object]:
 RUNNERS: dict[str, Callable[[Path], dict[str, object]]] = {
     "ours": run_ours,
     "ours-with-rules": run_ours_with_rules,
+    "ours-guarded": run_ours_guarded,
     "backtrader": run_backtrader,
     "backtrader-event-driven": run_backtrader_event_driven,
 }
@@ -210,6 +235,9 @@ def main() -> None:
     parser.add_argument("--event-driven", action="store_true", help="also time backtrader with runonce=False")
     parser.add_argument("--child", choices=sorted(RUNNERS))
     parser.add_argument("--rules", action="store_true", help="also time ours with every account rule enabled")
+    parser.add_argument(
+        "--guards", action="store_true", help="also time ours with every rule, guard, breaker and the reserve on"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(RUNNERS[args.child](args.data)))
@@ -217,7 +245,8 @@ def main() -> None:
     if not args.data.exists():
         print(f"skip: {args.data} is absent")
         return
-    sides = ["ours", *(["ours-with-rules"] if args.rules else []), "backtrader"]
+    sides = ["ours", *(["ours-with-rules"] if args.rules else []), *(["ours-guarded"] if args.guards else [])]
+    sides += ["backtrader"]
     sides += ["backtrader-event-driven"] if args.event_driven else []
     results: dict[str, list[dict[str, object]]] = {which: [] for which in sides}
     for _ in range(args.repeat):
@@ -238,6 +267,27 @@ def main() -> None:
             f"every account rule enabled costs: best/best {cost:+.1%}"
             f", median of {len(side_by_side)} side-by-side pairs {statistics.median(side_by_side):+.1%} (goal < 15 %)"
         )
+    guarded = best.get("ours-guarded")
+    if ours is not None and guarded is not None:
+        same = (guarded["fills"], guarded["final_equity"]) == (ours["fills"], ours["final_equity"])
+        if not same or guarded["guard_exits"] or guarded["breaker_trips"]:
+            print(
+                "REFUSED: with every guard on, the run traded differently (fills "
+                f"{guarded['fills']} vs {ours['fills']}, guard exits {guarded['guard_exits']}, breaker trips "
+                f"{guarded['breaker_trips']}): the cost of watching cannot be read from it"
+            )
+        else:
+            side_by_side = [
+                _seconds(g, "total_s") / _seconds(o, "total_s") - 1
+                for o, g in zip(results["ours"], results["ours-guarded"], strict=True)
+                if "error" not in o and "error" not in g
+            ]
+            cost = _seconds(guarded, "total_s") / _seconds(ours, "total_s") - 1
+            print(
+                f"every account rule, position guard, breaker and the reserve enabled cost: best/best {cost:+.1%}, "
+                f"median of {len(side_by_side)} side-by-side pairs {statistics.median(side_by_side):+.1%} "
+                "(goal < 15 %; same fills and final equity as without)"
+            )
     if ours is None or theirs is None:
         return
     pairs = [

@@ -6,9 +6,11 @@ is an amount of the account currency held back from what buys may spend: the ris
 less the reserve (converted at the marks for a pair quoted in another asset), so an entry that would need any of
 it is refused for insufficient funds. Exits are unaffected (they sell the base asset and bring quote in).
 
-It is saved in the state file's kv as ``{"amount", "counted"}`` (the round trips already accounted), so a restart
-goes on from where it was and accounts only the trips closed since, at the share in force then. Changing the
-share never rewrites what was set aside.
+It is a function of the round trips, so it is saved only when an engine starts and stops, in the state file's kv
+as ``{"amount", "counted", "share_pct"}`` (the round trips already accounted, and the share in force while the
+run that saved it went on). A restart, even after a crash, first accounts the trips closed since at that saved
+share (they closed under it), then goes on at the configured one: changing the share never rewrites what was set
+aside, and nothing is written per trade.
 """
 
 from collections.abc import Sequence
@@ -32,16 +34,22 @@ class ProfitReserve:
     counted: int = 0
 
     @classmethod
-    def restore(cls, share_pct: Decimal, saved: Any) -> "ProfitReserve":
-        """From the kv value (or a fresh one when there is none or it is not what was saved)."""
+    def restore(cls, share_pct: Decimal, saved: Any, trips: Sequence[ClosedTrade]) -> "ProfitReserve":
+        """From the kv value and the restored round trips (a fresh reserve when nothing valid was saved: every
+        trip in the history is then accounted at ``share_pct``)."""
         if isinstance(saved, dict):
             try:
                 amount, counted = Decimal(str(saved["amount"])), int(saved["counted"])
+                then = Decimal(str(saved.get("share_pct", share_pct)))
             except (KeyError, ValueError, ArithmeticError):
-                return cls(share_pct)
-            if amount.is_finite() and amount >= 0 and counted >= 0:
-                return cls(share_pct, amount, counted)
-        return cls(share_pct)
+                amount, counted, then = _ZERO, -1, share_pct
+            if amount.is_finite() and amount >= 0 and 0 <= counted <= len(trips) and 0 <= then <= _HUNDRED:
+                before = cls(then, amount, counted)
+                before.catch_up(trips)  # the trips closed since the save, at the share in force when they closed
+                return cls(share_pct, before.amount, before.counted)
+        fresh = cls(share_pct)
+        fresh.catch_up(trips)
+        return fresh
 
     def catch_up(self, trips: Sequence[ClosedTrade]) -> bool:
         """Account the round trips closed since the last call; whether the amount changed."""
@@ -58,4 +66,4 @@ class ProfitReserve:
         return changed
 
     def saved(self) -> dict[str, str | int]:
-        return {"amount": format(self.amount, "f"), "counted": self.counted}
+        return {"amount": format(self.amount, "f"), "counted": self.counted, "share_pct": format(self.share_pct, "f")}

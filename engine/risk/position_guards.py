@@ -77,12 +77,19 @@ class GuardState:
     """The take-profit has sold its share of this position."""
     exit_rule: str = ""
     """A whole-position exit that triggered and is asked for until the position is flat."""
+    # The levels, kept until the entry price (or, for the trailing stop, the peak) they were computed from moves:
+    # the per-candle check is then three comparisons.
+    entry: Decimal | None = None
+    stop_level: Decimal | None = None
+    take_level: Decimal | None = None
+    trail_level: Decimal | None = None
 
     def clear(self) -> None:
         self.peak = None
         self.held = 0
         self.scaled_out = False
         self.exit_rule = ""
+        self.entry = None
 
 
 class PositionGuard:
@@ -137,35 +144,46 @@ class PositionGuard:
         return shown
 
     def observe(self, high: Decimal, state: GuardState, entry: Decimal) -> None:
-        """Account for one candle of the position without acting (a restart's warm-up replays history)."""
+        """Account for one candle of the position without acting (a latched exit waiting for the position to go)."""
         peak = state.peak if state.peak is not None else entry
-        state.peak = high if high > peak else peak
+        if high > peak:
+            state.peak = high
+            if self.trail_factor is not None:
+                state.trail_level = high * self.trail_factor
         state.held += 1
+
+    def _levels_for(self, entry: Decimal, state: GuardState) -> None:
+        """Recompute the levels for a new entry price (the first candle, an added buy, a retune)."""
+        state.entry = entry
+        if state.peak is None:
+            state.peak = entry
+        state.stop_level = entry * self.stop_factor if self.stop_factor is not None else None
+        state.take_level = entry * self.take_factor if self.take_factor is not None else None
+        state.trail_level = state.peak * self.trail_factor if self.trail_factor is not None else None
 
     def check(self, high: Decimal, low: Decimal, entry: Decimal, state: GuardState) -> GuardExit | None:
         """One closed candle of the held position: the exit it triggers, or ``None``. Updates ``state``."""
         if state.exit_rule:
             self.observe(high, state, entry)
             return GuardExit(state.exit_rule, _ONE, None, "still held after the exit triggered", repeat=True)
-        peak = state.peak if state.peak is not None else entry
+        if state.entry is not entry and state.entry != entry:
+            self._levels_for(entry, state)
         found: GuardExit | None = None
-        stop_factor = self.stop_factor
-        if stop_factor is not None:
-            level = entry * stop_factor
-            if low <= level:
-                found = GuardExit(STOP_LOSS, _ONE, level, f"low {low} <= stop {level} (entry {entry})")
-        trail_factor = self.trail_factor
-        if found is None and trail_factor is not None:
-            level = peak * trail_factor
-            if low <= level:
-                found = GuardExit(TRAILING_STOP, _ONE, level, f"low {low} <= trailing stop {level} (peak {peak})")
-        take_factor = self.take_factor
-        if found is None and take_factor is not None and not state.scaled_out:
-            level = entry * take_factor
-            if high >= level:
-                found = GuardExit(TAKE_PROFIT, self.take_share, level, f"high {high} >= take-profit {level}")
-                state.scaled_out = True
-        state.peak = high if high > peak else peak
+        level = state.stop_level
+        if level is not None and low <= level:
+            found = GuardExit(STOP_LOSS, _ONE, level, f"low {low} <= stop {level} (entry {entry})")
+        level = state.trail_level
+        if found is None and level is not None and low <= level:
+            found = GuardExit(TRAILING_STOP, _ONE, level, f"low {low} <= trailing stop {level} (peak {state.peak})")
+        level = state.take_level
+        if found is None and level is not None and not state.scaled_out and high >= level:
+            found = GuardExit(TAKE_PROFIT, self.take_share, level, f"high {high} >= take-profit {level}")
+            state.scaled_out = True
+        peak = state.peak
+        if peak is None or high > peak:
+            state.peak = high
+            if self.trail_factor is not None:
+                state.trail_level = high * self.trail_factor
         state.held += 1
         if found is None and self.time_stop is not None and state.held >= self.time_stop:
             found = GuardExit(TIME_STOP, _ONE, None, f"held {state.held} candles (time stop {self.time_stop})")

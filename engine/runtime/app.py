@@ -342,10 +342,14 @@ class Engine:
             self.clock.now_ns,
             refusal_sink=self.journal,  # every refused order becomes an order_refused event
             breakers=build_breakers(self.config),
-            reserve=ProfitReserve.restore(self.config.risk.reserve_profit_pct, kv.get(RESERVE_KV))
+            reserve=ProfitReserve.restore(
+                self.config.risk.reserve_profit_pct, kv.get(RESERVE_KV), self.portfolio.round_trips
+            )
             if self.config.risk.reserve_profit_pct or kv.get(RESERVE_KV)
             else None,
         )
+        if self.trader.reserve is not None:
+            self.journal.set_kv(RESERVE_KV, self.trader.reserve.saved())  # the share in force from now on
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         self._equity_written = len(self.equity_curve)
@@ -700,11 +704,17 @@ class Engine:
             self._flush_equity_chunk()
         cursor, seq = state.cursor, self.oms.sequence
         balances = self.portfolio.balances.assets()
+        reserve = self.trader.reserve
+        if reserve is not None:
+            self.trader.reserve_now()
+        saved_reserve = reserve.saved() if reserve is not None else None
 
         def final(store: Store) -> None:
             store.set_kv("cursor", cursor)
             store.set_kv("order_sequence", seq)
             store.set_balances(balances)
+            if saved_reserve is not None:
+                store.set_kv(RESERVE_KV, saved_reserve)
 
         self.writer.submit(final)
         self.journal.event(

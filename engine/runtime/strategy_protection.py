@@ -11,6 +11,7 @@ breaker that is on and each guard of each open position with its level, where th
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from engine.domain.market_data import Candle
 from engine.risk.breakers import Breakers, BreakerSettings
 from engine.runtime.views import RiskRuleView
 
@@ -65,6 +66,8 @@ def check_stale(engine: "Engine") -> None:
     if breakers is None:
         return
     pairs = {slot.name: slot.pair for slot in trader.slots if slot.enabled and not slot.breaker}
+    for pair, event in list(trader.last_event.items()):
+        breakers.on_data(pair, event.close_ns if isinstance(event, Candle) else event.ts_ns)
     for trip in breakers.check_stale(engine.clock.now_ns(), pairs):
         trader._breaker_tripped(trip)
 

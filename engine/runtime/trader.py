@@ -24,7 +24,7 @@ from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
-from engine.portfolio.reserve import RESERVE_KV, ProfitReserve
+from engine.portfolio.reserve import ProfitReserve
 from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
@@ -47,8 +47,6 @@ class RefusalSink(Protocol):
     ) -> None: ...
 
     def guard_triggered(self, strategy: str, pair: str, rule: str, qty: Decimal, detail: str) -> None: ...
-
-    def set_kv(self, key: str, value: object) -> None: ...
 
 
 @dataclass(slots=True)
@@ -95,6 +93,7 @@ class StrategySlot:
         """Build the guards, the ATR and the entry policy the strategy's parameters ask for."""
         values = self.strategy.values
         self.guard = PositionGuard.from_values(values)
+        self.guard_state.entry = None  # the levels follow the new thresholds
         self.entry = EntryPolicy.from_values(values)
         risk_pct = values.get("risk_per_trade_pct", ZERO)
         if isinstance(risk_pct, Decimal) and risk_pct > 0:
@@ -198,8 +197,8 @@ class Trader:
             slots = self.by_pair.get(pair)
             if not slots:
                 return NO_REQUESTS
-            if self.breakers is not None:
-                self._feed_breakers(self.breakers, pair, event.close_ns)
+            if self.breakers is not None and len(self.portfolio.round_trips) > self._trips_counted:
+                self._count_trips(self.breakers)
             requests: list[OrderRequest] | None = None
             positions = self._positions
             for slot in slots:
@@ -259,15 +258,14 @@ class Trader:
             return None
         return self._size(slot, signal, candle, qty_held)
 
-    def _feed_breakers(self, breakers: Breakers, pair: str, ts_ns: int) -> None:
-        """Tell the breakers the pair has data, and about the round trips closed since the last call."""
-        breakers.on_data(pair, ts_ns)
+    def _count_trips(self, breakers: Breakers) -> None:
+        """Tell the breakers about the round trips closed since the last call (the market data they learn from
+        :attr:`last_event` when they check for staleness: nothing per event)."""
         trips = self.portfolio.round_trips
-        if len(trips) > self._trips_counted:
-            for trip in trips[self._trips_counted :]:
-                net = trip.pnl_value if trip.pnl_value is not None else trip.pnl
-                self._breaker_tripped(breakers.on_trade_closed(trip.strategy, net, trip.exit_ts_ns))
-            self._trips_counted = len(trips)
+        for trip in trips[self._trips_counted :]:
+            net = trip.pnl_value if trip.pnl_value is not None else trip.pnl
+            self._breaker_tripped(breakers.on_trade_closed(trip.strategy, net, trip.exit_ts_ns))
+        self._trips_counted = len(trips)
 
     def _breaker_tripped(self, trip: BreakerTrip | None) -> None:
         if trip is None:
@@ -431,12 +429,11 @@ class Trader:
             sink.order_refused(slot.name, slot.pair, side.value, qty, rule, reason)
 
     def reserve_now(self) -> Decimal:
-        """The profit reserve, with the round trips closed since it was last looked at accounted (and saved)."""
+        """The profit reserve, with the round trips closed since it was last looked at accounted."""
         reserve = self.reserve
         if reserve is None:
             return ZERO
-        if reserve.catch_up(self.portfolio.round_trips) and self.refusal_sink is not None:
-            self.refusal_sink.set_kv(RESERVE_KV, reserve.saved())
+        reserve.catch_up(self.portfolio.round_trips)
         return reserve.amount
 
     def exposure(self, slot: StrategySlot, instrument: Instrument) -> ExposureSnapshot:

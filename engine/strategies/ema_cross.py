@@ -1,6 +1,7 @@
 """EMA crossover, long only: buy when the fast EMA crosses above the slow one, sell everything on the cross below."""
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from engine.domain.market_data import Candle
 from engine.domain.money import ZERO
@@ -13,7 +14,7 @@ __all__ = ["EmaCross"]
 class EmaCross(Strategy):
     kind = "ema_cross"
     description = "Long only: buy when EMA(fast) crosses above EMA(slow); sell the whole position on the cross below."
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param("fast", "int", 12, 2, 500, "Period of the fast EMA, in candles."),
         Param("slow", "int", 26, 3, 2000, "Period of the slow EMA, in candles; must exceed fast."),
     )

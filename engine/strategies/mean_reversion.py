@@ -6,6 +6,7 @@ has reverted to ``exit_z`` (0 = back at the average) or, as a stop, fallen ``sto
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import ClassVar
 
 from engine.domain.market_data import Candle
 from engine.market.indicators import Bollinger
@@ -17,7 +18,7 @@ __all__ = ["MeanReversion"]
 class MeanReversion(Strategy):
     kind = "mean_reversion"
     description = "Long only: buy when the z-score of the close drops below -entry_z; sell when it recovers to -exit_z."
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param("period", "int", 20, 5, 1000, "Bollinger window, in candles."),
         Param("entry_z", "decimal", Decimal("2"), Decimal("0.5"), Decimal("5"), "Z-score below which to buy."),
         Param("exit_z", "decimal", Decimal("0"), Decimal("-3"), Decimal("3"), "Sell when z rises to -exit_z."),

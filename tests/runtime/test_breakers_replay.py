@@ -26,7 +26,7 @@ class Flaky(EmaCross):
 
     kind = "test_flaky"
     description = "EMA cross that fails on purpose (a test's strategy)."
-    params: ClassVar = (
+    params: ClassVar[tuple[Param, ...]] = (
         *EmaCross.own_params,
         Param("fail_from", "int", 100, 0, 10_000, "First failing candle."),
         Param("fail_count", "int", 3, 0, 10_000, "How many candles fail in a row."),
@@ -55,8 +55,8 @@ def flaky() -> Iterator[None]:
     del REGISTRY[Flaky.kind]
 
 
-def config(kind: str, params: dict[str, object], breakers: dict[str, object] | None) -> Config:
-    strategy: dict[str, object] = {"name": "s", "kind": kind, "pair": "BTC/USDT", "params": params}
+def config(kind: str, params: Mapping[str, object], breakers: Mapping[str, object] | None) -> Config:
+    strategy: dict[str, object] = {"name": "s", "kind": kind, "pair": "BTC/USDT", "params": dict(params)}
     data: dict[str, Any] = {
         "quote_currency": "USDT",
         "market": {"speed": "max", "file": str(SAMPLE), "pair": "BTC/USDT"},
@@ -64,7 +64,7 @@ def config(kind: str, params: dict[str, object], breakers: dict[str, object] | N
         "strategies": [strategy],
     }
     if breakers is not None:
-        data["risk"] = {"breakers": breakers}
+        data["risk"] = {"breakers": dict(breakers)}
     return config_from_mapping(data)
 
 

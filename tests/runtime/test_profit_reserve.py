@@ -99,3 +99,28 @@ async def test_the_reserve_survives_a_restart(tmp_path: Path) -> None:
     assert kv(resumed)["profit_reserve"] == kv(straight)["profit_reserve"]
     async with Engine.from_config(config(data, "50"), resumed).serve() as facade:
         assert (await facade.balance()).reserve == Decimal(kv(straight)["profit_reserve"]["amount"])
+
+
+async def test_a_new_share_applies_from_the_restart_on_and_never_rewrites_the_past(tmp_path: Path) -> None:
+    data = tmp_path / "btc.csv"
+    write_candles(data)
+    db = tmp_path / "switch.db"
+    with anyio.fail_after(120):
+        first = Engine.from_config(config(data, "50"), db, options=RunOptions(max_events=100))
+        await first.run()
+        switch_ns = first.clock.now_ns()
+        await Engine.from_config(config(data, "20"), db).run()
+    expected, cost, fees = Decimal(0), Decimal(0), Decimal(0)
+    shares: set[Decimal] = set()
+    for ts, side, price, qty, fee in fills(db):
+        if side == "buy":
+            cost, fees = cost + qty * price, fees + fee
+            continue
+        net = qty * price - cost - fees - fee
+        cost = fees = Decimal(0)
+        if net > 0:
+            share = Decimal(50) if ts <= switch_ns else Decimal(20)
+            expected += net * share / 100
+            shares.add(share)
+    assert shares == {Decimal(50), Decimal(20)}, "winning trips on both sides of the switch"
+    assert Decimal(kv(db)["profit_reserve"]["amount"]) == expected
