@@ -142,6 +142,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             },
             # Position guards (the strategy's stop_loss_pct, take_profit_pct, ... parameters), triggers by rule.
             "guard_exits": dict(sorted(engine.trader.guard_counts.items())),
+            # Per-strategy circuit breakers ([risk.breakers] in --config): trips by rule (each disables its strategy).
+            "breaker_trips": dict(sorted(engine.trader.breaker_counts.items())),
             "metrics": perf.metrics,
             "return_interval": perf.return_interval,
             "final_equity": format(engine.portfolio.equity(), "f"),
@@ -244,6 +246,10 @@ def render_backtest(result: dict[str, Any]) -> str:
     if guards:
         listed = ", ".join(f"{rule} {count}" for rule, count in guards.items())
         lines.append(f"  guard exits    {sum(guards.values())} ({listed})")
+    breakers = result["breaker_trips"]
+    if breakers:
+        listed = ", ".join(f"{rule} {count}" for rule, count in breakers.items())
+        lines.append(f"  breaker trips  {sum(breakers.values())} ({listed}; the strategy stopped entering)")
     refusals = result["refusals"]
     if refusals["total"]:
         by_rule = ", ".join(f"{rule} {count}" for rule, count in refusals["by_rule"].items())

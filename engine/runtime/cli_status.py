@@ -94,6 +94,13 @@ def saved_status(store: Store) -> dict[str, Any]:
         "account_rules": _rules_status(kv, equity[-1][1] if equity else None),
         # The limits in force when last saved (the max_orders_per_minute window is not saved: it restarts empty).
         "risk_limits": dict(kv.get("risk_limits") or {}),
+        # The latest circuit-breaker trip of each strategy (it disabled the strategy; enabling it re-arms it).
+        "breaker_trips": {
+            str(e.payload.get("strategy")): {"rule": e.payload.get("rule"), "detail": e.payload.get("detail")}
+            for e in store.tail_events(50, "breaker_tripped")
+        },
+        "guard_exits": store.count_events("guard_triggered"),
+        "profit_reserve": (kv.get("profit_reserve") or {}).get("amount"),
     }
 
 
@@ -165,6 +172,12 @@ def render_status(report: dict[str, Any]) -> str:
             f"rule {rule['rule']}: {rule['value']}{pct} of {rule['threshold']}{pct} "
             f"(headroom {rule['headroom']}{pct}){flag}"
         )
+    for strategy, trip in report.get("breaker_trips", {}).items():
+        lines.append(f"breaker {trip['rule']} stopped {strategy}: {trip['detail']} (enable it to re-arm)")
+    if report.get("guard_exits"):
+        lines.append(f"position guard exits: {report['guard_exits']} (guard_triggered events)")
+    if report.get("profit_reserve"):
+        lines.append(f"profit reserve: {report['profit_reserve']} (set aside; buys never spend it)")
     lines.append("balances:")
     for asset, b in report["balances"].items():
         lines.append(f"  {asset:<6} total {b['total']}  held {b['held']}")

@@ -150,6 +150,7 @@ class Trader:
         # acted on yet (the runtime disables the strategy and records the trip), and the round trips counted.
         self.breakers = breakers
         self.breaker_trips: list[BreakerTrip] = []
+        self.breaker_counts: dict[str, int] = {}  # trips since this trader was built, by rule
         self._trips_counted = len(portfolio.round_trips)
         # The profit reserve ([risk] reserve_profit_pct): held back from what buys may spend.
         self.reserve = reserve
@@ -274,6 +275,7 @@ class Trader:
         if slot is not None:
             slot.breaker = trip.rule
         self.breaker_trips.append(trip)
+        self.breaker_counts[trip.rule] = self.breaker_counts.get(trip.rule, 0) + 1
 
     def _size(self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal) -> OrderRequest | None:
         instrument = self.instruments[slot.pair]

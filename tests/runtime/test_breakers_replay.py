@@ -14,6 +14,7 @@ import pytest
 from engine.domain.market_data import Candle
 from engine.persistence import Store
 from engine.runtime.app import Engine, RunOptions
+from engine.runtime.cli_status import render_status, saved_status
 from engine.runtime.config import Config, config_from_mapping
 from engine.strategies import REGISTRY, EmaCross, Param, ParamValue, Signal, StrategyContext
 
@@ -121,6 +122,10 @@ async def test_a_run_of_losses_stops_the_strategy_where_a_plain_recount_says(tmp
     assert [(p["strategy"], p["rule"]) for _, p in tripped] == [("s", "max_consecutive_losses")]
     assert tripped[0][0] >= expected[stop_at][0]
     assert engine.trader.slot("s").enabled is False  # type: ignore[union-attr]
+    with Store.open_readonly(db) as store:
+        report = saved_status(store)
+    assert report["breaker_trips"]["s"]["rule"] == "max_consecutive_losses"
+    assert "breaker max_consecutive_losses stopped s" in render_status({**report, "engine_running": None})
     # The stop is saved: a restart on the same state file keeps the strategy disabled.
     again = Engine.from_config(config("ema_cross", params, {"max_consecutive_losses": n}), db)
     async with again.serve() as facade:
