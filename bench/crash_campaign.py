@@ -6,7 +6,7 @@ event, or after a random fraction of a run), check the independent ledger on the
 points kill the restart too; some restart under lowered caps), finish, and compare with the uninterrupted run.
 Usage::
 
-    python bench/crash_campaign.py [--points 300] [--data FILE] [--seed S] [--jobs 2] [--commits N] [--keep DIR]
+    python bench/crash_campaign.py [--points 300] [--data FILE] [--config TOML] [--seed S] [--jobs 2] [--keep DIR]
 
 ``--data`` defaults to ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` (50,378 hourly candles, 5-15 s a run) when
 present, else the shipped sample. The writer's commits per run are measured first by bisection (``--commits``
@@ -45,7 +45,9 @@ def count_commits(workdir: Path, reference: Reference) -> int:
         probe += 1
         db = workdir / f"probe-{probe}" / "state.db"
         db.parent.mkdir(parents=True)
-        run = run_child(db, data=reference.data, kill=Kill("commit", n), timeout_s=reference.timeout_s)
+        run = run_child(
+            db, data=reference.data, config=reference.config, kill=Kill("commit", n), timeout_s=reference.timeout_s
+        )
         return run.killed
 
     low, high = 0, 32
@@ -137,7 +139,7 @@ def _campaign(args: argparse.Namespace, root: Path) -> int:
     data: Path | None = args.data if args.data is not None else (BIG_CSV if BIG_CSV.exists() else None)
     print(f"data: {data if data is not None else 'the shipped sample (../shared CSV absent)'}")
     try:
-        reference = run_reference(root / "reference", data)
+        reference = run_reference(root / "reference", data, config=args.config)
     except ReferenceRunError as exc:
         print(f"verdict: {exc}")
         return 2
@@ -176,6 +178,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="points run at once (default 2)")
     parser.add_argument("--commits", type=int, help="writer commits per run (default: measured by bisection)")
     parser.add_argument("--keep", type=Path, help="keep every state file under this folder")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="configuration of every run (e.g. bench/crash_guards.toml: guards, limit entries, breakers, reserve)",
+    )
     args = parser.parse_args()
     if args.points < 1 or args.jobs < 1:
         parser.error("--points and --jobs must be at least 1")

@@ -61,7 +61,7 @@ from engine.runtime.restart import (
 )
 from engine.runtime.sources import MarketSource, ReplayMarketSource, replay_identity, shipped_sample
 from engine.runtime.state_lock import Owner, StateLock
-from engine.runtime.strategy_protection import act_on_breakers, build_breakers, check_stale
+from engine.runtime.strategy_protection import BREAKER_RESETS_KV, act_on_breakers, build_breakers, check_stale
 from engine.runtime.trader import StrategySlot, Trader
 from engine.runtime.universe import UNIVERSE_KV, Universe, universe_strategies
 from engine.strategies import strategy_class
@@ -350,6 +350,8 @@ class Engine:
         )
         if self.trader.reserve is not None:
             self.journal.set_kv(RESERVE_KV, self.trader.reserve.saved())  # the share in force from now on
+        self.breaker_resets: dict[str, int] = dict(kv.get(BREAKER_RESETS_KV) or {})
+        self.trader.replay_breakers(self.breaker_resets)
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         self._equity_written = len(self.equity_curve)

@@ -26,7 +26,7 @@ from engine.runtime import diagnostics
 from engine.runtime.account_guard import RULES_KV, after_operator_resume, rule_views
 from engine.runtime.journal import ChangeCallback, jsonable
 from engine.runtime.markets_view import MarketsView, engine_scan
-from engine.runtime.strategy_protection import breaker_views, guard_views
+from engine.runtime.strategy_protection import BREAKER_RESETS_KV, breaker_views, guard_views
 from engine.runtime.views import (
     AssetBalanceView,
     BalanceView,
@@ -534,6 +534,10 @@ class EngineFacade:
             slot.breaker = ""
             if e.trader.breakers is not None:
                 e.trader.breakers.reset(name)
+                resets = dict(e.breaker_resets)
+                resets[name] = len(e.portfolio.round_trips)
+                e.breaker_resets = resets
+                e.journal.set_kv(BREAKER_RESETS_KV, resets)
         if slot.enabled != enabled:
             slot.enabled = enabled
             slot.version += 1

@@ -19,9 +19,19 @@ if TYPE_CHECKING:
     from engine.runtime.app import Engine
     from engine.runtime.config import Config
 
-__all__ = ["BREAKER_TRIPPED", "act_on_breakers", "breaker_views", "build_breakers", "check_stale", "guard_views"]
+__all__ = [
+    "BREAKER_RESETS_KV",
+    "BREAKER_TRIPPED",
+    "act_on_breakers",
+    "breaker_views",
+    "build_breakers",
+    "check_stale",
+    "guard_views",
+]
 
 BREAKER_TRIPPED = "breaker_tripped"
+BREAKER_RESETS_KV = "breaker_resets"
+"""kv: strategy -> how many round trips had closed when its breakers were last re-armed (enabled again)."""
 _CENT = Decimal("0.01")
 
 

@@ -259,6 +259,26 @@ class Trader:
             return None
         return self._size(slot, signal, candle, qty_held)
 
+    def replay_breakers(self, resets: Mapping[str, int]) -> None:
+        """After a restart: feed the breakers the round trips closed before it, as they were counted then (a
+        strategy's count starts at its last re-arm, ``resets``: strategy -> round trips closed by then). A strategy
+        a breaker had stopped is marked stopped again; one whose trip never reached the disk (the engine died
+        first) is stopped now, as the uninterrupted run did."""
+        breakers = self.breakers
+        if breakers is None:
+            return
+        for index, trip in enumerate(self.portfolio.round_trips):
+            if index < resets.get(trip.strategy, 0):
+                continue
+            net = trip.pnl_value if trip.pnl_value is not None else trip.pnl
+            tripped = breakers.on_trade_closed(trip.strategy, net, trip.exit_ts_ns)
+            slot = None if tripped is None else self.slot(tripped.strategy)
+            if tripped is not None and slot is not None:
+                slot.breaker = tripped.rule
+                if slot.enabled:
+                    self.breaker_trips.append(tripped)
+        self._trips_counted = len(self.portfolio.round_trips)
+
     def _count_trips(self, breakers: Breakers) -> None:
         """Tell the breakers about the round trips closed since the last call (the market data they learn from
         :attr:`last_event` when they check for staleness: nothing per event)."""

@@ -80,6 +80,8 @@ class Reference:
     run_s: float
     orders: int
     violations: tuple[Violation, ...]
+    config: Path | None = None
+    """The configuration every run uses (a point that restarts under a changed one uses that instead)."""
 
     @property
     def timeout_s(self) -> float:
@@ -87,7 +89,9 @@ class Reference:
         return max(60.0, 20 * self.run_s)
 
 
-def run_reference(workdir: Path, data: Path | None = None, timeout_s: float = 600.0, repeats: int = 1) -> Reference:
+def run_reference(
+    workdir: Path, data: Path | None = None, timeout_s: float = 600.0, repeats: int = 1, config: Path | None = None
+) -> Reference:
     """Run the same command as the points, on a fresh file, to the end; then ``repeats`` more times on fresh files.
 
     The repeats serve twice: they must end in the same state (else replays are not deterministic and no
@@ -101,7 +105,7 @@ def run_reference(workdir: Path, data: Path | None = None, timeout_s: float = 60
     states, durations = [], []
     for attempt in range(1 + repeats):
         db = workdir / f"reference-{attempt}.db"
-        run = run_child(db, data=data, timeout_s=timeout_s)
+        run = run_child(db, data=data, config=config, timeout_s=timeout_s)
         if not run.finished:
             raise ReferenceRunError(f"the uninterrupted run failed: {run.last_line}")
         try:
@@ -124,6 +128,7 @@ def run_reference(workdir: Path, data: Path | None = None, timeout_s: float = 60
         run_s=min(durations),
         orders=len(state.orders),
         violations=tuple(check_state(state, events)),
+        config=config,
     )
 
 
@@ -141,7 +146,8 @@ class _Point:
 
     def run(self, kill: Kill | None, config: Path | None) -> ChildRun:
         ref = self.reference
-        return run_child(self.db, data=ref.data, config=config, kill=kill, run_s=ref.run_s, timeout_s=ref.timeout_s)
+        chosen = config if config is not None else ref.config
+        return run_child(self.db, data=ref.data, config=chosen, kill=kill, run_s=ref.run_s, timeout_s=ref.timeout_s)
 
     def read(self, phase: str) -> StateFile | None:
         try:

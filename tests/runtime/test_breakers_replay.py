@@ -158,3 +158,33 @@ async def test_two_errors_under_the_threshold_trip_nothing(tmp_path: Path, flaky
     db = tmp_path / "few.db"
     await run(config("test_flaky", params, {"max_errors": 3}), db)
     assert events(db, "breaker_tripped") == []
+
+
+async def test_a_restart_in_the_middle_of_a_run_of_losses_trips_where_the_uninterrupted_run_does(
+    tmp_path: Path,
+) -> None:
+    params = {"fast": 5, "slow": 20}
+    n = 3
+    straight = tmp_path / "straight.db"
+    await run(config("ema_cross", params, {"max_consecutive_losses": n}), straight)
+    expected = fills(straight)
+    free = tmp_path / "free.db"
+    await run(config("ema_cross", params, None), free)
+    trips = plain_round_trips(fills(free))
+    run_length, first_loss_exit = 0, None
+    for exit_index, net in trips:
+        run_length = run_length + 1 if net < 0 else 0
+        if run_length == 1:
+            first_loss_exit = exit_index
+        if run_length == n:
+            break
+    assert first_loss_exit is not None
+    rows = json.loads(SAMPLE.read_text())["result"]
+    first_open_ns = int(next(v for k, v in rows.items() if k != "last")[0][0]) * 10**9
+    # Stop two candles after the run's first losing exit: the count (1) must survive the restart.
+    cut = (fills(free)[first_loss_exit][0] - first_open_ns) // (60 * 10**9) + 2
+    resumed = tmp_path / "resumed.db"
+    await run(config("ema_cross", params, {"max_consecutive_losses": n}), resumed, max_events=cut)
+    await run(config("ema_cross", params, {"max_consecutive_losses": n}), resumed)
+    assert fills(resumed) == expected
+    assert [ts for ts, _ in events(resumed, "breaker_tripped")] == [ts for ts, _ in events(straight, "breaker_tripped")]

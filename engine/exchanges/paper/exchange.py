@@ -112,6 +112,7 @@ class PaperExchange:
         self._latest: dict[str, MarketEvent] = {}
         self._books: dict[str, MutableBook] = {}
         self._last_event: MarketEvent | None = None
+        self._fills_before: dict[str, list[Fill]] = {}  # by client id, from seed_fee_volume (a restart)
 
     def _rates_at(self, volume: Decimal) -> dict[str, tuple[Decimal, Decimal]]:
         return {
@@ -120,10 +121,12 @@ class PaperExchange:
         }
 
     def seed_fee_volume(self, fills: Iterable[Fill]) -> None:
-        """Count fills made before this venue existed (a restart: the stored fills), oldest first."""
-        if self._volume is not None:
-            for fill in fills:
+        """Count fills made before this venue existed (a restart: the stored fills), oldest first; and keep each
+        order's fills so far, so that an order restored partly filled goes on paying its fee as one order."""
+        for fill in fills:
+            if self._volume is not None:
                 self._volume.add(fill.ts_ns, fill.fee_asset, fill.qty * fill.price)
+            self._fills_before.setdefault(fill.client_id, []).append(fill)
 
     def _follow_fee_tier(self, ts_ns: int) -> None:
         """Charge the tier the account's volume of the 30 days before ``ts_ns`` reaches."""
@@ -487,6 +490,9 @@ class PaperExchange:
             not_before_ns=order.created_ts_ns,
             rereference=market and order.side is OrderSide.BUY,
         )
+        for fill in self._fills_before.get(client_id, ()):
+            # The fee meter rounds the order's running total, not each fill: it resumes where it stood.
+            sim.fees.record(maker=fill.liquidity == "maker", cost=fill.qty * fill.price, fee=fill.fee)
         if market and order.side is OrderSide.BUY:
             reference = reference_price(self._latest.get(order.pair), order.side)
             if reference is None:

@@ -32,6 +32,12 @@ class FeeMeter:
         self._cost = [ZERO, ZERO]
         self._charged = [ZERO, ZERO]
 
+    def record(self, *, maker: bool, cost: Decimal, fee: Decimal) -> None:
+        """Account a fill the order made before (restoring the order after a restart) without charging it."""
+        i = 1 if maker else 0
+        self._cost[i] += cost
+        self._charged[i] += fee
+
     def charge(self, *, maker: bool, cost: Decimal, rate: Decimal, cost_decimals: int) -> Decimal:
         """Record a fill of ``cost`` (quote) at fee ``rate`` and return the fee it pays, rounded up.
 
