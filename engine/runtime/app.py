@@ -352,6 +352,7 @@ class Engine:
             self.journal.set_kv(RESERVE_KV, self.trader.reserve.saved())  # the share in force from now on
         self.breaker_resets: dict[str, int] = dict(kv.get(BREAKER_RESETS_KV) or {})
         self.trader.replay_breakers(self.breaker_resets)
+        self.trader.restore_entries()
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         self._equity_written = len(self.equity_curve)

@@ -259,6 +259,33 @@ class Trader:
             return None
         return self._size(slot, signal, candle, qty_held)
 
+    def restore_entries(self) -> None:
+        """After a restart: pick up each strategy's limit entry where it stood (still open, or expired with its
+        reprice not sent yet), with the reprices its chain has already used (an entry sent again at its
+        predecessor's expiry continues that chain)."""
+        for slot in self.slots:
+            if slot.entry.limit_bps is None:
+                continue
+            mine = sorted(
+                (o for o in self.oms.orders.values() if o.strategy == slot.name and o.pair == slot.pair),
+                key=lambda o: (o.created_ts_ns, o.client_id),
+            )
+            if not mine:
+                continue
+            last = mine[-1]
+            if last.side is not OrderSide.BUY or last.order_type is not OrderType.LIMIT:
+                continue
+            if not (last.is_open or last.status is OrderStatus.EXPIRED):
+                continue
+            used = 0
+            for before, after in zip(reversed(mine[:-1]), reversed(mine[1:]), strict=True):
+                chained = before.status is OrderStatus.EXPIRED and before.expires_ns == after.created_ts_ns
+                if not chained or before.side is not OrderSide.BUY:
+                    break
+                used += 1
+            slot.last_entry = last.client_id
+            slot.reprices_left = max(slot.entry.reprices - used, 0)
+
     def replay_breakers(self, resets: Mapping[str, int]) -> None:
         """After a restart: feed the breakers the round trips closed before it, as they were counted then (a
         strategy's count starts at its last re-arm, ``resets``: strategy -> round trips closed by then). A strategy

@@ -16,7 +16,7 @@ from backtest.ema_cross_reference import read_candles
 
 from engine.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from engine.persistence import Store
-from engine.runtime.app import Engine
+from engine.runtime.app import Engine, RunOptions
 from engine.runtime.config import config_from_mapping
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +89,36 @@ async def test_abandoned_entries_are_not_sent_again_and_post_only_rests(tmp_path
     assert expired
     for order in expired:
         assert not any(o.created_ts_ns == order.expires_ns for o in buys), "an abandoned entry was sent again"
+
+
+async def test_stopping_while_entries_rest_or_expire_changes_no_order_or_fill(tmp_path: Path) -> None:
+    """An entry resting (partly filled or not) across a restart still expires and is repriced as in the
+    uninterrupted run: the restarted engine picks up the chain where it stood."""
+    params = {"entry_limit_bps": "3", "entry_ttl_candles": 2, "entry_reprices": 2}
+    straight = tmp_path / "straight.db"
+    engine = Engine.from_config(_config(params), straight)  # type: ignore[arg-type]
+    with anyio.fail_after(120):
+        await engine.run()
+    with Store.open_readonly(straight) as store:
+        orders = store.load_orders()
+        expected = [(f.ts_ns, f.side.value, f.price, f.qty, f.fee) for f in store.load_fills()]
+    first_open_ns = read_candles(SAMPLE)[0].time * NS
+    # Stop one candle after each of the first repriced entries was sent (it rests across the restart).
+    sent = [o.created_ts_ns for o in orders if o.side is OrderSide.BUY]
+    cuts = sorted({(ts - first_open_ns) // (60 * NS) for ts in sent[:10]})
+    assert len(cuts) >= 5
+    resumed = tmp_path / "resumed.db"
+    done = 0
+    for cut in cuts:
+        engine = Engine.from_config(_config(params), resumed, options=RunOptions(max_events=cut - done))  # type: ignore[arg-type]
+        with anyio.fail_after(120):
+            await engine.run()
+        done = cut
+    engine = Engine.from_config(_config(params), resumed)  # type: ignore[arg-type]
+    with anyio.fail_after(120):
+        await engine.run()
+    with Store.open_readonly(resumed) as store:
+        got = [(f.ts_ns, f.side.value, f.price, f.qty, f.fee) for f in store.load_fills()]
+        got_orders = [(o.created_ts_ns, o.side, o.qty, o.limit_price, o.status) for o in store.load_orders()]
+    assert got == expected
+    assert got_orders == [(o.created_ts_ns, o.side, o.qty, o.limit_price, o.status) for o in orders]

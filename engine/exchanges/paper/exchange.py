@@ -484,15 +484,19 @@ class PaperExchange:
             hold_asset=instrument.quote if order.side is OrderSide.BUY else instrument.base,
             hold_var=ZERO,
             hold_fixed=ZERO,
-            arrived=True,
+            # A limit order meets the market once as a taker (its first event may be strictly through its limit):
+            # taken back before any market data after its creation, it has not met it yet.
+            arrived=market or order.filled_qty > 0 or _seen_after(self._latest.get(order.pair), order.created_ts_ns),
             filled_qty=order.filled_qty,
             fill_count=fills_so_far(order),
             not_before_ns=order.created_ts_ns,
             rereference=market and order.side is OrderSide.BUY,
         )
         for fill in self._fills_before.get(client_id, ()):
-            # The fee meter rounds the order's running total, not each fill: it resumes where it stood.
+            # The fee meter rounds the order's running total, not each fill: it resumes where it stood; and the
+            # market data it traded with before the restart (replayed after it) must not fill it twice.
             sim.fees.record(maker=fill.liquidity == "maker", cost=fill.qty * fill.price, fee=fill.fee)
+            sim.traded_until_ns = max(sim.traded_until_ns, fill.ts_ns)
         if market and order.side is OrderSide.BUY:
             reference = reference_price(self._latest.get(order.pair), order.side)
             if reference is None:
@@ -540,3 +544,11 @@ class PaperExchange:
             self._close(order, event.ts_ns, "canceled after a restart: funds could not be held for it")
             return False
         return True
+
+
+def _seen_after(event: MarketEvent | None, ts_ns: int) -> bool:
+    """Whether ``event`` (a pair's latest market data) is data from after ``ts_ns`` (a candle: closed after it)."""
+    if event is None:
+        return False
+    end = event.close_ns if isinstance(event, Candle) else event.ts_ns
+    return end > ts_ns

@@ -105,6 +105,9 @@ class SimOrder:
     not_before_ns: int = 0
     rereference: bool = False
     unheld: bool = False
+    traded_until_ns: int = -1
+    """Taken back after a restart partly filled: the time of its latest fill. A candle that had closed by then (or
+    a trade printed by then) already traded with it before the restart and must not fill it again."""
 
     @property
     def remaining(self) -> Decimal:
@@ -118,9 +121,12 @@ class SimOrder:
         market when they arrive, so they are never too early.
         """
         if type(event) is Candle:
-            return self.not_before_ns >= event.ts_ns + event.interval_s * NS_PER_SECOND
+            close_ns = event.ts_ns + event.interval_s * NS_PER_SECOND
+            # (A candle fills a resting order at its close: a fill dated at or after a candle's close was made
+            # by that candle or a later one.)
+            return self.not_before_ns >= close_ns or close_ns <= self.traded_until_ns
         if isinstance(event, TradeTick):
-            return self.not_before_ns > event.ts_ns
+            return self.not_before_ns > event.ts_ns or event.ts_ns <= self.traded_until_ns
         return False
 
     def expired_before(self, event: MarketEvent) -> bool:

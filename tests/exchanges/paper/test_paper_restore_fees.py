@@ -53,3 +53,42 @@ async def test_the_fee_meter_resumes_where_the_order_stood() -> None:
     assert [f.fee for f in restarted(seed=True).fills()] == [fees[2]]
     # Without the earlier fills the meter starts afresh and charges a quantum more: the test can tell.
     assert [f.fee for f in restarted(seed=False).fills()] == [D("0.00001")]
+
+
+async def test_a_candle_replayed_after_the_restart_does_not_fill_the_order_twice() -> None:
+    """The engine replays the events after its last saved cursor: a candle that already filled part of a resting
+    order before the crash reaches the restored order again, and must not fill it again; the next candle does."""
+    straight = Venue(participation="0.5")
+    await straight.exchange.submit_order(gtd("f", OrderSide.BUY, "0.01", "100.0", None))
+    straight.feed(candle(1, **THIN))
+    (first,) = straight.fills()
+    venue = Venue({}, participation="0.5")
+    order = _order()
+    for event in straight.events:
+        order.apply(event)
+    venue.exchange.seed_fee_volume([first])
+    balances = dict(START)
+    balances["USDT"] -= first.qty * first.price + first.fee
+    balances["BTC"] += first.qty
+    assert venue.exchange.restore(balances, [order], latest=[candle(0, **THIN)]) == []
+    venue.feed(candle(1, **THIN))  # replayed: it filled the order before the restart
+    assert venue.fills() == []
+    venue.feed(candle(2, **THIN))
+    straight.feed(candle(2, **THIN))
+    assert venue.fills() == straight.fills()[1:] and len(venue.fills()) == 1
+
+
+async def test_a_limit_order_taken_back_before_it_met_the_market_may_still_take_at_the_open() -> None:
+    """Restored before any market data after its creation, a limit buy whose next open is through its limit takes
+    there (as a taker), as it would have without the restart."""
+    through = {"low": "90.0", "high": "96.0", "open_": "95.0"}
+    straight = Venue()
+    await straight.exchange.submit_order(gtd("t", OrderSide.BUY, "0.01", "100.0", None))
+    straight.feed(candle(1, **through))
+    venue = Venue({})
+    order = Order(ClientOrderId("t"), PAIR, OrderSide.BUY, OrderType.LIMIT, D("0.01"), D("100.0"), 60 * 10**9, "t")
+    order.apply(straight.events[0])  # accepted before the restart
+    assert venue.exchange.restore(dict(START), [order], latest=[candle(0, **THIN)]) == []
+    venue.feed(candle(1, **through))
+    assert [(f.price, f.liquidity) for f in venue.fills()] == [(f.price, f.liquidity) for f in straight.fills()]
+    assert [f.liquidity for f in venue.fills()] == ["taker"]
