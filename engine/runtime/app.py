@@ -353,6 +353,7 @@ class Engine:
         self.breaker_resets: dict[str, int] = dict(kv.get(BREAKER_RESETS_KV) or {})
         self.trader.replay_breakers(self.breaker_resets)
         self.trader.restore_entries()
+        self.trader.prepare_warm(saved["fills"])
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
         self._equity_written = len(self.equity_curve)

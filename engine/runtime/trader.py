@@ -11,7 +11,7 @@ runs alike). Refusals happen per signal, never per candle: the per-candle path d
 """
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -19,7 +19,7 @@ from typing import Protocol
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import NS_PER_SECOND, BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
 from engine.domain.money import ZERO
-from engine.domain.orders import ClientOrderId, OrderSide, OrderStatus, OrderType
+from engine.domain.orders import ClientOrderId, Fill, OrderSide, OrderStatus, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.market.wilder import ATR
@@ -149,6 +149,9 @@ class Trader:
         # Per-strategy circuit breakers (None when none is on: nothing is spent on them per event); the trips not
         # acted on yet (the runtime disables the strategy and records the trip), and the round trips counted.
         self.breakers = breakers
+        self._warm_buys: dict[tuple[str, str], deque[tuple[int, Decimal, Decimal]]] = {}
+        self._warm_from: dict[tuple[str, str], int] = {}
+        self._warm_avg: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self.breaker_trips: list[BreakerTrip] = []
         self.breaker_counts: dict[str, int] = {}  # trips since this trader was built, by rule
         self._trips_counted = len(portfolio.round_trips)
@@ -165,6 +168,39 @@ class Trader:
                 return slot
         return None
 
+    def prepare_warm(self, fills: Sequence[Fill]) -> None:
+        """Before :meth:`warm` after a restart: the buys of each guarded position held now, so that the guards are
+        rebuilt with the average entry each candle had then (a position built by several fills moves it)."""
+        self._warm_buys = {}
+        for slot in self.slots:
+            position = self._positions.get(slot.key)
+            if slot.guard is None or position is None or position.qty <= 0 or position.opened_ts_ns is None:
+                continue
+            opened = position.opened_ts_ns
+            # When a candle had a fill in hand: a maker fill is dated at the close of the candle that made it (the
+            # guards saw it on that candle), a taker fill at the open of its candle, which is the close of the one
+            # before (they did not): a fill counts for the candles closing at or after its date (+1 ns for takers).
+            buys = [
+                (f.ts_ns + (f.liquidity != "maker"), f.qty, f.price)
+                for f in fills
+                if f.strategy == slot.name and f.pair == slot.pair and f.side is OrderSide.BUY and f.ts_ns >= opened
+            ]
+            buys.sort(key=lambda b: b[0])
+            self._warm_buys[slot.key] = deque(buys)
+            self._warm_from[slot.key] = buys[0][0] if buys else opened + 1
+
+    def _entry_then(self, slot: StrategySlot, close_ns: int, final: Decimal) -> Decimal:
+        """The position's average entry after the buys made by ``close_ns`` (its final one when unknown)."""
+        pending = self._warm_buys.get(slot.key)
+        if pending is None:
+            return final
+        qty, cost = self._warm_avg.get(slot.key, (ZERO, ZERO))
+        while pending and pending[0][0] <= close_ns:
+            _, q, p = pending.popleft()
+            qty, cost = qty + q, cost + q * p
+        self._warm_avg[slot.key] = (qty, cost)
+        return cost / qty if qty else final
+
     def warm(self, event: MarketEvent) -> None:
         """Feed an already-processed event to the strategies only (after a restart): no venue, no orders."""
         if isinstance(event, Candle):
@@ -180,10 +216,11 @@ class Trader:
                     and position is not None
                     and position.qty > 0
                     and position.opened_ts_ns is not None
-                    and close_ns > position.opened_ts_ns
+                    and close_ns >= self._warm_from.get(slot.key, position.opened_ts_ns + 1)
                 ):
                     # The guards' memory (peak, candles held, a latched exit, a scale-out) is rebuilt as it was.
-                    slot.guard.check(event.high, event.low, position.avg_entry, slot.guard_state)
+                    entry = self._entry_then(slot, close_ns, position.avg_entry)
+                    slot.guard.check(event.high, event.low, entry, slot.guard_state)
                 slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
 
     def on_market(self, event: MarketEvent, trading: bool = True) -> list[OrderRequest]:
@@ -261,26 +298,39 @@ class Trader:
 
     def restore_entries(self) -> None:
         """After a restart: pick up each strategy's limit entry where it stood (still open, or expired with its
-        reprice not sent yet), with the reprices its chain has already used (an entry sent again at its
-        predecessor's expiry continues that chain)."""
+        reprice not sent yet), with the reprices its chain has already used (an entry sent again after its
+        predecessor expired, for what that one left, continues the chain: a new entry of the same size would be
+        taken for a reprice, which only a price that did not move between the two can make)."""
         for slot in self.slots:
             if slot.entry.limit_bps is None:
                 continue
             mine = sorted(
-                (o for o in self.oms.orders.values() if o.strategy == slot.name and o.pair == slot.pair),
+                (
+                    o
+                    for o in self.oms.orders.values()
+                    if o.strategy == slot.name
+                    and o.pair == slot.pair
+                    and o.side is OrderSide.BUY
+                    and o.order_type is OrderType.LIMIT
+                ),
                 key=lambda o: (o.created_ts_ns, o.client_id),
             )
             if not mine:
                 continue
-            last = mine[-1]
-            if last.side is not OrderSide.BUY or last.order_type is not OrderType.LIMIT:
-                continue
+            last = mine[-1]  # the latest limit entry (exits in between do not end its chain)
             if not (last.is_open or last.status is OrderStatus.EXPIRED):
                 continue
             used = 0
             for before, after in zip(reversed(mine[:-1]), reversed(mine[1:]), strict=True):
-                chained = before.status is OrderStatus.EXPIRED and before.expires_ns == after.created_ts_ns
-                if not chained or before.side is not OrderSide.BUY:
+                # A reprice is sent once its predecessor expired (at that candle, or later when a guard's exit or
+                # the strategy's own signal took that candle), for exactly what the predecessor left unfilled.
+                chained = (
+                    before.status is OrderStatus.EXPIRED
+                    and before.expires_ns is not None
+                    and after.created_ts_ns >= before.expires_ns
+                    and after.qty == before.remaining
+                )
+                if not chained:
                     break
                 used += 1
             slot.last_entry = last.client_id

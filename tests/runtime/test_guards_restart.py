@@ -85,3 +85,40 @@ async def test_stopping_and_resuming_anywhere_keeps_the_guards_fills(tmp_path: P
     assert fills(resumed) == expected_fills
     assert guard_events(resumed) == expected_guards
     assert sum(1 for f in expected_fills if f[1] == "sell") >= 10
+
+
+def limit_config() -> Config:
+    """Guards on positions built by several partial fills of limit entries (their average entry moves)."""
+    return config_from_mapping(
+        {
+            "quote_currency": "USDT",
+            "market": {"speed": "max", "file": str(SAMPLE), "pair": "BTC/USDT"},
+            "paper": {"starting_balances": {"USDT": "10000"}, "fee_volume_30d": "0", "volume_participation": "0.002"},
+            "strategies": [
+                {
+                    "name": "guarded",
+                    "kind": "ema_cross",
+                    "pair": "BTC/USDT",
+                    "params": {**GUARDS, "entry_limit_bps": "1", "entry_ttl_candles": 4, "entry_reprices": 2},
+                }
+            ],
+        }
+    )
+
+
+async def test_positions_built_by_partial_fills_keep_their_guards_across_restarts(tmp_path: Path) -> None:
+    straight = tmp_path / "straight.db"
+    with anyio.fail_after(120):
+        await Engine.from_config(limit_config(), straight).run()
+    expected = fills(straight)
+    with Store.open_readonly(straight) as store:
+        orders = store.load_orders()
+    partial = [o for o in orders if o.side.value == "buy" and 0 < o.filled_qty < o.qty]
+    assert partial, "the case needs entries filled in parts"
+    resumed = tmp_path / "resumed.db"
+    with anyio.fail_after(240):
+        for _ in range(0, 720, 37):  # a restart every 37 candles
+            await Engine.from_config(limit_config(), resumed, options=RunOptions(max_events=37)).run()
+        await Engine.from_config(limit_config(), resumed).run()
+    assert fills(resumed) == expected
+    assert guard_events(resumed) == guard_events(straight) and guard_events(straight)
