@@ -82,6 +82,8 @@ class StrategySlot:
     last_entry: str = ""
     """Limit entries: the client id of the latest entry sent, while it may still need a reprice."""
     guard_exits: int = 0
+    dust: Decimal = ZERO
+    """The pair's order minimum: a position below it cannot be sold and counts as flat (set by the trader)."""
     breaker: str = ""
     """The circuit breaker that stopped the strategy (its new entries wait until it is enabled again)."""
 
@@ -139,6 +141,7 @@ class Trader:
         self.by_pair: dict[str, list[StrategySlot]] = {}
         for slot in slots:
             self.by_pair.setdefault(slot.pair, []).append(slot)
+            slot.dust = instruments[slot.pair].ordermin if slot.pair in instruments else ZERO
         self.last_event: dict[str, MarketEvent] = {}
         self.refusal_log: deque[str] = deque(maxlen=50)
         # Refused orders since this trader was built, by rule (a limit's name, Kraken's error, ...; see Refusal).
@@ -174,7 +177,7 @@ class Trader:
         self._warm_buys = {}
         for slot in self.slots:
             position = self._positions.get(slot.key)
-            if slot.guard is None or position is None or position.qty <= 0 or position.opened_ts_ns is None:
+            if slot.guard is None or position is None or position.qty < slot.dust or position.opened_ts_ns is None:
                 continue
             opened = position.opened_ts_ns
             # When a candle had a fill in hand: a maker fill is dated at the close of the candle that made it (the
@@ -187,7 +190,14 @@ class Trader:
             ]
             buys.sort(key=lambda b: b[0])
             self._warm_buys[slot.key] = deque(buys)
-            self._warm_from[slot.key] = buys[0][0] if buys else opened + 1
+            # The guards watch the position from the buy that made it sellable (dust before it counts as flat).
+            held, start = ZERO, opened + 1
+            for when, qty, _ in buys:
+                held += qty
+                if held >= slot.dust:
+                    start = when
+                    break
+            self._warm_from[slot.key] = start
 
     def _entry_then(self, slot: StrategySlot, close_ns: int, final: Decimal) -> Decimal:
         """The position's average entry after the buys made by ``close_ns`` (its final one when unknown)."""
@@ -214,7 +224,7 @@ class Trader:
                 if (
                     slot.guard is not None
                     and position is not None
-                    and position.qty > 0
+                    and position.qty >= slot.dust
                     and position.opened_ts_ns is not None
                     and close_ns >= self._warm_from.get(slot.key, position.opened_ts_ns + 1)
                 ):
@@ -243,6 +253,10 @@ class Trader:
                 slot.history.append(event)
                 position = positions.get(slot.key)
                 qty_held = position.qty if position is not None else ZERO
+                if qty_held < slot.dust:
+                    # Dust (a partly filled entry's remainder below Kraken's order minimum) cannot be sold: to the
+                    # strategy and the guards the position is flat; the next entry adds to it, its exit sells all.
+                    qty_held = ZERO
                 ctx = slot.context
                 ctx.position_qty = qty_held
                 if slot.atr is not None:
