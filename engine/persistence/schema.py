@@ -248,6 +248,48 @@ def m006_order_expiry(db: Database) -> None:
     db.execute("ALTER TABLE [orders] ADD COLUMN [expires_ns] INTEGER")
 
 
+@MIGRATIONS(name="m007_optimize_runs")
+def m007_optimize_runs(db: Database) -> None:
+    """``trading-mcp optimize`` runs (:mod:`engine.persistence.optimize_runs`): one ``optimize_runs`` row per
+    finished run (its search arguments as JSON, the digest of its data file, seed, best parameters, value and
+    metrics, and the summary ``--json`` prints), and one ``optimize_trials`` row per trial (fold, state,
+    parameters, objective value, metrics). A run and its trials are written in one transaction when it ends: an
+    interrupted run leaves nothing. ``rerun_of`` names the run a ``--rerun`` repeated."""
+    db.execute(
+        "CREATE TABLE [optimize_runs] ("
+        " [id] INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " [created_ts_ns] INTEGER NOT NULL,"
+        " [strategy] TEXT NOT NULL,"
+        " [data] TEXT NOT NULL,"
+        " [data_sha256] TEXT NOT NULL,"
+        " [objective] TEXT NOT NULL,"
+        " [sampler] TEXT NOT NULL,"
+        " [seed] INTEGER NOT NULL,"
+        " [trials] INTEGER NOT NULL,"
+        " [folds] INTEGER NOT NULL,"
+        " [args] TEXT NOT NULL,"
+        " [best_params] TEXT,"
+        " [best_value] TEXT,"
+        " [best_metrics] TEXT,"
+        " [summary] TEXT NOT NULL,"
+        " [elapsed_ms] INTEGER NOT NULL,"
+        " [rerun_of] INTEGER REFERENCES [optimize_runs]([id])"
+        ") STRICT"
+    )
+    db.execute(
+        "CREATE TABLE [optimize_trials] ("
+        " [run_id] INTEGER NOT NULL REFERENCES [optimize_runs]([id]),"
+        " [number] INTEGER NOT NULL,"
+        " [fold] INTEGER NOT NULL,"
+        " [state] TEXT NOT NULL,"
+        " [params] TEXT NOT NULL,"
+        " [value] TEXT,"
+        " [metrics] TEXT NOT NULL,"
+        " PRIMARY KEY ([run_id], [number])"
+        ") STRICT"
+    )
+
+
 def migrate(db: Database) -> list[str]:
     """Apply the pending migrations (each in its own transaction) and return their names."""
     names = [m.name for m in MIGRATIONS.pending(db)]

@@ -29,6 +29,7 @@ from engine.runtime.catalog_refresh import CatalogChoice
 from engine.runtime.cli_backtest import BacktestError, add_backtest_parser, cmd_backtest
 from engine.runtime.cli_download import add_download_parser, cmd_download
 from engine.runtime.cli_operator import OperatorCommandError, cmd_halt, cmd_resume
+from engine.runtime.cli_optimize import OptimizeError, add_optimize_parser, cmd_optimize
 from engine.runtime.cli_orders import OrderCommandError, add_orders_parsers, cmd_cancel, cmd_close
 from engine.runtime.cli_pairs import PairsError, add_pairs_parser, cmd_pairs
 from engine.runtime.cli_scan import add_scan_parser, cmd_scan
@@ -92,6 +93,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     check.add_argument("--json", action="store_true", help="print JSON")
 
     add_backtest_parser(sub)
+    add_optimize_parser(sub)
     add_scan_parser(sub)
     add_download_parser(sub)
     return parser, sub
@@ -289,6 +291,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "status": cmd_status,
     "backtest": cmd_backtest,
+    "optimize": cmd_optimize,
     "pairs": cmd_pairs,
     "scan": cmd_scan,
     "download": cmd_download,
@@ -302,6 +305,7 @@ def run_engine_command(args: argparse.Namespace) -> int:
     except (
         UsageError,
         BacktestError,
+        OptimizeError,
         ConfigError,
         EngineError,
         ReplayError,

@@ -43,6 +43,6 @@ def test_a_state_file_from_before_the_column_loads_with_no_expiry(tmp_path: Path
     old.conn.commit()
     old.close()
     with Store.open(path) as store:
-        assert applied_migrations(store.db)[-1] == "m006_order_expiry"
+        assert "m006_order_expiry" in applied_migrations(store.db)
         [order] = store.load_orders(open_only=True)
     assert (order.client_id, order.expires_ns, order.limit_price) == ("old-1", None, D("65000.1"))

@@ -16,6 +16,7 @@ ALL = [
     "m004_events_wall_clock",
     "m005_canonical_pair_names",
     "m006_order_expiry",
+    "m007_optimize_runs",
 ]
 
 
