@@ -2,6 +2,9 @@
 
 Return convention (state it wherever a Sharpe or Sortino number is shown):
 
+* One equity point per timestamp, the last given for it (:func:`one_point_per_timestamp`): a multi-pair run
+  records equity once per candle per pair, so pairs whose candles close together repeat a timestamp, and only the
+  equity after all of them is the account's at that time. Returns are never taken between repeated timestamps.
 * The curve is resampled to **daily UTC closes**: the close of a day is the last equity at or before the
   UTC midnight that ends it (a point stamped exactly 00:00 belongs to the day ending there, like a candle
   close), forward-filled over days without points. The series opens with the curve's first equity (or the
@@ -15,7 +18,8 @@ Return convention (state it wherever a Sharpe or Sortino number is shown):
   consecutive points, ``P = seconds_per_year / median_gap`` with a 365-day year. The interval used is
   reported (``"1d"`` or e.g. ``"3600s"``).
 * A ratio is ``None`` when undefined: fewer than two returns, zero deviation, or a non-positive equity that
-  makes a simple return meaningless. Ratios are rounded half-even to 4 places.
+  makes a simple return meaningless. Ratios are rounded half-even to 4 places. A report asks more before it shows
+  one (too few returns to mean anything: see :mod:`engine.portfolio.performance`).
 
 All arithmetic runs in a private 34-digit decimal context so a caller's context cannot change results.
 
@@ -42,6 +46,7 @@ __all__ = [
     "ReturnSeries",
     "RunningDrawdown",
     "daily_closes",
+    "one_point_per_timestamp",
     "return_series",
     "round_ratio",
     "sharpe_ratio",
@@ -177,6 +182,22 @@ def _check_sorted(previous_ts: int, ts: int) -> None:
         raise PerformanceError(f"equity curve not sorted by time: {ts} after {previous_ts}")
 
 
+def one_point_per_timestamp(curve: Sequence[EquityPoint]) -> list[EquityPoint]:
+    """``curve`` (sorted by time) with one point per timestamp: the last one given for it. Linear.
+
+    Raises:
+        PerformanceError: if the curve is not sorted by ``ts_ns``.
+    """
+    kept: list[EquityPoint] = []
+    for point in curve:
+        if kept and point.ts_ns <= kept[-1].ts_ns:
+            _check_sorted(kept[-1].ts_ns, point.ts_ns)
+            kept[-1] = point
+        else:
+            kept.append(point)
+    return kept
+
+
 def daily_closes(curve: Sequence[EquityPoint], opening: Decimal | None = None) -> list[Decimal]:
     """Resample ``curve`` (sorted by time) to daily UTC closes, opening value first.
 
@@ -229,7 +250,7 @@ def return_series(curve: Sequence[EquityPoint], opening: Decimal | None = None) 
     """Pick the return sampling described in the module docstring and compute the returns.
 
     Args:
-        curve: equity points sorted by time.
+        curve: equity points sorted by time; of repeated timestamps only the last point counts.
         opening: equity just before the first point (e.g. the starting capital); opens the series.
 
     Returns:
@@ -239,6 +260,7 @@ def return_series(curve: Sequence[EquityPoint], opening: Decimal | None = None) 
     Raises:
         PerformanceError: if the curve is not sorted by ``ts_ns``.
     """
+    curve = one_point_per_timestamp(curve)
     if not curve or (len(curve) < 2 and opening is None):
         return None
     span = curve[-1].ts_ns - curve[0].ts_ns

@@ -9,7 +9,21 @@ Sharpe uses the sample standard deviation, Sortino the downside deviation ``sqrt
 over all returns.
 Curves spanning less than two days fall back to their native median sampling interval, annualised with
 ``sqrt(seconds_per_year / interval)``; ``PerformanceReport.return_interval`` says which (``"1d"``,
-``"3600s"``...).
+``"3600s"``...) and ``periods_per_year`` the factor P behind ``sqrt(P)``. The curve has one point per timestamp,
+the last (a multi-pair run records equity once per candle per pair): repeated timestamps never make a return, a
+drawdown or the opening equity.
+
+CAGR: ``(end_equity / start_equity) ** (365 days / span) - 1``, ``span`` from the curve's first to its last
+timestamp (``span_days``).
+
+When annualised figures are n/a: Sharpe, Sortino and CAGR are ``None`` unless the curve spans at least two days
+**and** has at least 30 returns at its sampling (:data:`MIN_ANNUALISED_RETURNS`), i.e. about a month of daily
+closes; ``annualised_note`` then says why (empty when all three hold). The reason is the error of the estimate:
+an annualised Sharpe ratio's standard error is about ``sqrt((1 + SR^2 / 2) / years)`` whatever the sampling, so
+12 hours of one-minute returns (720 of them) give ±27, and 30 daily returns still ±3.5; a return compounded to a
+year from a few hours or days is an extrapolation, not a measurement. Fewer than 30 returns also leave the
+deviation itself unreliable. (The bare formulas in :mod:`engine.portfolio.equity` still answer for any two
+returns.)
 
 Trade statistics: a win is ``pnl > 0``, a loss ``pnl < 0`` (break-even trades count in neither, but do count
 in ``trade_count``, ``win_rate`` and ``expectancy``). ``pnl`` is net of fees; it is the account-currency
@@ -36,16 +50,22 @@ Errors: :class:`~engine.portfolio.equity.PerformanceError` (a ``ValueError``) fo
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, localcontext
 from typing import Literal
 
 from engine.domain.money import ZERO, to_plain_str
 from engine.portfolio.equity import (
     CTX,
+    DAY_NS,
+    NATIVE_FALLBACK_SPAN_NS,
+    NS_PER_SECOND,
+    SECONDS_PER_YEAR,
     EquityPoint,
     PerformanceError,
+    ReturnSeries,
     RunningDrawdown,
+    one_point_per_timestamp,
     require_amount,
     return_series,
     round_ratio,
@@ -54,6 +74,8 @@ from engine.portfolio.equity import (
 )
 
 __all__ = [
+    "MIN_ANNUALISED_RETURNS",
+    "MIN_ANNUALISED_SPAN_NS",
     "ClosedTrade",
     "EquityPoint",
     "GroupKey",
@@ -68,6 +90,16 @@ __all__ = [
 ]
 
 GroupKey = Literal["strategy", "pair"]
+
+MIN_ANNUALISED_RETURNS = 30
+"""Fewest returns (at the reported sampling) behind a Sharpe, Sortino or CAGR figure."""
+MIN_ANNUALISED_SPAN_NS = NATIVE_FALLBACK_SPAN_NS
+"""Shortest curve (two days) with annualised figures: shorter ones are sampled at their native interval, whose
+many returns do not make a year's estimate any less extrapolated."""
+_NS_PER_YEAR = Decimal(SECONDS_PER_YEAR * NS_PER_SECOND)
+_NO_CURVE_NOTE = (
+    "Sharpe, Sortino and CAGR n/a: no equity curve (a strategy's or a pair's share of the account has none)"
+)
 
 
 # The default of ClosedTrade's value fields: "the quote figures themselves". A NaN, so never a legitimate value
@@ -159,6 +191,11 @@ class PerformanceReport:
             above (but counted in ``trade_count``, ``wins``, ``losses``, ``win_rate`` and ``exposure``).
         unvalued_pnl: pair -> the summed ``pnl`` of those trades, in the pair's quote asset (empty when none).
         unvalued_fees: pair -> their summed ``fees``, in the pair's quote asset.
+        cagr: compound annual growth rate, ``(end_equity / start_equity) ** (365 days / span) - 1``.
+        periods_per_year: P, the annualisation of the ratios (``sqrt(P)``): 365 for daily returns, else the
+            returns a year of the native interval holds (525600 for ``"60s"``).
+        span_days: the curve's span, first to last timestamp, in days (the CAGR's ``span``).
+        annualised_note: why Sharpe, Sortino or CAGR is ``None`` (see the module docstring); empty when all hold.
 
     Money figures are in the account currency (see the module docstring).
     """
@@ -190,6 +227,10 @@ class PerformanceReport:
     unvalued_trades: int = 0
     unvalued_pnl: Mapping[str, Decimal] = field(default_factory=dict)
     unvalued_fees: Mapping[str, Decimal] = field(default_factory=dict)
+    cagr: Decimal | None = None
+    periods_per_year: Decimal | None = None
+    span_days: Decimal | None = None
+    annualised_note: str = ""
 
     def to_dict(self) -> dict[str, str | int | None]:
         """JSON-safe mapping of the scalar metrics: Decimals as plain strings (no exponent), counts as ints,
@@ -329,6 +370,58 @@ def exposure_fraction(trades: Iterable[ClosedTrade], start_ns: int, end_ns: int)
     return CTX.divide(Decimal(covered), Decimal(end_ns - start_ns))
 
 
+@dataclass(frozen=True, slots=True)
+class _Annualised:
+    """The curve's annualised figures and the sampling behind them (see the module docstring)."""
+
+    sharpe: Decimal | None = None
+    sortino: Decimal | None = None
+    cagr: Decimal | None = None
+    interval: str | None = None
+    return_count: int = 0
+    periods_per_year: Decimal | None = None
+    span_days: Decimal | None = None
+    note: str = _NO_CURVE_NOTE
+
+
+def _annualised(series: ReturnSeries | None, span_ns: int, start: Decimal, end: Decimal) -> _Annualised:
+    """Sharpe, Sortino and CAGR where they hold (the rule is in the module docstring), else ``None`` and why."""
+    returns = () if series is None else series.returns
+    per_year = None if series is None else series.periods_per_year
+    interval = None if series is None else series.interval
+    sampled = _Annualised(
+        interval=interval,
+        return_count=len(returns),
+        periods_per_year=per_year,
+        span_days=CTX.divide(Decimal(span_ns), Decimal(DAY_NS)),
+    )
+    not_held = "Sharpe, Sortino and CAGR n/a"
+    if span_ns < MIN_ANNUALISED_SPAN_NS:
+        days = f"{span_ns / DAY_NS:.2f}"
+        return replace(sampled, note=f"{not_held}: the run spans {days} days, under the 2 an annualised figure needs")
+    if per_year is None or not returns:
+        return replace(sampled, note=f"{not_held}: the equity was not always positive, so returns are undefined")
+    if len(returns) < MIN_ANNUALISED_RETURNS:
+        few = f"{len(returns)} returns at {interval}, fewer than the {MIN_ANNUALISED_RETURNS}"
+        return replace(sampled, note=f"{not_held}: {few} an annualised figure needs")
+    sharpe = sharpe_ratio(returns, per_year)
+    sortino = sortino_ratio(returns, per_year)
+    notes = []
+    if sharpe is None:
+        notes.append("Sharpe n/a: the returns never vary")
+    if sortino is None:
+        notes.append("Sortino n/a: no return was negative")
+    cagr: Decimal | None = None
+    if start > ZERO and end > ZERO:
+        with localcontext(CTX):
+            cagr = (end / start) ** (_NS_PER_YEAR / Decimal(span_ns)) - 1
+    elif start > ZERO:
+        cagr = Decimal(-1)  # all of it lost
+    else:
+        notes.append("CAGR n/a: the opening equity is not positive")
+    return replace(sampled, sharpe=sharpe, sortino=sortino, cagr=cagr, note="; ".join(notes))
+
+
 def _report(
     stats: _TradeStats,
     *,
@@ -338,10 +431,7 @@ def _report(
     end_equity: Decimal | None = None,
     total_return: Decimal | None = None,
     drawdown: RunningDrawdown | None = None,
-    sharpe: Decimal | None = None,
-    sortino: Decimal | None = None,
-    return_interval: str | None = None,
-    return_count: int = 0,
+    annualised: _Annualised = _Annualised(),
 ) -> PerformanceReport:
     with localcontext(CTX):
         count = stats.trade_count
@@ -353,10 +443,10 @@ def _report(
             fees_paid=fees_paid,
             max_drawdown=None if drawdown is None else drawdown.max_drawdown,
             max_drawdown_abs=None if drawdown is None else drawdown.max_drawdown_abs,
-            sharpe=sharpe,
-            sortino=sortino,
-            return_interval=return_interval,
-            return_count=return_count,
+            sharpe=annualised.sharpe,
+            sortino=annualised.sortino,
+            return_interval=annualised.interval,
+            return_count=annualised.return_count,
             trade_count=count,
             wins=stats.wins,
             losses=stats.losses,
@@ -373,6 +463,10 @@ def _report(
             unvalued_trades=count - stats.valued_count,
             unvalued_pnl=stats.unvalued_pnl,
             unvalued_fees=stats.unvalued_fees,
+            cagr=annualised.cagr,
+            periods_per_year=annualised.periods_per_year,
+            span_days=annualised.span_days,
+            annualised_note=annualised.note,
         )
 
 
@@ -387,7 +481,8 @@ def compute_report(
     Linear in the curve (plus sorting the trades for exposure): 50,000+ points take well under a second.
 
     Args:
-        curve: equity points sorted by ``ts_ns`` (duplicates allowed); may be empty.
+        curve: equity points sorted by ``ts_ns``; may be empty. Of points sharing a timestamp only the last
+            counts (a multi-pair run records equity once per candle per pair).
         trades: the run's closed round trips.
         fees_paid: all fees paid in the run, including those of positions still open, in the account currency
             (the portfolio's ``fees_paid``: each fee valued when paid; fees that could not be valued are not in
@@ -402,21 +497,16 @@ def compute_report(
     if starting_equity is not None:
         require_amount(starting_equity, "starting_equity")
     stats = _trade_stats(trades)
+    curve = one_point_per_timestamp(curve)  # the account's equity at each time: the last point given for it
     if not curve:
         return _report(stats, fees_paid=fees_paid, exposure=None, start_equity=starting_equity)
     drawdown = RunningDrawdown(starting_equity)
-    previous_ts = curve[0].ts_ns
     for point in curve:
-        if point.ts_ns < previous_ts:
-            raise PerformanceError(f"equity curve not sorted by time: {point.ts_ns} after {previous_ts}")
-        previous_ts = point.ts_ns
         drawdown.update(point.equity)
     start = curve[0].equity if starting_equity is None else starting_equity
     end = curve[-1].equity
     total_return = CTX.subtract(CTX.divide(end, start), Decimal(1)) if start > ZERO else None
-    series = return_series(curve, starting_equity)
-    returns = () if series is None else series.returns
-    per_year = Decimal(0) if series is None else series.periods_per_year
+    span_ns = curve[-1].ts_ns - curve[0].ts_ns
     return _report(
         stats,
         fees_paid=fees_paid,
@@ -425,10 +515,7 @@ def compute_report(
         end_equity=end,
         total_return=total_return,
         drawdown=drawdown,
-        sharpe=sharpe_ratio(returns, per_year),
-        sortino=sortino_ratio(returns, per_year),
-        return_interval=None if series is None else series.interval,
-        return_count=len(returns),
+        annualised=_annualised(return_series(curve, starting_equity), span_ns, start, end),
     )
 
 

@@ -108,11 +108,26 @@ def test_full_report_by_hand() -> None:
     assert report.exposure == Decimal("0.6666666666666666666666666666666667")
     assert report.return_interval == "1d"
     assert report.return_count == 6
+    assert report.periods_per_year == Decimal(365) and report.span_days == Decimal(6)
+    # Six daily returns are too few for an annualised figure (30 needed): n/a, and the note says why.
+    assert report.sharpe is None and report.sortino is None and report.cagr is None
+    assert report.annualised_note == (
+        "Sharpe, Sortino and CAGR n/a: 6 returns at 1d, fewer than the 30 an annualised figure needs"
+    )
+
+
+def test_full_report_over_a_month_by_hand() -> None:
+    values = [100 + (i * 37) % 23 - (i % 5) * 2 + i for i in range(31)]  # 31 daily closes: 30 returns
+    curve = [EquityPoint(T0 + i * DAY_NS, Decimal(v)) for i, v in enumerate(values)]
+    report = compute_report(curve, [], fees_paid=ZERO)
+    assert (report.return_interval, report.return_count, report.annualised_note) == ("1d", 30, "")
     floats = [float(v) for v in values]
     returns = [b / a - 1 for a, b in itertools.pairwise(floats)]
     expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(365)
     assert report.sharpe is not None
     assert float(report.sharpe) == pytest.approx(expected, abs=1e-4)
+    assert report.cagr is not None
+    assert float(report.cagr) == pytest.approx((floats[-1] / floats[0]) ** (365 / 30) - 1, rel=1e-12)
 
 
 def test_starting_equity_is_return_base_and_first_peak() -> None:
