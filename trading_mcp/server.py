@@ -43,6 +43,7 @@ from trading_mcp.registry import ToolSet
 from trading_mcp.resources import register_resources
 from trading_mcp.source import source_of
 from trading_mcp.tools_read import register_read_tools
+from trading_mcp.tools_research import BacktestFacade, register_research_tools
 from trading_mcp.tools_write import WRITE_TOOLS, register_write_tools
 
 __all__ = ["SERVER_NAME", "build_server", "instructions_for"]
@@ -141,6 +142,8 @@ def build_server(
 
     tools = ToolSet()
     register_read_tools(tools, facade, redactor)
+    if isinstance(facade, BacktestFacade):  # changes nothing in the account: offered in read-only mode too
+        register_research_tools(tools, facade)
     if not read_only:
         register_write_tools(tools, facade, notifier, confirmations, redactor)
 

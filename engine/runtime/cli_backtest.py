@@ -11,6 +11,12 @@ Every order refused before it was sent is reported: counted by rule in the text 
 ``--json`` lists is read back from there). Orders the simulated venue rejected are listed beside them. ``--json``
 also lists every fill (time, side, price, qty, fee), so a run can be compared fill for fill with another
 implementation of the same rules (tests/backtest/test_cross_check.py does).
+
+``--start`` / ``--end`` (ISO dates or date-times, UTC) replay only the candles inside that window; ``window`` says
+which were. ``metrics`` holds CAGR and the annualisation of the ratios (``return_interval``, ``periods_per_year``);
+a figure that does not hold is null, ``annualised_note`` says why (:mod:`engine.portfolio.performance`).
+
+The run itself is :mod:`engine.runtime.backtest_run`'s, which the MCP tool ``backtest`` runs too.
 """
 
 import argparse
@@ -22,32 +28,34 @@ from typing import Any
 
 import anyio
 
-from engine.domain.orders import Fill, Order, OrderStatus
-from engine.persistence import Store
+from engine.domain.orders import Fill, Order
+from engine.errors import InvalidRequest
 from engine.persistence.records import EventRecord
-from engine.risk.limits import RiskLimits
-from engine.runtime.app import Engine, RunOptions, replay_file
-from engine.runtime.config import Config, config_from_mapping, load_config
-from engine.runtime.facade import EngineFacade, iso
-from engine.runtime.journal import ORDER_REFUSED
-from engine.runtime.sources import ReplayMarketSource
+from engine.runtime.app import Engine
+from engine.runtime.backtest_run import (
+    BACKTEST_YIELD_S,
+    RISK_LIMIT_CHOICES,
+    BacktestError,
+    BacktestOutcome,
+    BacktestSpec,
+    parse_when,
+    prepare_backtest,
+    run_prepared,
+)
+from engine.runtime.backtest_run import backtest_config as config_for
+from engine.runtime.config import Config, load_config
+from engine.runtime.facade import iso
 
 __all__ = [
     "BACKTEST_YIELD_S",
+    "RISK_LIMIT_CHOICES",
     "BacktestError",
     "add_backtest_parser",
     "backtest_config",
+    "backtest_spec",
     "cmd_backtest",
     "render_backtest",
 ]
-
-# A backtest serves nobody while it runs: yield to the event loop rarely (each yield can cost a GIL hand-off).
-BACKTEST_YIELD_S = 0.25
-RISK_LIMIT_CHOICES = ("none", "config")
-
-
-class BacktestError(Exception):
-    """A mistake in the backtest's command line; the message is shown as is."""
 
 
 def add_backtest_parser(sub: Any) -> None:
@@ -64,6 +72,8 @@ def add_backtest_parser(sub: Any) -> None:
         default="none",
         help="none (default): sizes and exposure unbounded; config: the --config file's [risk] limits",
     )
+    bt.add_argument("--start", help="replay candles opening at or after this ISO date or date-time (UTC)")
+    bt.add_argument("--end", help="...and closing at or before this one (a date: through its end)")
     bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
     bt.add_argument("--json", action="store_true", help="print JSON")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -79,96 +89,45 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
     return params
 
 
+def backtest_spec(args: argparse.Namespace) -> BacktestSpec:
+    """The command line as a :class:`~engine.runtime.backtest_run.BacktestSpec`.
+
+    Raises:
+        BacktestError: a malformed ``--param``, ``--start`` or ``--end``.
+    """
+    try:
+        start = parse_when(args.start, what="start") if getattr(args, "start", None) else None
+        end = parse_when(args.end, what="end") if getattr(args, "end", None) else None
+    except InvalidRequest as exc:
+        raise BacktestError(f"--{exc}") from None
+    if start is not None and end is not None and start >= end:
+        raise BacktestError(f"--start {args.start} is not before --end {args.end}")
+    return BacktestSpec(
+        data=args.data,
+        strategy=args.strategy,
+        params=_parse_params(args.param),
+        pair=args.pair,
+        interval_minutes=args.interval,
+        risk_limits=getattr(args, "risk_limits", "none"),
+        start_ns=start,
+        end_ns=end,
+    )
+
+
 def backtest_config(args: argparse.Namespace) -> Config:
     """The configuration of one backtest: the ``--config`` file (or the defaults) with one strategy on the file,
     replayed at full speed, under no risk limits unless ``--risk-limits config``."""
-    if not args.data.is_file():
-        raise BacktestError(f"data file {args.data} does not exist or is not a file")
-    base = load_config(args.config).model_dump()
-    base["strategies"] = [
-        {"name": args.strategy, "kind": args.strategy, "pair": args.pair, "params": _parse_params(args.param)}
-    ]
-    base["market"] = {**base["market"], "file": args.data, "pair": args.pair, "speed": "max"}
-    if args.interval:
-        base["market"]["interval_minutes"] = args.interval
-    if getattr(args, "risk_limits", "none") == "none":
-        # A backtest must not be stopped by limits tuned for live trading: none apply unless asked for.
-        unbounded = RiskLimits.unbounded().model_dump()
-        base["risk"] = {**base["risk"], "limits": unbounded, "caps": unbounded}
-    return config_from_mapping(base)
+    return config_for(load_config(args.config), backtest_spec(args))
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    config = backtest_config(args)
-    interval = config.market.interval_minutes * 60 if config.market.interval_minutes else None
-    replay = replay_file(args.data, args.pair, interval)
-    source = ReplayMarketSource(replay, None, args.data.name, yield_interval_s=BACKTEST_YIELD_S)
-    options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
-    engine = Engine.from_config(config, args.db, source=source, options=options)
+    prepared = prepare_backtest(load_config(args.config), backtest_spec(args), args.db)
+    engine = prepared.engine
     for note in engine.notes:
         print(f"trading-mcp backtest: {note}", file=sys.stderr)
-    show_progress = not args.no_progress and len(replay) > 20000 and sys.stderr.isatty()
-
-    async def main() -> dict[str, Any]:
-        async with engine.serve() as facade:
-            async with anyio.create_task_group() as tg:
-                if show_progress:
-                    tg.start_soon(_progress_bar, engine)
-                await engine.done.wait()
-                tg.cancel_scope.cancel()
-            refused = engine.trader.refusal_counts
-            total = sum(refused.values())
-            # What --json lists is what the database holds: this run's order_refused events (the last ones).
-            events, fills, orders = await engine.read(lambda store: _recorded(store, total))
-        facade = EngineFacade(engine)
-        perf = await facade.performance()
-        limits = engine.risk.limits
-        return {
-            "data": str(args.data),
-            "pair": config.market.pair,
-            "notes": engine.notes,
-            "strategy": args.strategy,
-            "params": {k: str(v) for k, v in engine.slots[0].strategy.shown_values().items()},
-            "candles": engine.state.cursor,
-            "risk_limits": {
-                "applied": args.risk_limits,
-                "limits": None if args.risk_limits == "none" else limits.model_dump(mode="json"),
-            },
-            # [risk.rules] of --config apply in a backtest as in a run (the same code), each trip counted by rule.
-            "account_rules": {
-                "rules": engine.account_guard.rules.model_dump(mode="json", exclude_none=True),
-                "trips": dict(sorted(engine.account_guard.trips.items())),
-                "trading_state": engine.risk.state.value,
-            },
-            # Position guards (the strategy's stop_loss_pct, take_profit_pct, ... parameters), triggers by rule.
-            "guard_exits": dict(sorted(engine.trader.guard_counts.items())),
-            # Per-strategy circuit breakers ([risk.breakers] in --config): trips by rule (each disables its strategy).
-            "breaker_trips": dict(sorted(engine.trader.breaker_counts.items())),
-            "metrics": perf.metrics,
-            "return_interval": perf.return_interval,
-            "final_equity": format(engine.portfolio.equity(), "f"),
-            "fills": [_fill_json(f) for f in fills],
-            "trades": [
-                {
-                    "entry": iso(t.entry_ts_ns) or "",
-                    "exit": iso(t.exit_ts_ns) or "",
-                    "qty": format(t.qty, "f"),
-                    "entry_price": format(t.entry_price, "f"),
-                    "exit_price": format(t.exit_price, "f"),
-                    "pnl": format(t.pnl, "f"),
-                    "fees": format(t.fees, "f"),
-                }
-                for t in engine.portfolio.round_trips
-            ],
-            "refusals": {
-                "total": total,
-                "by_rule": dict(sorted(refused.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "orders": [_refusal_json(e) for e in events],
-            },
-            "rejected_by_venue": [_rejection_json(o) for o in orders],
-        }
-
-    result = anyio.run(main)
+    show_progress = not args.no_progress and prepared.window.candles > 20000 and sys.stderr.isatty()
+    outcome = anyio.run(run_prepared, prepared, _progress_bar if show_progress else None)
+    result = backtest_json(args, outcome)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -176,10 +135,58 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recorded(store: Store, refusals: int) -> tuple[list[EventRecord], list[Fill], list[Order]]:
-    events = store.tail_events(refusals, ORDER_REFUSED) if refusals else []
-    rejected = [o for o in store.load_orders() if o.status is OrderStatus.REJECTED]
-    return events, store.load_fills(), rejected
+def backtest_json(args: argparse.Namespace, outcome: BacktestOutcome) -> dict[str, Any]:
+    """What ``--json`` prints (and the text summary shows)."""
+    engine = outcome.engine
+    config = engine.config
+    refused = engine.trader.refusal_counts
+    total = sum(refused.values())
+    limits = engine.risk.limits
+    return {
+        "data": str(args.data),
+        "pair": config.market.pair,
+        "notes": engine.notes,
+        "strategy": args.strategy,
+        "params": {k: str(v) for k, v in engine.slots[0].strategy.shown_values().items()},
+        "candles": engine.state.cursor,
+        "window": outcome.window.model_dump(mode="json"),
+        "risk_limits": {
+            "applied": args.risk_limits,
+            "limits": None if args.risk_limits == "none" else limits.model_dump(mode="json"),
+        },
+        # [risk.rules] of --config apply in a backtest as in a run (the same code), each trip counted by rule.
+        "account_rules": {
+            "rules": engine.account_guard.rules.model_dump(mode="json", exclude_none=True),
+            "trips": dict(sorted(engine.account_guard.trips.items())),
+            "trading_state": engine.risk.state.value,
+        },
+        # Position guards (the strategy's stop_loss_pct, take_profit_pct, ... parameters), triggers by rule.
+        "guard_exits": dict(sorted(engine.trader.guard_counts.items())),
+        # Per-strategy circuit breakers ([risk.breakers] in --config): trips by rule (each disables its strategy).
+        "breaker_trips": dict(sorted(engine.trader.breaker_counts.items())),
+        "metrics": outcome.performance.metrics,
+        "return_interval": outcome.performance.return_interval,
+        "final_equity": format(engine.portfolio.equity(), "f"),
+        "fills": [_fill_json(f) for f in outcome.fills],
+        "trades": [
+            {
+                "entry": iso(t.entry_ts_ns) or "",
+                "exit": iso(t.exit_ts_ns) or "",
+                "qty": format(t.qty, "f"),
+                "entry_price": format(t.entry_price, "f"),
+                "exit_price": format(t.exit_price, "f"),
+                "pnl": format(t.pnl, "f"),
+                "fees": format(t.fees, "f"),
+            }
+            for t in engine.portfolio.round_trips
+        ],
+        "refusals": {
+            "total": total,
+            "by_rule": dict(sorted(refused.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "orders": [_refusal_json(e) for e in outcome.refusal_events],
+        },
+        "rejected_by_venue": [_rejection_json(o) for o in outcome.rejected],
+    }
 
 
 def _fill_json(fill: Fill) -> dict[str, str]:
@@ -222,6 +229,7 @@ def render_backtest(result: dict[str, Any]) -> str:
     m = result["metrics"]
     lines = [
         f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
+        f"  window         {result['window']['start']} to {result['window']['end']}",
         f"  risk limits    {_limits_line(result['risk_limits'])}",
         f"  account rules  {_rules_line(result['account_rules'])}",
         f"  final equity {result['final_equity']}",
@@ -233,14 +241,22 @@ def render_backtest(result: dict[str, Any]) -> str:
         "max_drawdown",
         "sharpe",
         "sortino",
+        "cagr",
         "trade_count",
         "win_rate",
         "profit_factor",
         "expectancy",
         "exposure",
     ):
-        lines.append(f"  {key:<14} {m.get(key)}")
-    lines.append(f"  (ratios from {result['return_interval']} returns, annualised over 365 days)")
+        value = m.get(key)
+        lines.append(f"  {key:<14} {'n/a' if value is None else value}")
+    days = "n/a" if m.get("span_days") is None else f"{float(m['span_days']):.2f}"  # display only
+    lines.append(
+        f"  (ratios from {m.get('return_count')} {result['return_interval']} returns, annualised by "
+        f"sqrt({m.get('periods_per_year')}); CAGR over {days} days of 365)"
+    )
+    if m.get("annualised_note"):
+        lines.append(f"  ({m['annualised_note']})")
     lines.append(f"  fills          {len(result['fills'])}")
     guards = result["guard_exits"]
     if guards:

@@ -29,6 +29,7 @@ from engine.runtime.markets_view import MarketsView, engine_scan
 from engine.runtime.strategy_protection import BREAKER_RESETS_KV, breaker_views, guard_views
 from engine.runtime.views import (
     AssetBalanceView,
+    BacktestView,
     BalanceView,
     DiagnosisView,
     EmergencyStopView,
@@ -456,6 +457,41 @@ class EngineFacade:
             else "ok"
         )
         return DiagnosisView(mode=self.mode, overall=worst, checks=checks)
+
+    async def backtest(
+        self,
+        kind: str,
+        params: Mapping[str, object],
+        pair: str,
+        data: str,
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> BacktestView:
+        """Backtest one strategy ``kind`` with ``params`` on ``data`` (``"sample"`` or a file name inside the data
+        folder), optionally over the window ``start`` to ``end`` (ISO dates), on a simulated account built from
+        this engine's configuration; run in a worker process within ``timeout_s`` (default 120 s), against an
+        in-memory store of its own: nothing of this engine is read or changed beyond its configuration. The run
+        is ``trading-mcp backtest``'s (:mod:`engine.runtime.backtest_run`).
+
+        Raises:
+            InvalidRequest: an unknown kind, a bad parameter, window or data name, or a run over its time.
+            NotAllowed: another backtest is running.
+        """
+        from engine.runtime.backtest_run import BACKTEST_TIMEOUT_S, backtest_in_worker
+
+        limit = BACKTEST_TIMEOUT_S if timeout_s is None else timeout_s
+        return await backtest_in_worker(
+            self._engine.config,
+            kind=kind,
+            params=params,
+            pair=pair,
+            data=data,
+            start=start,
+            end=end,
+            timeout_s=limit,
+        )
 
     # -- changes ----------------------------------------------------------------------------------------------
     async def record_event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:

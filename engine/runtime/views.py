@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 __all__ = [
     "AssetBalanceView",
+    "BacktestView",
+    "BacktestWindowView",
     "BalanceView",
     "CheckView",
     "Dec",
@@ -320,3 +322,38 @@ class EmergencyStopView(_View):
     trading_state: TradingState
     open_orders_after: int
     positions_after: list[PositionView]
+
+
+class BacktestWindowView(_View):
+    """The stretch of the data a backtest replayed."""
+
+    start: str = Field(description="Open of the first candle replayed (UTC).")
+    end: str = Field(description="Close of the last candle replayed (UTC).")
+    candles: int = Field(description="How many candles were replayed.")
+    requested_start: str | None = Field(None, description="The window's start as asked (None: the file's start).")
+    requested_end: str | None = Field(None, description="The window's end as asked (None: the file's end).")
+
+
+class BacktestView(_View):
+    """A backtest's summary: one strategy over a data file, on a simulated account of its own (the live engine's
+    state is neither read nor changed); the figures ``trading-mcp backtest --json`` prints for the same run."""
+
+    data: str = Field(description="The data file, as named ('sample': the shipped Kraken one-minute capture).")
+    strategy: str
+    params: dict[str, str] = Field(description="The parameters it ran with (defaults of the others left out).")
+    pair: str
+    quote_currency: str = Field(description="The account currency of every money figure.")
+    window: BacktestWindowView
+    final_equity: Dec
+    metrics: dict[str, str | int | None] = Field(
+        description="As get_performance reports them. A figure that does not hold is null: Sharpe, Sortino and "
+        "cagr need at least two days and 30 returns (annualised_note says why they are null); return_interval and "
+        "periods_per_year are the annualisation used."
+    )
+    trades: int = Field(description="Closed round trips.")
+    fills: int
+    refusals: dict[str, int] = Field(description="Orders refused before they were sent, by rule.")
+    guard_exits: dict[str, int] = Field(description="Position guard exits (stop loss, take profit...), by rule.")
+    breaker_trips: dict[str, int] = Field(description="Circuit breaker trips, by rule.")
+    rejected_by_venue: int = Field(description="Orders the simulated venue rejected.")
+    notes: list[str] = Field(default_factory=list, description="What the run had to assume (a pair's rules...).")

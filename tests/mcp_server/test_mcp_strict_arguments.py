@@ -12,6 +12,7 @@ from engine.runtime.facade import EngineFacade
 from trading_mcp.arguments import DECIMAL_TEXT
 from trading_mcp.server import build_server
 from trading_mcp.tools_read import READ_TOOLS
+from trading_mcp.tools_research import RESEARCH_TOOLS
 from trading_mcp.tools_write import WRITE_TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -129,7 +130,7 @@ async def test_an_unknown_key_is_refused_and_named_with_the_known_ones(facade: E
 async def test_every_tool_refuses_unknown_keys_and_advertises_a_closed_schema(facade: EngineFacade, mode: str) -> None:
     async with Client(build_server(facade), mode=mode) as client:
         listed = (await client.list_tools()).tools
-        assert {t.name for t in listed} == set(READ_TOOLS) | set(WRITE_TOOLS)
+        assert {t.name for t in listed} == set(READ_TOOLS) | set(RESEARCH_TOOLS) | set(WRITE_TOOLS)
         results = {t.name: await client.call_tool(t.name, {"zz_unknown": 1}) for t in listed}
     for tool in listed:
         assert tool.input_schema.get("additionalProperties") is False, tool.name

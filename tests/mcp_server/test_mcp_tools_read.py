@@ -22,6 +22,7 @@ from engine.runtime.views import (
 from trading_mcp.models import EventsView
 from trading_mcp.server import build_server
 from trading_mcp.tools_read import READ_TOOLS
+from trading_mcp.tools_research import RESEARCH_TOOLS
 from trading_mcp.tools_write import WRITE_TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -47,9 +48,10 @@ CALLS = [
 async def test_tools_are_listed_with_honest_hints(facade: EngineFacade, mode: str) -> None:
     async with Client(build_server(facade), mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == set(READ_TOOLS) | set(WRITE_TOOLS)
-    # About 10 to 20 (hosts struggle with many more); cancel_order and close_position, asked for by name, make 21.
-    assert 10 <= len(tools) <= 21
+    assert set(tools) == set(READ_TOOLS) | set(RESEARCH_TOOLS) | set(WRITE_TOOLS)
+    # About 10 to 20 (hosts struggle with many more); cancel_order, close_position and backtest, asked for by name,
+    # make 22.
+    assert 10 <= len(tools) <= 22
     for name in READ_TOOLS:
         annotations = tools[name].annotations
         assert annotations is not None and annotations.read_only_hint is True, name

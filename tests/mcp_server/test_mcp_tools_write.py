@@ -10,6 +10,7 @@ from mcp_types import Implementation
 from engine.runtime.facade import EngineFacade
 from trading_mcp.server import build_server
 from trading_mcp.tools_read import READ_TOOLS
+from trading_mcp.tools_research import RESEARCH_TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +95,7 @@ async def test_read_only_mode_registers_no_write_tool(facade: EngineFacade, mode
         names = {t.name for t in (await client.list_tools()).tools}
         refused = await client.call_tool("pause_trading", {})
         assert client.instructions is not None and "READ-ONLY" in client.instructions
-    assert names == set(READ_TOOLS)
+    assert names == set(READ_TOOLS) | set(RESEARCH_TOOLS)  # a backtest changes nothing in the account
     assert refused.is_error
     assert (await facade.status()).trading_state == "active"
     (event,) = await facade.events(kind="tool_refused")
