@@ -34,6 +34,7 @@ from engine.runtime.cli_orders import OrderCommandError, add_orders_parsers, cmd
 from engine.runtime.cli_pairs import PairsError, add_pairs_parser, cmd_pairs
 from engine.runtime.cli_scan import add_scan_parser, cmd_scan
 from engine.runtime.cli_status import NoSavedState, cmd_status
+from engine.runtime.cli_strategies import add_strategies_parser, cmd_strategies
 from engine.runtime.config import Config, ConfigError, config_from_mapping, load_config, parse_speed
 from engine.runtime.facade import EngineFacade
 from engine.runtime.state_lock import Owner, StateInUse, StateLock
@@ -96,6 +97,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     add_optimize_parser(sub)
     add_scan_parser(sub)
     add_download_parser(sub)
+    add_strategies_parser(sub)
     return parser, sub
 
 
@@ -295,6 +297,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pairs": cmd_pairs,
     "scan": cmd_scan,
     "download": cmd_download,
+    "strategies": cmd_strategies,
 }
 
 

@@ -8,7 +8,7 @@ are errors that name the key. Secrets never live here: Kraken keys come only fro
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,6 +17,7 @@ from engine.risk.account_rules import AccountRules, looser_than_cap
 from engine.risk.breakers import BreakerSettings
 from engine.risk.limits import RiskLimits
 from engine.strategies import ParamError, strategy_class
+from engine.strategies.discovery import load_strategy_paths
 
 __all__ = [
     "Config",
@@ -309,6 +310,11 @@ class Config(_Section):
     mode: Literal["paper", "live"] = Field("paper", description="live also needs --live and TRADING_MCP_ALLOW_LIVE=1.")
     data_dir: Path = Field(Path("trading_data"), description="Where the SQLite state and tokens live.")
     quote_currency: str = Field("USD", description="Currency equity and PnL are reported in.")
+    strategy_paths: list[Path] = Field(
+        default_factory=list,
+        description="Your own strategies: .py files, or folders of them, whose Strategy subclasses join the "
+        "built-in kinds (relative to the config file's folder). A file that fails to load is reported and left out.",
+    )
     paper: PaperConfig = Field(default_factory=PaperConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     strategies: list[StrategyConfig] = Field(default_factory=_default_strategies)
@@ -317,6 +323,24 @@ class Config(_Section):
     kraken: KrakenConfig = Field(default_factory=KrakenConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     universe: UniverseConfig = Field(default_factory=UniverseConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_strategy_paths(cls, data: Any) -> Any:
+        # [[strategies]] and [universe] are checked against the registry of kinds: the configured strategy files
+        # join it first (engine.strategies.discovery; each file once per process, problems recorded, not raised).
+        # A path that does not exist is left to the field's own check below, which refuses it.
+        if isinstance(data, dict) and isinstance(data.get("strategy_paths"), list | tuple):
+            load_strategy_paths(Path(p) for p in data["strategy_paths"] if isinstance(p, str | Path))
+        return data
+
+    @field_validator("strategy_paths")
+    @classmethod
+    def _strategy_paths_exist(cls, paths: list[Path]) -> list[Path]:
+        for path in paths:
+            if not path.is_dir() and not (path.is_file() and path.suffix == ".py"):
+                raise ValueError(f"{path} is neither a folder nor a .py file")
+        return paths
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -368,4 +392,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    paths = data.get("strategy_paths")
+    if isinstance(paths, list):  # relative to the file's folder, wherever the command runs
+        data["strategy_paths"] = [path.parent / p if isinstance(p, str) else p for p in paths]
     return config_from_mapping(data)

@@ -1,32 +1,46 @@
-"""Strategies: one base class with declared parameters, one module per strategy, and the registry of kinds."""
+"""Strategies: one base class with declared parameters, one module per strategy, and the registry of kinds.
+
+The registry holds the built-in strategies and the plug-ins found in configured files and installed packages
+(:mod:`engine.strategies.discovery`).
+"""
 
 from engine.strategies.base import Param, ParamError, ParamValue, Signal, Strategy, StrategyContext
+from engine.strategies.breakout import Breakout
+from engine.strategies.discovery import REGISTRY, ensure_entry_points, load_problems
 from engine.strategies.ema_cross import EmaCross
 from engine.strategies.mean_reversion import MeanReversion
+from engine.strategies.rsi_reversal import RsiReversal
 
 __all__ = [
     "REGISTRY",
+    "Breakout",
     "EmaCross",
     "MeanReversion",
     "Param",
     "ParamError",
     "ParamValue",
+    "RsiReversal",
     "Signal",
     "Strategy",
     "StrategyContext",
     "strategy_class",
 ]
 
-REGISTRY: dict[str, type[Strategy]] = {cls.kind: cls for cls in (EmaCross, MeanReversion)}
-
 
 def strategy_class(kind: str) -> type[Strategy]:
-    """The strategy class for ``kind``.
+    """The strategy class for ``kind`` (the installed packages' plug-ins are read at the first call).
 
     Raises:
         ParamError: for an unknown kind (the message lists the known ones).
     """
+    ensure_entry_points()
     try:
         return REGISTRY[kind]
     except KeyError:
-        raise ParamError(f"unknown strategy kind {kind!r} (known: {', '.join(sorted(REGISTRY))})") from None
+        n = len(load_problems())
+        hint = (
+            f"; {n} strategy plug-in{'' if n == 1 else 's'} failed to load (trading-mcp strategies says why)"
+            if n
+            else ""
+        )
+        raise ParamError(f"unknown strategy kind {kind!r} (known: {', '.join(sorted(REGISTRY))}){hint}") from None
