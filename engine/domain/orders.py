@@ -190,6 +190,9 @@ class Order:
     trade_ids: set[TradeId] = field(default_factory=set)
     expires_ns: int | None = None
     """Good-till-date: when the venue expires what is left of it (UTC ns); None: it rests until canceled."""
+    reprice_of: str | None = None
+    """A strategy's limit entry sent again after an earlier one expired: that one's client id (the chain a restart
+    follows to know how many reprices are left)."""
 
     @property
     def remaining(self) -> Decimal:

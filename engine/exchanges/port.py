@@ -76,6 +76,8 @@ class OrderRequest:
     strategy: str = ""
     post_only: bool = False
     expires_ns: int | None = None
+    reprice_of: str | None = None
+    """The expired entry this order sends again (a strategy's reprice); the venue ignores it."""
     """Good-till-date: a limit order still open at this time (UTC ns, the venue's clock) expires. None: never."""
 
 

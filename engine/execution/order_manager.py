@@ -121,6 +121,7 @@ class OrderManager:
             strategy=request.strategy,
             updated_ts_ns=request.ts_ns,
             expires_ns=request.expires_ns,
+            reprice_of=request.reprice_of,
         )
         self.orders[order.client_id] = order
         self.open_ids.add(order.client_id)

@@ -159,6 +159,7 @@ def order_to_row(order: Order) -> dict[str, object]:
         "updated_ts_ns": order.updated_ts_ns,
         "trade_ids": to_json(order.trade_ids),
         "expires_ns": order.expires_ns,
+        "reprice_of": order.reprice_of,
     }
 
 
@@ -182,6 +183,7 @@ def row_to_order(row: Row) -> Order:
         updated_ts_ns=row["updated_ts_ns"],
         trade_ids=_trade_ids(row["trade_ids"]),
         expires_ns=row["expires_ns"],
+        reprice_of=row["reprice_of"],
     )
 
 
@@ -221,6 +223,7 @@ ORDER_COLUMNS = (
     "updated_ts_ns",
     "trade_ids",
     "expires_ns",
+    "reprice_of",
 )
 POSITION_COLUMNS = (
     "strategy",

@@ -89,6 +89,7 @@ def _order_row(o: Order) -> tuple[object, ...]:
         o.updated_ts_ns,
         _ids(o.trade_ids),
         o.expires_ns,
+        o.reprice_of,
     )
 
 

@@ -302,6 +302,13 @@ def pending_migrations(db: Database) -> list[str]:
     return [m.name for m in MIGRATIONS.pending(db)]
 
 
+@MIGRATIONS(name="m008_order_reprice_of")
+def m008_order_reprice_of(db: Database) -> None:
+    """Orders name the expired limit entry they send again (``reprice_of``, its client id), so that a restart
+    knows how many reprices a strategy's entry has left. Older orders get NULL: not a reprice."""
+    db.execute("ALTER TABLE [orders] ADD COLUMN [reprice_of] TEXT")
+
+
 def applied_migrations(db: Database) -> list[str]:
     """Names of the migrations recorded in this database, in the order they were applied (read-only)."""
     return [m.name for m in MIGRATIONS.applied(db)]

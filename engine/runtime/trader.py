@@ -19,7 +19,7 @@ from typing import Protocol
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import NS_PER_SECOND, BookSnapshot, Candle, MarketEvent, Ticker, TradeTick
 from engine.domain.money import ZERO
-from engine.domain.orders import ClientOrderId, Fill, OrderSide, OrderStatus, OrderType
+from engine.domain.orders import ClientOrderId, Fill, Order, OrderSide, OrderStatus, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
 from engine.market.wilder import ATR
@@ -312,9 +312,8 @@ class Trader:
 
     def restore_entries(self) -> None:
         """After a restart: pick up each strategy's limit entry where it stood (still open, or expired with its
-        reprice not sent yet), with the reprices its chain has already used (an entry sent again after its
-        predecessor expired, for what that one left, continues the chain: a new entry of the same size would be
-        taken for a reprice, which only a price that did not move between the two can make)."""
+        reprice not sent yet), with the reprices its chain has already used (saved with each order as
+        ``reprice_of``)."""
         for slot in self.slots:
             if slot.entry.limit_bps is None:
                 continue
@@ -334,19 +333,12 @@ class Trader:
             last = mine[-1]  # the latest limit entry (exits in between do not end its chain)
             if not (last.is_open or last.status is OrderStatus.EXPIRED):
                 continue
-            used = 0
-            for before, after in zip(reversed(mine[:-1]), reversed(mine[1:]), strict=True):
-                # A reprice is sent once its predecessor expired (at that candle, or later when a guard's exit or
-                # the strategy's own signal took that candle), for exactly what the predecessor left unfilled.
-                chained = (
-                    before.status is OrderStatus.EXPIRED
-                    and before.expires_ns is not None
-                    and after.created_ts_ns >= before.expires_ns
-                    and after.qty == before.remaining
-                )
-                if not chained:
-                    break
+            # The reprices its chain used: each order names the expired entry it sent again.
+            by_id: dict[str, Order] = {o.client_id: o for o in mine}
+            used, link = 0, last.reprice_of
+            while link is not None and link in by_id:
                 used += 1
+                link = by_id[link].reprice_of
             slot.last_entry = last.client_id
             slot.reprices_left = max(slot.entry.reprices - used, 0)
 
@@ -452,6 +444,7 @@ class Trader:
         instrument: Instrument,
         limit: Decimal | None = None,
         candle: Candle | None = None,
+        reprice_of: str | None = None,
     ) -> OrderRequest | None:
         """The order, once risk accepts it (a refusal is recorded); a market order unless ``limit`` is given."""
         if qty <= 0:
@@ -476,6 +469,7 @@ class Trader:
                 slot.name,
                 post_only=entry.post_only,
                 expires_ns=candle.close_ns + entry.ttl_candles * candle.interval_s * NS_PER_SECOND,
+                reprice_of=reprice_of,
             )
         refusal = self.risk.assess(
             request, instrument, price, self.exposure(slot, instrument), mark=self._marks.get(slot.pair)
@@ -524,7 +518,9 @@ class Trader:
         instrument = self.instruments[slot.pair]
         limit = limit_entry_price(candle.close, entry.limit_bps, instrument)
         reprices_left = slot.reprices_left - 1
-        request = self._send(slot, OrderSide.BUY, order.remaining, candle.close, instrument, limit, candle)
+        request = self._send(
+            slot, OrderSide.BUY, order.remaining, candle.close, instrument, limit, candle, reprice_of=order.client_id
+        )
         if request is not None:
             slot.last_entry = request.client_id
             slot.reprices_left = reprices_left

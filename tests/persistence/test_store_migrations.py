@@ -17,6 +17,7 @@ ALL = [
     "m005_canonical_pair_names",
     "m006_order_expiry",
     "m007_optimize_runs",
+    "m008_order_reprice_of",
 ]
 
 

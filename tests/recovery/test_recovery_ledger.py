@@ -103,7 +103,7 @@ def test_an_order_number_used_twice_is_caught(state: Path) -> None:
         state,
         "INSERT INTO orders SELECT 'ffffff' || substr(client_id, instr(client_id, '-')), pair, side, order_type, qty,"
         " limit_price, strategy, 'canceled', NULL, '0', '0', '0', reason, created_ts_ns, updated_ts_ns, '[]',"
-        " expires_ns"
+        " expires_ns, reprice_of"
         " FROM orders WHERE client_id = ?",
         client_id,
     )

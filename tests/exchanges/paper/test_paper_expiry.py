@@ -88,11 +88,13 @@ class Venue:
         return await self.exchange.balances()
 
 
-def gtd(cid: str, side: OrderSide, qty: str, limit: str | None, expires_ns: int | None, **kw: bool) -> OrderRequest:
+def gtd(
+    cid: str, side: OrderSide, qty: str, limit: str | None, expires_ns: int | None, post_only: bool = False
+) -> OrderRequest:
     order_type = OrderType.LIMIT if limit is not None else OrderType.MARKET
     price = None if limit is None else D(limit)
     return OrderRequest(
-        ClientOrderId(cid), PAIR, side, order_type, D(qty), price, minute(1), "test", expires_ns=expires_ns, **kw
+        ClientOrderId(cid), PAIR, side, order_type, D(qty), price, minute(1), "test", post_only, expires_ns=expires_ns
     )
 
 
