@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ from engine.domain.orders import Fill, Order, OrderStatus
 from engine.errors import InvalidRequest, NotAllowed
 from engine.exchanges.replay import ReplaySource
 from engine.exchanges.replay.errors import ReplayError
+from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store
 from engine.persistence.records import EventRecord
 from engine.risk.limits import RiskLimits
@@ -146,12 +148,42 @@ def backtest_config(base: Config, spec: BacktestSpec) -> Config:
     data["market"]["speed"] = "max"
     if spec.interval_minutes:
         data["market"]["interval_minutes"] = spec.interval_minutes
+    _account_in_the_pairs_quote(data, spec.pair)
     data.pop("universe", None)  # one strategy: never a scanner-chosen universe on top of it
     if spec.risk_limits == "none":
         # A backtest must not be stopped by limits tuned for live trading: none apply unless asked for.
         unbounded = RiskLimits.unbounded().model_dump()
         data["risk"] = {**data["risk"], "limits": unbounded, "caps": unbounded}
     return config_from_mapping(data)
+
+
+def _account_in_the_pairs_quote(data: dict[str, Any], pair: str) -> None:
+    """A backtest of a pair quoted in an asset the account neither holds nor counts in (BTC/USDT in the default USD
+    account) could not size a single entry (no USDT, and no price for USDT in USD in a one-pair replay): the
+    account is then kept in the pair's quote asset instead, with the same opening amount (see
+    :func:`account_note`)."""
+    try:
+        quote = canonical_pair_name(pair).split("/")[1]
+    except (ValueError, IndexError):
+        return
+    paper = data["paper"]
+    balances = paper["starting_balances"]
+    if quote == data["quote_currency"] or quote in balances:
+        return
+    amount = balances.get(data["quote_currency"], Decimal(10000))
+    paper["starting_balances"] = {quote: amount}
+    data["quote_currency"] = quote
+
+
+def account_note(base: Config, config: Config) -> str | None:
+    """Why a backtest's account differs from the configuration's (None when it does not)."""
+    if config.quote_currency == base.quote_currency:
+        return None
+    amount = config.paper.starting_balances[config.quote_currency]
+    return (
+        f"the pair is quoted in {config.quote_currency}, which the account ({base.quote_currency}) neither holds nor "
+        f"can price in a one-pair replay: the backtest's account starts with {amount} {config.quote_currency} instead"
+    )
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -206,7 +238,11 @@ def prepare_backtest(base: Config, spec: BacktestSpec, db: Path | None = None) -
     replay, window = _windowed(replay_file(spec.data, spec.pair, interval), spec)
     source = ReplayMarketSource(replay, None, spec.data.name, yield_interval_s=BACKTEST_YIELD_S)
     options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
-    return PreparedBacktest(Engine.from_config(config, db, source=source, options=options), window)
+    engine = Engine.from_config(config, db, source=source, options=options)
+    note = account_note(base, config)
+    if note is not None:
+        engine.notes.append(note)
+    return PreparedBacktest(engine, window)
 
 
 async def run_prepared(

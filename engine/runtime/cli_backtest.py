@@ -61,7 +61,7 @@ __all__ = [
 def add_backtest_parser(sub: Any) -> None:
     bt = sub.add_parser("backtest", help="run one strategy over a data file as fast as possible")
     bt.add_argument("--data", type=Path, required=True, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
-    bt.add_argument("--strategy", required=True, help="strategy kind: ema_cross or mean_reversion")
+    bt.add_argument("--strategy", required=True, help="strategy kind (trading-mcp strategies lists them)")
     bt.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
     bt.add_argument("--pair", default="BTC/USD", help="pair the data is traded as, in any spelling (default BTC/USD)")
     bt.add_argument("--interval", type=int, help="candle interval in minutes (inferred when omitted)")

@@ -33,7 +33,7 @@ PLAIN_EVERY_S = 10.0
 def add_optimize_parser(sub: Any) -> None:
     op = sub.add_parser("optimize", help="search a strategy's parameters over a data file (walk-forward, saved runs)")
     op.add_argument("--data", type=Path, help="Kraken OHLCVT CSV, or REST OHLC or Trades JSON")
-    op.add_argument("--strategy", help="strategy kind: ema_cross or mean_reversion")
+    op.add_argument("--strategy", help="strategy kind (trading-mcp strategies lists them)")
     op.add_argument(
         "--param",
         action="append",

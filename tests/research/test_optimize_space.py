@@ -88,7 +88,10 @@ def test_a_bad_range_or_an_unknown_parameter_is_refused_in_one_sentence(
         (["--trials", "0"], "--trials 0: give a number of 1 or more"),
         (["--workers", "0"], "--workers 0: give a number of 1 or more"),
         (["--walk-forward", "40"], "--walk-forward 40 cuts 720 candles into blocks of 17, fewer than 20:"),
-        (["--strategy", "nope"], "unknown strategy kind 'nope' (known: ema_cross, mean_reversion)"),
+        (
+            ["--strategy", "nope"],
+            "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, rsi_reversal)",
+        ),
         (["--address", "x:1"], "--address names a Ray cluster: it needs --backend ray"),
         (["--data", "/nonexistent/file.csv"], "data file /nonexistent/file.csv does not exist or is not a file"),
         (
