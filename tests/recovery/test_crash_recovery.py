@@ -45,6 +45,17 @@ class Campaign:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def selected_points(request: pytest.FixtureRequest) -> set[str]:
+    """The labels of the kill points of ``request``'s module that this session runs."""
+    return {
+        point.label
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec")
+        for point in [item.callspec.params.get("point")]
+        if isinstance(point, KillPoint)
+    }
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """The uninterrupted run of the same command on a fresh file."""
@@ -56,13 +67,7 @@ def campaign(
     request: pytest.FixtureRequest, reference: Reference, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Campaign]:
     # Only the points this session selected (``-k``): the others are not run in the background for nothing.
-    selected = {
-        point.label
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec")
-        for point in [item.callspec.params.get("point")]
-        if isinstance(point, KillPoint)
-    }
+    selected = selected_points(request)
     running = Campaign([p for p in POINTS if p.label in selected], reference, tmp_path_factory.mktemp("points"))
     yield running
     running.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from recovery.driver import Reference, run_reference
 from recovery.points import KillPoint, Mix, Scale, plan_points
-from recovery.test_crash_recovery import Campaign
+from recovery.test_crash_recovery import Campaign, selected_points
 
 CONFIG = Path(__file__).with_name("guards_sample.toml")
 # Measured on the sample with this configuration: ~30 writer commits, 22 orders, 720 candles.
@@ -29,13 +29,7 @@ def guarded_reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
 def guarded_campaign(
     request: pytest.FixtureRequest, guarded_reference: Reference, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Campaign]:
-    selected = {
-        point.label
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec")
-        for point in [item.callspec.params.get("point")]
-        if isinstance(point, KillPoint)
-    }
+    selected = selected_points(request)
     running = Campaign([p for p in POINTS if p.label in selected], guarded_reference, tmp_path_factory.mktemp("gp"))
     yield running
     running.close()
