@@ -236,6 +236,19 @@ class Store:
         if ts_ns or equity:
             self._db.execute(EQUITY_FROM_JSON, (equity_payload(ts_ns, equity),))
 
+    def replace_equity_before(self, cut_ns: int, ts_ns: Sequence[int], equity: Sequence[Decimal]) -> None:
+        """Replace every equity point stamped before ``cut_ns`` with the points given (all before it, in order),
+        in one transaction: the compacted curve (see :mod:`engine.portfolio.curve_compaction`).
+
+        Raises:
+            StoreError: a point is not before ``cut_ns`` (or the columns differ in length).
+        """
+        if any(ts >= cut_ns for ts in ts_ns):
+            raise StoreError(f"compacted equity points must be stamped before {cut_ns}")
+        with self._db.atomic():
+            self._db.execute("DELETE FROM equity WHERE ts_ns < ?", (cut_ns,))
+            self.append_equity_columns(ts_ns, equity)
+
     def write_rows(self, batch: Sequence[EncodedRows]) -> None:
         """Write rows encoded by :mod:`.bulk`'s ``encode_*`` functions (one statement for the whole batch).
 

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from engine.portfolio.curve_compaction import compact
 from engine.portfolio.equity import EquityPoint
 
 __all__ = ["EquityCurve"]
@@ -40,3 +41,14 @@ class EquityCurve:
 
     def rows(self) -> list[tuple[int, Decimal]]:
         return list(zip(self.ts_ns, self.equity, strict=True))
+
+    def compact(self) -> bool:
+        """Thin the complete days of the curve to the few points every figure computed from it needs (see
+        :mod:`engine.portfolio.curve_compaction`: the reports are unchanged); return whether anything went."""
+        thinned = compact(self.ts_ns, self.equity)
+        if thinned is None:
+            return False
+        # In place: the run loop holds the two lists.
+        self.ts_ns[:], self.equity[:] = thinned
+        self._cache = None
+        return True

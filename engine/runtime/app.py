@@ -11,6 +11,7 @@ latest stored version, and a replayed run resumes at the first event it had not 
 strategies up on the events before it.
 """
 
+import bisect
 import gc
 import heapq
 import itertools
@@ -40,6 +41,8 @@ from engine.market.catalog_files import canonical_pair_name
 from engine.market.inferred import infer_instrument, inferred_note
 from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
+from engine.portfolio.curve_compaction import day_of
+from engine.portfolio.equity import DAY_NS
 from engine.portfolio.portfolio import Portfolio
 from engine.portfolio.reserve import RESERVE_KV, ProfitReserve
 from engine.risk.checks import RiskEngine, TradingState
@@ -70,6 +73,7 @@ __all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
 
 WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
+COMPACT_EVERY = 131_072  # the equity curve is thinned each time it has grown by this many points
 
 T = TypeVar("T")
 ExchangeFactory = Callable[[Mapping[str, Instrument], Mapping[str, Decimal], Callable[[], int]], ExchangePort]
@@ -87,6 +91,8 @@ class RunOptions:
     a backtest only queues it ahead of the send). ``record_every_candle``: persist equity and the replay cursor
     at every candle (resumable), else once at the end. ``max_events``: stop after that many events (tests use
     it to interrupt a run). ``keep_alive``: keep serving after the data ends (the MCP server's mode).
+    ``equity_compact_every``: thin the equity curve each time it has grown by this many points (see
+    :mod:`engine.portfolio.curve_compaction`; the reports do not change).
     """
 
     durable_intents: bool = True
@@ -94,6 +100,7 @@ class RunOptions:
     max_events: int | None = None
     keep_alive: bool = False
     id_prefix: str | None = None
+    equity_compact_every: int = COMPACT_EVERY
 
 
 @dataclass(slots=True)
@@ -356,6 +363,7 @@ class Engine:
         self.trader.prepare_warm(saved["fills"])
         self.equity_curve = EquityCurve()
         self.equity_curve.extend(saved["equity"])
+        self.equity_curve.compact()  # in memory only: the state file's copy is thinned by the next run's pass
         self._equity_written = len(self.equity_curve)
         self.state.cursor = int(kv.get("cursor", 0))
         self._record_start(first_run, prefix, agreed.notes, limits, choices)
@@ -572,6 +580,9 @@ class Engine:
         flush_every = 0.05
         flush_at = len(curve_ts) + EQUITY_CHUNK
         flush_after = perf_counter() + flush_every
+        # Past COMPACT_EVERY points the curve's complete days are thinned (the reports unchanged): memory and the
+        # state file stay flat however long the run (checked with the chunked flush, every EQUITY_CHUNK points).
+        compact_at = len(curve_ts) + options.equity_compact_every
         cursor = state.cursor
         seen = state.events_this_run
         stopped = False  # by max_events
@@ -611,9 +622,14 @@ class Engine:
                                     partial(_record_step, ts_ns=ts, equity=equity, cursor=cursor, sequence=oms.sequence)
                                 )
                                 faults.hit("event")
+                                if len(curve_ts) >= compact_at:
+                                    compact_at = self._compact_equity()
                             elif len(curve_ts) >= flush_at:
                                 flush_at = len(curve_ts) + EQUITY_CHUNK
-                                if perf_counter() >= flush_after:
+                                if len(curve_ts) >= compact_at:
+                                    compact_at = self._compact_equity()
+                                    flush_at = len(curve_ts) + EQUITY_CHUNK
+                                elif perf_counter() >= flush_after:
                                     self._flush_equity_chunk()
                                     flush_after = perf_counter() + flush_every
                         else:
@@ -651,8 +667,24 @@ class Engine:
             # What the chunks have not taken yet (and the journal's staged writes) goes now, not at shutdown: an
             # engine that keeps serving after its data ends must not hold them back.
             self._flush_equity_chunk()
+        if len(curve_ts) >= compact_at:
+            self._compact_equity()
         if not stopped:
             state.finished = True
+
+    def _compact_equity(self) -> int:
+        """Thin the equity curve's complete days (:meth:`EquityCurve.compact`), in memory and in the state file
+        (every point is written first; the rewrite is one transaction); return the length to check again at."""
+        curve = self.equity_curve
+        if not self.options.record_every_candle:
+            self._flush_equity_chunk()
+        if curve.compact():
+            cut_ns = day_of(curve.ts_ns[-1]) * DAY_NS + 1  # the current day's first possible stamp: left whole
+            head = bisect.bisect_left(curve.ts_ns, cut_ns)
+            kept_ts, kept_eq = curve.ts_ns[:head], curve.equity[:head]
+            self.writer.submit(lambda s: s.replace_equity_before(cut_ns, kept_ts, kept_eq))
+        self._equity_written = len(curve)
+        return len(curve) + self.options.equity_compact_every
 
     def _flush_equity_chunk(self) -> None:
         """Queue the equity points not yet written (backtests write the curve in chunks, off the hot path),
