@@ -36,6 +36,7 @@ from engine.exchanges.paper import FixedBpsSlippage, NoSlippage, PaperExchange
 from engine.exchanges.port import ExchangePort, Reconciling, Restorable
 from engine.exchanges.replay import ReplayFormat, ReplaySource, detect_format, event_time_ns
 from engine.exchanges.replay.columns import CandleColumns
+from engine.exchanges.replay.csv_stream import StreamedCandles
 from engine.execution.order_manager import OrderManager
 from engine.market.catalog_files import canonical_pair_name
 from engine.market.inferred import infer_instrument, inferred_note
@@ -226,7 +227,7 @@ class Engine:
         if len(replay) > 200_000:
             return  # too long to read through at start-up just for this
         events = replay.events
-        present = {events.pair} if isinstance(events, CandleColumns) else {e.pair for e in events}
+        present = {events.pair} if isinstance(events, CandleColumns | StreamedCandles) else {e.pair for e in events}
         for strategy in self.config.strategies:
             if strategy.pair not in present:
                 carried = ", ".join(sorted(present)) or "no pair"

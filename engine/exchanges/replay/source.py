@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.domain.market_data import Candle, MarketEvent, TradeTick, event_time_ns
 from engine.exchanges.replay.aggregate import aggregate_trades
 from engine.exchanges.replay.columns import CandleColumns
+from engine.exchanges.replay.csv_stream import STREAM_ABOVE_BYTES, StreamedCandles
 from engine.exchanges.replay.detect import ReplayFormat, detect_format
 from engine.exchanges.replay.errors import ReplayConfigError, ReplayFormatError, ReplayOrderError
 from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns, split_kraken_csv_name
@@ -56,7 +57,11 @@ def load_events(
     return _load_json(path, fmt, pair, interval_s, drop_open)
 
 
-def _load_csv(path: Path, pair: str | None, interval_s: int | None) -> CandleColumns:
+def _load_csv(
+    path: Path, pair: str | None, interval_s: int | None, stream_above: int | None = None
+) -> CandleColumns | StreamedCandles:
+    """The file's candles: parsed at once, or (a file over ``stream_above`` bytes) checked and streamed by
+    chunks (:mod:`engine.exchanges.replay.csv_stream`)."""
     name_pair, name_interval = split_kraken_csv_name(path)
     # The events carry the canonical name whatever spelling named the file or was passed (XBTUSD -> BTC/USD):
     # strategies name their pair canonically, and a candle under another spelling would reach none of them.
@@ -64,6 +69,8 @@ def _load_csv(path: Path, pair: str | None, interval_s: int | None) -> CandleCol
     label = canonical_pair_name(given) if given else None
     if label is None:
         raise ReplayFormatError(str(path), "cannot tell the pair from the file name; pass it")
+    if stream_above is not None and path.stat().st_size > stream_above:
+        return StreamedCandles.scan(path, pair=label, interval_s=interval_s or name_interval, source=str(path))
     text = path.read_text(encoding="utf-8")
     return parse_ohlcvt_columns(text, pair=label, interval_s=interval_s or name_interval, source=str(path))
 
@@ -105,6 +112,9 @@ class ReplaySource:
             the trades themselves. For a candle file it must equal the file's interval (no resampling).
         fill_gaps: with ``aggregate_s``, emit Kraken's flat zero-volume candles for windows without trades.
         drop_open: for OHLC JSON, drop the still-open last candle.
+        stream_above_bytes: a candle CSV file larger than this is checked once and then read chunk by chunk
+            (:class:`~engine.exchanges.replay.csv_stream.StreamedCandles`: memory does not grow with the file);
+            ``None`` reads any file at once.
     """
 
     __slots__ = (
@@ -116,6 +126,7 @@ class ReplaySource:
         "_interval_s",
         "_pair",
         "_path",
+        "_stream_above",
         "_times",
         "name",
     )
@@ -130,6 +141,7 @@ class ReplaySource:
         aggregate_s: int | None = None,
         fill_gaps: bool = False,
         drop_open: bool = True,
+        stream_above_bytes: int | None = STREAM_ABOVE_BYTES,
     ) -> None:
         if aggregate_s is not None and (
             isinstance(aggregate_s, bool) or not isinstance(aggregate_s, int) or aggregate_s <= 0
@@ -143,6 +155,7 @@ class ReplaySource:
         self._aggregate_s = aggregate_s
         self._fill_gaps = fill_gaps
         self._drop_open = drop_open
+        self._stream_above = stream_above_bytes
         self._events: Sequence[MarketEvent] | None = None
         self._times: list[int] | None = None
 
@@ -163,6 +176,7 @@ class ReplaySource:
         self._aggregate_s = None
         self._fill_gaps = False
         self._drop_open = True
+        self._stream_above = None
         self._events = None
         self._times = None
         self._install(list(events))
@@ -181,7 +195,7 @@ class ReplaySource:
         fmt = self._fmt or detect_format(self._path)
         self._fmt = fmt
         if fmt is ReplayFormat.OHLCVT_CSV:
-            columns = _load_csv(self._path, self._pair, self._interval_s)
+            columns = _load_csv(self._path, self._pair, self._interval_s, self._stream_above)
             if columns and self._aggregate_s is not None and columns.interval_s != self._aggregate_s:
                 raise ReplayConfigError(f"{self.name}: {self._resampling(columns.interval_s)} is not supported")
             if not columns:
@@ -234,19 +248,26 @@ class ReplaySource:
         """:func:`event_time_ns` of every event, index for index (do not mutate)."""
         events = self.events
         if self._times is None:
-            # Only a CSV file's columns leave the times to be computed when first asked for.
-            assert isinstance(events, CandleColumns)
+            # Only a CSV file's columns leave the times to be computed when first asked for (a streamed file's
+            # make a list as long as the file: its first and last times and index_at do without).
+            assert isinstance(events, CandleColumns | StreamedCandles)
             self._times = events.close_times_ns()
         return self._times
 
     @property
     def first_ts_ns(self) -> int:
         """When the first event becomes known (a candle's close)."""
+        events = self.events
+        if isinstance(events, StreamedCandles):
+            return events.first_close_ns
         return self.times_ns[0]
 
     @property
     def last_ts_ns(self) -> int:
         """When the last event becomes known (a candle's close)."""
+        events = self.events
+        if isinstance(events, StreamedCandles):
+            return events.last_close_ns
         return self.times_ns[-1]
 
     def __len__(self) -> int:
@@ -266,13 +287,16 @@ class ReplaySource:
         events = self.events
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= len(events):
             raise ReplayConfigError(f"index must be an int in 0..{len(events)}, got {index!r}")
-        if isinstance(events, CandleColumns):
+        if isinstance(events, CandleColumns | StreamedCandles):
             return events.iter_from(index)
         # map over a range starts at index in O(1) and iterates at C speed, without copying the list.
         return map(events.__getitem__, range(index, len(events)))
 
     def index_at(self, ts_ns: int) -> int:
         """The index of the first event known at or after ``ts_ns`` (``len(self)`` if none)."""
+        events = self.events
+        if isinstance(events, StreamedCandles):
+            return events.index_at(ts_ns)
         return bisect.bisect_left(self.times_ns, ts_ns)
 
     def __repr__(self) -> str:
