@@ -6,6 +6,7 @@ exactly the moments where durability matters, not only at random times. Set in t
     TRADING_MCP_CRASH_AT=commit:37     # right after the 37th SQLite transaction the writer commits
     TRADING_MCP_CRASH_AT=venue:5       # right after the 5th call to the venue (an order sent, a cancel)
     TRADING_MCP_CRASH_AT=event:1200    # right after the 1,200th market event is processed
+    TRADING_MCP_CRASH_AT=learning:2    # right after the 2nd tick of adaptive weights is saved, before its candle trades
 
 Points are counted from the start of the process. Unset (always, outside tests), :func:`hit` is a global read
 and a ``None`` check. Nothing here is imported by anything but the places that name a point.
@@ -17,7 +18,7 @@ import signal
 __all__ = ["CRASH_ENV", "POINTS", "hit"]
 
 CRASH_ENV = "TRADING_MCP_CRASH_AT"
-POINTS = ("commit", "venue", "event")
+POINTS = ("commit", "venue", "event", "learning")
 
 
 def _parse(text: str | None) -> tuple[str, int] | None:

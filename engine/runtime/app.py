@@ -54,6 +54,7 @@ from engine.runtime.config import Config, parse_speed
 from engine.runtime.control import OFF_LOOP, ControlServer, control_path_for
 from engine.runtime.control import supported as control_supported
 from engine.runtime.journal import RECENT_FILLS, Journal, _copy_order, jsonable
+from engine.runtime.learning import LEARNING_KV, Learning, adapt_weights, restore_learning
 from engine.runtime.operator import apply_order_requests, claim_request
 from engine.runtime.restart import (
     Decision,
@@ -75,6 +76,7 @@ __all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
 WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
 COMPACT_EVERY = 131_072  # the equity curve is thinned each time it has grown by this many points
+NEVER = 2**63  # later than any candle's close (ns)
 
 T = TypeVar("T")
 ExchangeFactory = Callable[[Mapping[str, Instrument], Mapping[str, Decimal], Callable[[], int]], ExchangePort]
@@ -185,6 +187,8 @@ class Engine:
         self.equity_curve = EquityCurve()
         self._equity_written = 0
         self._first_run = False
+        # Adaptive strategy weights ([learning]; engine.runtime.learning): None while learning is off.
+        self.learning: Learning | None = None
         # What a user must be told about this run in one line each (an instrument inferred from the data).
         self.notes: list[str] = []
         self._infer_unknown_pairs()
@@ -340,6 +344,8 @@ class Engine:
         if self.universe is not None:
             self.universe.restore(kv.get(UNIVERSE_KV))
             self.universe.apply(self.slots)
+        # The learned weights in force (or the configured ones, with learning off), before anything is sized.
+        self.learning = restore_learning(self, kv.get(LEARNING_KV))
         self.trader = Trader(
             self.instruments,
             self.exchange,
@@ -572,6 +578,8 @@ class Engine:
         active = TradingState.ACTIVE
         reducing = TradingState.REDUCING  # exits only: the strategies still run, the risk checks refuse buys
         rules_update = self.account_guard.update  # a few comparisons per candle; acts only when a rule trips
+        # Adaptive weights tick on engine time: one integer comparison per candle (never, with learning off).
+        learn_at = self.learning.next_ns if self.learning is not None else NEVER
         breaker_trips = self.trader.breaker_trips  # filled by the trader when a strategy's breaker trips
         # Equity is read at every candle but only recomputed when a fill or a held pair's mark moved it.
         equity_now = self.portfolio.equity_meter().value
@@ -597,6 +605,11 @@ class Engine:
                             if universe is not None and ts >= universe.next_ns:
                                 state.cursor = cursor  # ranked on the candles before this one, never on it
                                 universe.rerank(self, ts, event.interval_s)
+                            if ts >= learn_at:
+                                # Decided on the round trips closed before this candle, saved before it trades.
+                                state.cursor, state.events_this_run = cursor, seen
+                                with anyio.CancelScope(shield=True):
+                                    learn_at = await adapt_weights(self, ts)
                             requests = on_market(event, risk.state is active or risk.state is reducing)
                             if requests:
                                 state.cursor, state.events_this_run = cursor, seen

@@ -150,6 +150,7 @@ def backtest_config(base: Config, spec: BacktestSpec) -> Config:
         data["market"]["interval_minutes"] = spec.interval_minutes
     _account_in_the_pairs_quote(data, spec.pair)
     data.pop("universe", None)  # one strategy: never a scanner-chosen universe on top of it
+    data.pop("learning", None)  # one strategy at its configured weight: adaptive weights move shares between several
     if spec.risk_limits == "none":
         # A backtest must not be stopped by limits tuned for live trading: none apply unless asked for.
         unbounded = RiskLimits.unbounded().model_dump()

@@ -5,12 +5,13 @@ are errors that name the key. Secrets never live here: Kraken keys come only fro
 (``KRAKEN_API_KEY``, ``KRAKEN_API_SECRET``).
 """
 
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from engine.market.catalog_files import canonical_pair_name
 from engine.risk.account_rules import AccountRules, looser_than_cap
@@ -23,6 +24,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "KrakenConfig",
+    "LearningBounds",
+    "LearningConfig",
     "MarketConfig",
     "McpConfig",
     "PaperConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "StrategyConfig",
     "config_from_mapping",
     "load_config",
+    "parse_interval",
     "parse_speed",
 ]
 
@@ -71,6 +75,25 @@ def parse_speed(text: str) -> float | None:
     if not speed > 0 or speed == float("inf"):
         raise ValueError(f"speed {text!r} must be a positive finite number")
     return speed
+
+
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_interval(text: str) -> int:
+    """An interval of engine time (``"30m"``, ``"12h"``, ``"1d"``, ``"2w"``) -> seconds.
+
+    Raises:
+        ValueError: for anything else, or an interval of zero.
+    """
+    match = _INTERVAL.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not an interval: use a whole number and a unit (m, h, d or w), such as '1d'")
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: an interval must be longer than zero")
+    return seconds
 
 
 class PaperConfig(_Section):
@@ -232,6 +255,102 @@ class TuningConfig(_Section):
     bounds: dict[str, dict[str, ParamBounds]] = Field(default_factory=dict)
 
 
+WeightDec = Annotated[Decimal, Field(gt=0, le=10, allow_inf_nan=False)]
+
+
+class LearningBounds(_Section):
+    """One strategy's own weight bounds for learning (left out: the [learning] ones)."""
+
+    min_weight: WeightDec | None = None
+    max_weight: WeightDec | None = None
+
+
+class LearningConfig(_Section):
+    """Adaptive strategy weights (engine.runtime.learning): every ``every`` of engine time each strategy's weight
+    is multiplied by exp(eta × its normalised score) over its recent round trips, within the operator's bounds.
+    Only the operator's config sets these: the MCP client can read them (``bot://strategies``), never change them."""
+
+    enabled: bool = Field(False, description="Move the strategies' weights with their recent performance.")
+    every: str = Field("1d", description="Engine time between updates (m, h, d, w), on multiples since 1970 UTC.")
+    lookback: StrictInt | str = Field(
+        "30d", description="The round trips scored: those closed within this interval ('30d'), or the last N (50)."
+    )
+    min_trades: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        5, description="Fewer round trips than this in the lookback: the strategy keeps its weight."
+    )
+    score: Literal["sharpe", "mean_return"] = Field(
+        "sharpe",
+        description="'mean_return': the mean net return per unit risked (net PnL / entry notional) of the round "
+        "trips; 'sharpe': that mean over the returns' standard deviation.",
+    )
+    score_scale: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None,
+        description="The score that counts as a full gain (+1) or loss (-1); beyond it the gain is capped. "
+        "Default: 1 for sharpe, 0.01 (1 % per round trip) for mean_return.",
+    )
+    eta: Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        Decimal("0.2"), description="Learning rate: a full gain multiplies the weight by exp(eta) at most."
+    )
+    min_weight: WeightDec = Field(Decimal("0.25"), description="No weight goes below this (above zero).")
+    max_weight: WeightDec = Field(Decimal(2), description="No weight goes above this (at most 10).")
+    keep_total: bool = Field(
+        True,
+        description="Rescale the updated weights so that their sum stays what it was (capital moves between "
+        "strategies; a lone strategy's weight then never moves); false: each weight moves on its own.",
+    )
+    strategies: dict[str, LearningBounds] = Field(
+        default_factory=dict, description="Per strategy name: its own min_weight / max_weight."
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError("a number of round trips must be at least 1")
+            return value
+        parse_interval(value)
+        return value
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
+        if self.min_weight > self.max_weight:
+            raise ValueError(f"min_weight {self.min_weight} is above max_weight {self.max_weight}")
+        for name in self.strategies:
+            lo, hi = self.bounds(name)
+            if lo > hi:
+                raise ValueError(f"strategies.{name}: min_weight {lo} is above max_weight {hi}")
+        return self
+
+    @property
+    def every_s(self) -> int:
+        return parse_interval(self.every)
+
+    @property
+    def lookback_s(self) -> int | None:
+        """The lookback as seconds of engine time (None: it is a number of round trips)."""
+        return None if isinstance(self.lookback, int) else parse_interval(self.lookback)
+
+    @property
+    def scale(self) -> Decimal:
+        if self.score_scale is not None:
+            return self.score_scale
+        return Decimal(1) if self.score == "sharpe" else Decimal("0.01")
+
+    def bounds(self, name: str) -> tuple[Decimal, Decimal]:
+        """The weight bounds of strategy ``name``: its own where set, else the [learning] ones."""
+        own = self.strategies.get(name)
+        lo = own.min_weight if own is not None and own.min_weight is not None else self.min_weight
+        hi = own.max_weight if own is not None and own.max_weight is not None else self.max_weight
+        return lo, hi
+
+
 class KrakenConfig(_Section):
     """Kraken endpoints and pacing (overridable so tests can point at a local fake)."""
 
@@ -323,6 +442,7 @@ class Config(_Section):
     kraken: KrakenConfig = Field(default_factory=KrakenConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     universe: UniverseConfig = Field(default_factory=UniverseConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -348,6 +468,36 @@ class Config(_Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _learning_fits(self) -> Self:
+        learning = self.learning
+        names = {s.name for s in self.strategies}
+        if self.universe.source == "scanner":  # the universe's strategies (engine.runtime.universe.slot_name)
+            names |= {f"{self.universe.kind}.{p.replace('/', '-')}" for p in self.universe.allowlist}
+        unknown = sorted(set(learning.strategies) - names)
+        if unknown:
+            raise ValueError(
+                f"learning.strategies names {', '.join(unknown)}, not a configured strategy "
+                f"(configured: {', '.join(sorted(names)) or 'none'})"
+            )
+        if not learning.enabled:
+            return self
+        for strategy in self.strategies:
+            lo, hi = learning.bounds(strategy.name)
+            if not lo <= strategy.weight <= hi:
+                raise ValueError(
+                    f"strategy {strategy.name!r}: weight {strategy.weight} lies outside its learning bounds "
+                    f"[{lo}, {hi}] (learning.min_weight / max_weight, or learning.strategies.{strategy.name})"
+                )
+        if self.universe.source == "scanner":
+            for name in names - {s.name for s in self.strategies}:
+                lo, hi = learning.bounds(name)
+                if not lo <= 1 <= hi:
+                    raise ValueError(
+                        f"universe strategy {name!r}: weight 1 lies outside its learning bounds [{lo}, {hi}]"
+                    )
         return self
 
     @property

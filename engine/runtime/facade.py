@@ -25,6 +25,7 @@ from engine.risk.limits import RiskLimits
 from engine.runtime import diagnostics
 from engine.runtime.account_guard import RULES_KV, after_operator_resume, rule_views
 from engine.runtime.journal import ChangeCallback, jsonable
+from engine.runtime.learning import RULE
 from engine.runtime.markets_view import MarketsView, engine_scan
 from engine.runtime.strategy_protection import BREAKER_RESETS_KV, breaker_views, guard_views
 from engine.runtime.views import (
@@ -35,6 +36,7 @@ from engine.runtime.views import (
     EmergencyStopView,
     EventView,
     FillView,
+    LearningView,
     MarketView,
     OrdersView,
     OrderView,
@@ -367,10 +369,42 @@ class EngineFacade:
             weight=slot.weight,
             version=slot.version,
             params=params,
+            **self._weight_fields(slot.name),
+        )
+
+    def _weight_fields(self, name: str) -> dict[str, object]:
+        learning = self._engine.learning
+        if learning is None:
+            return {}
+        when, why = learning.last_change.get(name, (None, ""))
+        return {
+            "weight_bounds": list(learning.settings.bounds(name)),
+            "weight_changed_at": iso(when),
+            "weight_reason": why,
+        }
+
+    def _learning_view(self) -> LearningView | None:
+        learning = self._engine.learning
+        if learning is None:
+            return None
+        s = learning.settings
+        return LearningView(
+            enabled=True,
+            rule=RULE,
+            every=s.every,
+            lookback=s.lookback if isinstance(s.lookback, str) else f"last {s.lookback} round trips",
+            score=s.score,
+            eta=s.eta,
+            min_trades=s.min_trades,
+            keep_total=s.keep_total,
+            next_update=iso(learning.next_ns) if learning.next_ns else None,
+            updates=learning.ticks,
         )
 
     async def strategies(self) -> StrategiesView:
-        return StrategiesView(strategies=[self._strategy_view(s) for s in self._engine.slots])
+        return StrategiesView(
+            strategies=[self._strategy_view(s) for s in self._engine.slots], learning=self._learning_view()
+        )
 
     async def strategy(self, name: str) -> StrategyView:
         return self._strategy_view(self._slot(name))

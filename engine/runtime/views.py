@@ -20,6 +20,7 @@ __all__ = [
     "EmergencyStopView",
     "EventView",
     "FillView",
+    "LearningView",
     "MarketView",
     "OrderView",
     "OrdersView",
@@ -213,13 +214,39 @@ class StrategyView(_View):
     description: str
     pair: str
     enabled: bool
-    weight: Dec
+    weight: Dec = Field(description="Scales every entry (order_quote_amount x weight); moved by learning when on.")
     version: int
     params: list[ParamView]
+    weight_bounds: list[Dec] | None = Field(
+        None,
+        description="[min, max] the operator's [learning] config holds the weight within (None: learning is off, "
+        "the weight is the configured one). The MCP client cannot change them.",
+    )
+    weight_changed_at: str | None = Field(
+        None,
+        description="Engine time (ISO 8601, UTC) of the weight's last change by learning or the operator's config.",
+    )
+    weight_reason: str = Field("", description="Why the weight last changed (the weight_changed event's reason).")
+
+
+class LearningView(_View):
+    """Adaptive strategy weights ([learning]): the rule and its schedule, read-only."""
+
+    enabled: bool
+    rule: str
+    every: str = Field(description="Engine time between updates (on multiples of it since 1970-01-01 UTC).")
+    lookback: str = Field(description="The round trips scored: an interval of engine time, or the last N.")
+    score: str
+    eta: Dec
+    min_trades: int
+    keep_total: bool
+    next_update: str | None = Field(None, description="Engine time (ISO 8601, UTC) of the next update.")
+    updates: int = Field(0, description="Updates made so far (a tick with no change counts).")
 
 
 class StrategiesView(_View):
     strategies: list[StrategyView]
+    learning: LearningView | None = Field(None, description="Adaptive weights; None while [learning] is off.")
 
 
 class ParamChange(_View):

@@ -67,7 +67,7 @@ def equity_rows(db: Path) -> list[tuple[int, str]]:
 
 
 async def figures(engine: Engine) -> dict[str, object]:
-    metrics = (await EngineFacade(engine).performance()).metrics
+    metrics: dict[str, object] = dict((await EngineFacade(engine).performance()).metrics)
     assert metrics["trade_count"], "the replay must trade for the comparison to mean something"
     return metrics
 
