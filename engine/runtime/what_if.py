@@ -16,8 +16,11 @@ from pathlib import Path
 
 from engine.domain.instrument import Instrument
 from engine.domain.market_data import Candle
+from engine.errors import InvalidRequest
+from engine.exchanges.replay.errors import ReplayError
+from engine.runtime.app import EngineError
 from engine.runtime.backtest_run import BacktestSpec, candles_backtest
-from engine.runtime.config import Config
+from engine.runtime.config import Config, ConfigError
 from engine.runtime.views import BacktestView, WhatIfSideView, WhatIfView
 from engine.runtime.worker_process import run_in_worker
 from engine.strategies import ParamValue
@@ -69,11 +72,15 @@ def both_backtests(
     sides: Sequence[Mapping[str, ParamValue]],
     instruments: Mapping[str, Instrument] | None,
 ) -> list[BacktestView]:
-    """Each parameter set of ``sides`` backtested over ``candles`` (the worker process runs this)."""
-    return [
-        candles_backtest(base, BacktestSpec(Path(RECENT_NAME), kind, dict(params), pair), candles, instruments)
-        for params in sides
-    ]
+    """Each parameter set of ``sides`` backtested over ``candles`` (the worker process runs this); a refusal of the
+    run comes back as :class:`InvalidRequest`."""
+    try:
+        return [
+            candles_backtest(base, BacktestSpec(Path(RECENT_NAME), kind, dict(params), pair), candles, instruments)
+            for params in sides
+        ]
+    except (ConfigError, EngineError, ReplayError) as exc:
+        raise InvalidRequest(str(exc).rstrip(".")) from None
 
 
 async def what_if_in_worker(
