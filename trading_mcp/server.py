@@ -143,7 +143,7 @@ def build_server(
     tools = ToolSet()
     register_read_tools(tools, facade, redactor)
     if isinstance(facade, BacktestFacade):  # changes nothing in the account: offered in read-only mode too
-        register_research_tools(tools, facade)
+        register_research_tools(tools, facade, read_only=read_only)
     if not read_only:
         register_write_tools(tools, facade, notifier, confirmations, redactor)
 

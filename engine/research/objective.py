@@ -44,7 +44,7 @@ from engine.portfolio.equity import CTX, SECONDS_PER_YEAR, return_series, round_
 from engine.research.errors import OptimizeError
 from engine.research.space import show_values
 from engine.runtime.app import Engine, RunOptions, replay_file
-from engine.runtime.cli_backtest import BACKTEST_YIELD_S
+from engine.runtime.backtest_run import BACKTEST_YIELD_S, window_candles
 from engine.runtime.config import Config, config_from_mapping
 from engine.runtime.facade import EngineFacade
 from engine.runtime.sources import ReplayMarketSource
@@ -76,6 +76,9 @@ class DataSpec:
     path: Path
     pair: str
     interval_s: int | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    """A window of the file: its candles opening at or after ``start_ns`` and closing at or before ``end_ns``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,11 @@ def load_candles(data: DataSpec) -> Sequence[Candle]:
     events = replay_file(data.path, data.pair, data.interval_s).load().events
     if not events or not all(isinstance(e, Candle) for e in (events[0], events[-1])):
         raise OptimizeError(f"data file {data.path} holds no candles")
+    if data.start_ns is not None or data.end_ns is not None:
+        inside = window_candles(events, data.start_ns, data.end_ns)
+        if not inside:
+            raise OptimizeError(f"no candle of {data.path.name} lies inside the window asked for")
+        return inside
     return events  # type: ignore[return-value]  # a candle file's events, or a trades file's candles
 
 

@@ -7,7 +7,6 @@ walk-forward, sampler, seed, batch, config, risk limits), never the *execution* 
 a saved run is rerun from its search fields, on any machine and with any number of workers.
 """
 
-import argparse
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +31,8 @@ from engine.research.search import SAMPLERS, default_batch
 from engine.research.space import SearchSpace, parse_space
 from engine.research.walk_forward import FoldResult, Progress, SearchPlan, run_folds, split_folds
 from engine.runtime.app import Engine
-from engine.runtime.cli_backtest import RISK_LIMIT_CHOICES, backtest_config
+from engine.runtime.backtest_run import RISK_LIMIT_CHOICES, BacktestSpec, backtest_config
+from engine.runtime.config import config_from_mapping, load_config
 from engine.runtime.sources import ReplayMarketSource
 from engine.strategies import ParamError, strategy_class
 
@@ -68,6 +68,12 @@ class OptimizeRequest:
     batch: int | None = None
     config: Path | None = None
     risk_limits: str = "none"
+    base: Mapping[str, Any] | None = None
+    """The configuration the trials start from when it is not a file (the engine's own, for the MCP tool), as JSON;
+    None: ``config`` (or the defaults)."""
+    start_ns: int | None = None
+    end_ns: int | None = None
+    """The window: the file's candles opening at or after ``start_ns`` and closing at or before ``end_ns``."""
     workers: int = 1
     backend: str = "local"
     address: str | None = None
@@ -78,6 +84,7 @@ class OptimizeRequest:
         args["data"] = str(self.data.resolve())
         args["config"] = None if self.config is None else str(self.config.resolve())
         args["params"] = list(self.params)
+        args["base"] = None if self.base is None else dict(self.base)
         return args
 
     @classmethod
@@ -163,23 +170,31 @@ def _setup(request: OptimizeRequest, candles: Sequence[Candle]) -> tuple[Backtes
     """The trials' shared backtest setup, built as ``backtest`` builds its configuration, and the notes a backtest
     of the whole file would print (a pair inferred from the prices, a pair the data does not carry), with the
     canonical name of the pair."""
-    namespace = argparse.Namespace(
-        data=request.data,
-        strategy=request.strategy,
-        pair=request.pair,
-        param=[],
-        interval=request.interval,
-        config=request.config,
-        risk_limits=request.risk_limits,
+    base = load_config(request.config) if request.base is None else config_from_mapping(dict(request.base))
+    spec = BacktestSpec(
+        request.data,
+        request.strategy,
+        {},
+        request.pair,
+        request.interval,
+        "config" if request.risk_limits == "config" else "none",
     )
-    config = backtest_config(namespace)
+    config = backtest_config(base, spec)
     whole = window_replay(candles, Window(0, len(candles)), request.data.name)
     replay = ReplayMarketSource(whole, None, request.data.name)
     probe = Engine.from_config(config, None, source=replay)
     pair = config.strategies[0].pair
     instruments = None if pair in default_instruments() else dict(probe.instruments)
-    spec = DataSpec(request.data, request.pair, request.interval * 60 if request.interval else None)
-    return BacktestSetup(spec, config.model_dump(), request.objective, instruments), pair, list(probe.notes)
+    return (
+        BacktestSetup(_data_spec(request), config.model_dump(), request.objective, instruments),
+        pair,
+        list(probe.notes),
+    )
+
+
+def _data_spec(request: OptimizeRequest) -> DataSpec:
+    interval_s = request.interval * 60 if request.interval else None
+    return DataSpec(request.data, request.pair, interval_s, request.start_ns, request.end_ns)
 
 
 def make_runner(request: OptimizeRequest, setup: BacktestSetup, candles: Sequence[Candle]) -> TrialRunner:
@@ -206,7 +221,7 @@ def optimize(request: OptimizeRequest, on_progress: Callable[[Progress], None] =
     space, batch = _check(request)
     if not request.data.is_file():
         raise OptimizeError(f"data file {request.data} does not exist or is not a file")
-    candles = load_candles(DataSpec(request.data, request.pair, request.interval * 60 if request.interval else None))
+    candles = load_candles(_data_spec(request))
     folds = split_folds(len(candles), request.walk_forward)
     setup, pair, notes = _setup(request, candles)
     plan = SearchPlan(space, request.sampler, request.seed, request.trials, batch)

@@ -24,8 +24,7 @@ time) or :class:`~engine.errors.NotAllowed` (another backtest is running).
 """
 
 import re
-import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,9 +33,10 @@ from typing import Any, Literal
 
 import anyio
 
+from engine.domain.instrument import Instrument
 from engine.domain.market_data import Candle
 from engine.domain.orders import Fill, Order, OrderStatus
-from engine.errors import InvalidRequest, NotAllowed
+from engine.errors import InvalidRequest
 from engine.exchanges.replay import ReplaySource
 from engine.exchanges.replay.errors import ReplayError
 from engine.market.catalog_files import canonical_pair_name
@@ -48,6 +48,7 @@ from engine.runtime.config import Config, ConfigError, config_from_mapping
 from engine.runtime.journal import ORDER_REFUSED
 from engine.runtime.sources import ReplayMarketSource, shipped_sample
 from engine.runtime.views import BacktestView, BacktestWindowView, PerformanceView
+from engine.runtime.worker_process import run_in_worker
 from engine.strategies import ParamError, strategy_class
 
 __all__ = [
@@ -63,12 +64,15 @@ __all__ = [
     "backtest_config",
     "backtest_in_worker",
     "backtest_summary",
+    "candles_backtest",
+    "checked_data",
     "parse_when",
     "prepare_backtest",
     "resolve_data_name",
     "run_backtest",
     "run_prepared",
     "summarize",
+    "window_candles",
 ]
 
 # A backtest serves nobody while it runs: yield to the event loop rarely (each yield can cost a GIL hand-off).
@@ -85,7 +89,6 @@ _DATA_NAME = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 _MAX_NAME = 200
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_AT_A_TIME = threading.Lock()
 
 
 class BacktestError(Exception):
@@ -139,12 +142,17 @@ def backtest_config(base: Config, spec: BacktestSpec) -> Config:
     """
     if not spec.data.is_file():
         raise BacktestError(f"data file {spec.data} does not exist or is not a file")
+    return _config_of(base, spec, spec.data)
+
+
+def _config_of(base: Config, spec: BacktestSpec, file: Path | None) -> Config:
+    """:func:`backtest_config` over ``file`` (None: candles handed to the engine, no file)."""
     data: dict[str, Any] = base.model_dump()
     data["mode"] = "paper"  # a backtest trades on the simulated venue only, whatever the base says
     data["strategies"] = [
         {"name": spec.strategy, "kind": spec.strategy, "pair": spec.pair, "params": dict(spec.params)}
     ]
-    data["market"] = {**data["market"], "source": "replay", "feeds": [], "file": spec.data, "pair": spec.pair}
+    data["market"] = {**data["market"], "source": "replay", "feeds": [], "file": file, "pair": spec.pair}
     data["market"]["speed"] = "max"
     if spec.interval_minutes:
         data["market"]["interval_minutes"] = spec.interval_minutes
@@ -193,13 +201,29 @@ def _iso(ts_ns: int | None) -> str | None:
     return datetime.fromtimestamp(ts_ns / _NS, UTC).isoformat().replace("+00:00", "Z")
 
 
+def window_candles(events: Sequence[Any], start_ns: int | None, end_ns: int | None) -> list[Candle]:
+    """The candles of ``events`` that open at or after ``start_ns`` and close at or before ``end_ns`` (None: no
+    bound on that side)."""
+    start = start_ns if start_ns is not None else -(2**62)
+    end = end_ns if end_ns is not None else 2**62
+    return [e for e in events if isinstance(e, Candle) and e.ts_ns >= start and e.close_ns <= end]
+
+
+def _window_view(events: Sequence[Any], last_ts_ns: int, spec: BacktestSpec) -> BacktestWindowView:
+    return BacktestWindowView(
+        start=_iso(events[0].ts_ns) or "",
+        end=_iso(last_ts_ns) or "",
+        candles=len(events),
+        requested_start=_iso(spec.start_ns),
+        requested_end=_iso(spec.end_ns),
+    )
+
+
 def _windowed(replay: ReplaySource, spec: BacktestSpec) -> tuple[ReplaySource, BacktestWindowView]:
     """The replay of the window's candles (the whole file without a window), and the window actually used."""
     events = replay.events
     if spec.start_ns is not None or spec.end_ns is not None:
-        start = spec.start_ns if spec.start_ns is not None else -(2**62)
-        end = spec.end_ns if spec.end_ns is not None else 2**62
-        inside = [e for e in events if isinstance(e, Candle) and e.ts_ns >= start and e.close_ns <= end]
+        inside = window_candles(events, spec.start_ns, spec.end_ns)
         if not inside:
             covered = f"{_iso(events[0].ts_ns)} to {_iso(replay.last_ts_ns)}"
             raise BacktestError(
@@ -208,14 +232,7 @@ def _windowed(replay: ReplaySource, spec: BacktestSpec) -> tuple[ReplaySource, B
             )
         replay = ReplaySource.from_events(inside, name=replay.name)
         events = inside
-    window = BacktestWindowView(
-        start=_iso(events[0].ts_ns) or "",
-        end=_iso(replay.last_ts_ns) or "",
-        candles=len(events),
-        requested_start=_iso(spec.start_ns),
-        requested_end=_iso(spec.end_ns),
-    )
-    return replay, window
+    return replay, _window_view(events, replay.last_ts_ns, spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +292,30 @@ def run_backtest(base: Config, spec: BacktestSpec, db: Path | None = None) -> Ba
     """:func:`prepare_backtest` then :func:`run_prepared`, in an event loop of its own (blocks until done)."""
     prepared = prepare_backtest(base, spec, db)
     return anyio.run(run_prepared, prepared)
+
+
+def candles_backtest(
+    base: Config,
+    spec: BacktestSpec,
+    candles: Sequence[Candle],
+    instruments: Mapping[str, Instrument] | None = None,
+) -> BacktestView:
+    """A backtest over candles already in memory (``spec.data`` only names them; ``spec.pair`` is theirs), as
+    :func:`run_backtest` would run a file holding exactly those candles, summarised (blocks until done).
+
+    Raises:
+        ConfigError, EngineError: the strategy, a parameter or the pair is refused.
+    """
+    config = _config_of(base, spec, None)
+    replay = ReplaySource.from_events(list(candles), name=spec.data.name)
+    source = ReplayMarketSource(replay, None, spec.data.name, yield_interval_s=BACKTEST_YIELD_S)
+    options = RunOptions(durable_intents=False, record_every_candle=False, id_prefix="bt")
+    engine = Engine.from_config(config, None, source=source, options=options, instruments=instruments)
+    note = account_note(base, config)
+    if note is not None:
+        engine.notes.append(note)
+    prepared = PreparedBacktest(engine, _window_view(replay.events, replay.last_ts_ns, spec))
+    return summarize(anyio.run(run_prepared, prepared), spec.data.name)
 
 
 def summarize(outcome: BacktestOutcome, data_name: str) -> BacktestView:
@@ -384,14 +425,25 @@ def _checked_spec(
         strategy_class(kind).validate(params, base=None)
     except ParamError as exc:
         raise InvalidRequest(str(exc)) from None
+    path, start_ns, end_ns = checked_data(base, pair, data, start, end)
+    return BacktestSpec(path, kind, dict(params), pair, start_ns=start_ns, end_ns=end_ns)
+
+
+def checked_data(
+    base: Config, pair: str, data: str, start: str | None, end: str | None
+) -> tuple[Path, int | None, int | None]:
+    """The data file a client names (see :func:`resolve_data_name`) and its window in ns, checked.
+
+    Raises:
+        InvalidRequest: no pair, a window that is not ISO dates or not in order, or a refused data name.
+    """
     if not pair.strip():
         raise InvalidRequest("a pair is needed, such as BTC/USD")
     start_ns = parse_when(start, what="start") if start is not None else None
     end_ns = parse_when(end, what="end") if end is not None else None
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise InvalidRequest(f"the window's start {start} is not before its end {end}")
-    path = resolve_data_name(data, base.data_dir)
-    return BacktestSpec(path, kind, dict(params), pair, start_ns=start_ns, end_ns=end_ns)
+    return resolve_data_name(data, base.data_dir), start_ns, end_ns
 
 
 def backtest_summary(base: Config, spec: BacktestSpec, data_name: str) -> BacktestView:
@@ -424,18 +476,12 @@ async def backtest_in_worker(
         NotAllowed: another backtest of this process is running.
     """
     spec = _checked_spec(base, kind, params, pair, data, start, end)
-    if not _ONE_AT_A_TIME.acquire(blocking=False):
-        raise NotAllowed("another backtest is running; ask again when it has finished")
-    from anyio import to_process
-
-    try:
-        with anyio.fail_after(timeout_s):
-            return await to_process.run_sync(backtest_summary, base, spec, data, cancellable=True)
-    except TimeoutError:
-        raise InvalidRequest(
-            f"the backtest did not finish within {timeout_s:g} s and was stopped; ask for a shorter window"
-        ) from None
-    except anyio.BrokenWorkerProcess:
-        raise NotAllowed("the backtest's worker process failed before answering; nothing was run") from None
-    finally:
-        _ONE_AT_A_TIME.release()
+    return await run_in_worker(
+        backtest_summary,
+        base,
+        spec,
+        data,
+        kind="backtest",
+        timeout_s=timeout_s,
+        too_long="ask for a shorter window",
+    )

@@ -5,7 +5,7 @@ Every state-changing call is validated first (a refusal raises a :mod:`engine.er
 nothing), then applied, then written to the event log with its arguments, its result and ``source`` (who asked).
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from engine import faults
 from engine.domain.market_data import BookSnapshot, Candle, Ticker, TradeTick
 from engine.domain.orders import ClientOrderId, Order, OrderSide, OrderType
-from engine.errors import InvalidRequest, LimitExceeded, NotAllowed, NotFound
+from engine.errors import FacadeError, InvalidRequest, LimitExceeded, NotAllowed, NotFound
 from engine.exchanges.port import ExchangeUnavailable, OrderRefused, OrderRequest
 from engine.market.catalog_files import canonical_pair_name
 from engine.persistence import Store
@@ -38,6 +38,7 @@ from engine.runtime.views import (
     FillView,
     LearningView,
     MarketView,
+    OptimizeView,
     OrdersView,
     OrderView,
     ParamChange,
@@ -54,8 +55,9 @@ from engine.runtime.views import (
     TradingStateView,
     TuneResultView,
     UnvaluedRealizedView,
+    WhatIfView,
 )
-from engine.strategies import ParamError
+from engine.strategies import ParamError, ParamValue
 
 if TYPE_CHECKING:
     from engine.runtime.app import Engine
@@ -527,6 +529,82 @@ class EngineFacade:
             timeout_s=limit,
         )
 
+    async def optimize(
+        self,
+        kind: str,
+        ranges: Sequence[str],
+        pair: str,
+        data: str,
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        trials: int = 50,
+        objective: str = "sharpe",
+        walk_forward: int = 0,
+        sampler: str = "tpe",
+        seed: int = 1,
+        save: bool = True,
+        progress: ProgressCallback | None = None,
+        timeout_s: float | None = None,
+    ) -> OptimizeView:
+        """Search strategy ``kind``'s parameters over ``ranges`` (``NAME=LOW:HIGH[:STEP]`` or ``NAME=VALUE``, as
+        ``trading-mcp optimize --param``) on ``data`` (``"sample"`` or a file name inside the data folder),
+        optionally over the window ``start`` to ``end``, on simulated accounts built from this engine's
+        configuration; in a worker process within ``timeout_s`` (default 600 s), each finished trial reported to
+        ``progress``. A finished run is saved in ``<data_dir>/optimize.db`` unless ``save`` is false; nothing of
+        this engine is read or changed beyond its configuration (:mod:`engine.runtime.optimize_run`).
+
+        Raises:
+            InvalidRequest: an unknown kind, a bad range, count, window or data name, or a run over its time.
+            NotAllowed: another optimisation is running.
+        """
+        from engine.runtime.optimize_run import OPTIMIZE_TIMEOUT_S, checked_request, optimize_in_worker
+
+        base = self._engine.config
+        request = checked_request(
+            base,
+            kind=kind,
+            ranges=ranges,
+            pair=pair,
+            data=data,
+            start=start,
+            end=end,
+            trials=trials,
+            objective=objective,
+            walk_forward=walk_forward,
+            sampler=sampler,
+            seed=seed,
+        )
+        limit = OPTIMIZE_TIMEOUT_S if timeout_s is None else timeout_s
+        return await optimize_in_worker(base, request, data, save=save, progress=progress, timeout_s=limit)
+
+    async def _what_if(
+        self, slot: "StrategySlot", merged: Mapping[str, ParamValue]
+    ) -> tuple[WhatIfView | None, str | None]:
+        """The preview's what-if (current against ``merged`` on the slot's recent candles), or why there is none."""
+        from engine.runtime.what_if import too_few_candles, what_if_in_worker
+
+        strategy = slot.strategy
+        warmup = max(strategy.warmup, type(strategy)(merged).warmup)
+        candles = list(slot.history)
+        reason = too_few_candles(len(candles), warmup)
+        if reason is not None:
+            return None, reason
+        try:
+            view = await what_if_in_worker(
+                self._engine.config,
+                kind=strategy.kind,
+                pair=slot.pair,
+                candles=candles,
+                current=dict(strategy.values),
+                proposed=dict(merged),
+                shown=(_shown(strategy.values), _shown(merged)),
+                instruments=self._engine.instruments,
+            )
+        except FacadeError as exc:  # too long, or another what-if running: the diff still answers
+            return None, f"no what-if: {exc}"
+        return view, None
+
     # -- changes ----------------------------------------------------------------------------------------------
     async def record_event(self, kind: str, source: str, payload: Mapping[str, object]) -> None:
         self._engine.journal.event(kind, source, payload)
@@ -571,7 +649,18 @@ class EngineFacade:
             if merged[k] != slot.strategy.values[k]
         ]
         if preview or not changes:
-            result = TuneResultView(mode=self.mode, strategy=name, applied=False, version=slot.version, changes=changes)
+            what_if, note = None, None
+            if preview:
+                what_if, note = await self._what_if(slot, merged)
+            result = TuneResultView(
+                mode=self.mode,
+                strategy=name,
+                applied=False,
+                version=slot.version,
+                changes=changes,
+                what_if=what_if,
+                what_if_note=note,
+            )
             # Previews are audited too: what a client looked at before it changed something is part of the story.
             self._audit(
                 "tune_strategy_preview" if preview else "tune_strategy",
@@ -930,6 +1019,10 @@ class EngineFacade:
         e.journal.mark_dirty("orders", "positions", "status")
         await self._durable()
         return view
+
+
+def _shown(values: Mapping[str, ParamValue]) -> dict[str, str]:
+    return {k: _plain(v) for k, v in values.items()}
 
 
 def _order_view(order: Order) -> OrderView:

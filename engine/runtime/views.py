@@ -22,6 +22,10 @@ __all__ = [
     "FillView",
     "LearningView",
     "MarketView",
+    "OptimizeFoldView",
+    "OptimizeTrialView",
+    "OptimizeView",
+    "OptimizeWindowView",
     "OrderView",
     "OrdersView",
     "ParamChange",
@@ -39,6 +43,8 @@ __all__ = [
     "TradingStateView",
     "TuneResultView",
     "UnvaluedRealizedView",
+    "WhatIfSideView",
+    "WhatIfView",
 ]
 
 Dec = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="always")]
@@ -255,12 +261,52 @@ class ParamChange(_View):
     after: str
 
 
+class BacktestWindowView(_View):
+    """The stretch of the data a backtest replayed."""
+
+    start: str = Field(description="Open of the first candle replayed (UTC).")
+    end: str = Field(description="Close of the last candle replayed (UTC).")
+    candles: int = Field(description="How many candles were replayed.")
+    requested_start: str | None = Field(None, description="The window's start as asked (None: the file's start).")
+    requested_end: str | None = Field(None, description="The window's end as asked (None: the file's end).")
+
+
+class WhatIfSideView(_View):
+    """One side of a what-if: a backtest of one parameter set over the strategy's recent candles."""
+
+    params: dict[str, str] = Field(description="Every parameter it ran with.")
+    trades: int = Field(description="Closed round trips.")
+    net_pnl: Dec = Field(description="End equity - start equity (fees included), in quote_currency.")
+    return_pct: Dec | None = Field(description="Net PnL as a percentage of the start equity.")
+    max_drawdown_pct: Dec | None = Field(description="Largest peak-to-trough fall of equity, percent of the peak.")
+    fees: Dec = Field(description="Fees paid, in quote_currency.")
+    fills: int
+
+
+class WhatIfView(_View):
+    """What the proposed parameters would have done against the current ones, on the same recent candles (those the
+    engine holds for the strategy's pair), each on a simulated account of its own from the same start."""
+
+    pair: str
+    quote_currency: str
+    window: BacktestWindowView
+    current: WhatIfSideView
+    proposed: WhatIfSideView
+    notes: list[str] = Field(default_factory=list)
+
+
 class TuneResultView(_View):
     mode: Mode
     strategy: str
     applied: bool
     version: int
     changes: list[ParamChange]
+    what_if: WhatIfView | None = Field(
+        None,
+        description="With preview=true: backtests of the current and the proposed parameters over the engine's "
+        "recent candles, side by side (null when not run: what_if_note says why).",
+    )
+    what_if_note: str | None = Field(None, description="Why there is no what_if (too few candles...).")
 
 
 class TradingStateView(_View):
@@ -351,16 +397,6 @@ class EmergencyStopView(_View):
     positions_after: list[PositionView]
 
 
-class BacktestWindowView(_View):
-    """The stretch of the data a backtest replayed."""
-
-    start: str = Field(description="Open of the first candle replayed (UTC).")
-    end: str = Field(description="Close of the last candle replayed (UTC).")
-    candles: int = Field(description="How many candles were replayed.")
-    requested_start: str | None = Field(None, description="The window's start as asked (None: the file's start).")
-    requested_end: str | None = Field(None, description="The window's end as asked (None: the file's end).")
-
-
 class BacktestView(_View):
     """A backtest's summary: one strategy over a data file, on a simulated account of its own (the live engine's
     state is neither read nor changed); the figures ``trading-mcp backtest --json`` prints for the same run."""
@@ -384,3 +420,59 @@ class BacktestView(_View):
     breaker_trips: dict[str, int] = Field(description="Circuit breaker trips, by rule.")
     rejected_by_venue: int = Field(description="Orders the simulated venue rejected.")
     notes: list[str] = Field(default_factory=list, description="What the run had to assume (a pair's rules...).")
+
+
+class OptimizeTrialView(_View):
+    """A trial of an optimisation: its parameters, objective and main metrics (as get_performance names them)."""
+
+    trial: int | None = Field(None, description="Its number (None for an out-of-sample test).")
+    params: dict[str, str]
+    objective: str | None = Field(description="The objective's value (null: undefined, e.g. no trade).")
+    metrics: dict[str, str | int | None]
+
+
+class OptimizeWindowView(_View):
+    start: str = Field(description="Open of the window's first candle (UTC).")
+    end: str = Field(description="Close of its last candle (UTC).")
+    candles: int
+
+
+class OptimizeFoldView(_View):
+    """A walk-forward fold: the best trial in sample, and that choice tested on the next, unseen candles."""
+
+    fold: int = Field(description="0: the whole window, no out-of-sample test.")
+    in_sample: OptimizeWindowView
+    in_sample_best: OptimizeTrialView | None
+    out_of_sample: OptimizeWindowView | None
+    out_of_sample_result: OptimizeTrialView | None
+    trials: int
+    deflated_sharpe: str | None = Field(description="Deflated Sharpe ratio of the fold's best (null: undefined).")
+    warning: str | None
+
+
+class OptimizeView(_View):
+    """An optimisation's summary (never every trial): the best parameters, each fold's in-sample and out-of-sample
+    figures, the deflated Sharpe ratio (Bailey and Lopez de Prado, 2014) and the overfitting warnings."""
+
+    data: str
+    strategy: str
+    pair: str
+    window: BacktestWindowView
+    objective: str
+    sampler: str
+    seed: int
+    searched: list[str] = Field(description="The ranges searched.")
+    fixed: dict[str, str] = Field(description="Parameters held fixed.")
+    trials: int = Field(description="Trials run, every fold included.")
+    trial_states: dict[str, int] = Field(description="complete, undefined (no objective), invalid (refused).")
+    best_params: dict[str, str] | None = Field(description="The parameters to trade (the last fold's choice).")
+    best: OptimizeTrialView | None
+    deflated_sharpe: str | None = Field(description="Of the best trial; below 0.95: likely overfit.")
+    significant: bool | None = Field(description="Whether the deflated Sharpe ratio is at least 0.95.")
+    folds: list[OptimizeFoldView]
+    out_of_sample_mean_objective: str | None = Field(None, description="With walk-forward: the folds' mean.")
+    top_trials: list[OptimizeTrialView] = Field(description="At most the 5 best trials of the last search.")
+    warnings: list[str] = Field(description="Overfitting and other warnings.")
+    duration_s: Dec
+    run_id: int | None = Field(description="Saved as this run (trading-mcp optimize --list); null: not saved.")
+    notes: list[str] = Field(default_factory=list)

@@ -1,8 +1,10 @@
 """Helpers shared by the MCP tests (imported by name: the test directory is on ``sys.path``)."""
 
+import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, redirect_stdout
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import anyio
@@ -11,6 +13,7 @@ from mcp_types import CallToolResult, TextContent
 
 from engine.domain.instrument import Instrument
 from engine.runtime.app import Engine, RunOptions
+from engine.runtime.cli import main
 from engine.runtime.config import Config, config_from_mapping
 from engine.runtime.facade import EngineFacade
 
@@ -74,3 +77,12 @@ async def rest_buy_orders(facade: EngineFacade, count: int) -> None:
     price = (last / 2).quantize(Decimal("0.1"))
     for _ in range(count):
         await facade.submit_order("BTC/USD", "buy", Decimal("0.0001"), price, source="test")
+
+
+def cli_backtest(argv: list[str]) -> dict[str, Any]:
+    """``trading-mcp backtest ... --json`` run in-process (in a thread: it runs its own event loop)."""
+    out = StringIO()
+    with redirect_stdout(out):
+        assert main(["backtest", *argv, "--no-progress", "--json"]) == 0
+    result: dict[str, Any] = json.loads(out.getvalue())
+    return result

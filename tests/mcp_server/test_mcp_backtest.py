@@ -3,19 +3,16 @@ engine's data folder (or the shipped sample), refusals in one sentence, and the 
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import redirect_stdout
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from fakes.mcp_harness import ok, paper_config, rest_buy_orders, running_engine, snapshot, text_of
+from fakes.mcp_harness import cli_backtest, ok, paper_config, rest_buy_orders, running_engine, snapshot, text_of
 from mcp import Client
 
 from engine.errors import InvalidRequest, NotAllowed
-from engine.runtime.cli import main
 from engine.runtime.facade import EngineFacade
 from engine.runtime.views import BacktestView
 from trading_mcp.server import build_server
@@ -42,15 +39,6 @@ def write_csv(path: Path, rows: list[list[Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[6]},{r[7]}\n" for r in rows))
     return path
-
-
-def cli_backtest(argv: list[str]) -> dict[str, Any]:
-    """``trading-mcp backtest ... --json`` run in-process (in a thread: it runs its own event loop)."""
-    out = StringIO()
-    with redirect_stdout(out):
-        assert main(["backtest", *argv, "--no-progress", "--json"]) == 0
-    result: dict[str, Any] = json.loads(out.getvalue())
-    return result
 
 
 def engine_sentence(text: str) -> str:

@@ -49,9 +49,9 @@ async def test_tools_are_listed_with_honest_hints(facade: EngineFacade, mode: st
     async with Client(build_server(facade), mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == set(READ_TOOLS) | set(RESEARCH_TOOLS) | set(WRITE_TOOLS)
-    # About 10 to 20 (hosts struggle with many more); cancel_order, close_position and backtest, asked for by name,
-    # make 22.
-    assert 10 <= len(tools) <= 22
+    # About 10 to 20 (hosts struggle with many more); cancel_order, close_position, backtest and optimize, asked for
+    # by name, make 23.
+    assert 10 <= len(tools) <= 23
     for name in READ_TOOLS:
         annotations = tools[name].annotations
         assert annotations is not None and annotations.read_only_hint is True, name
