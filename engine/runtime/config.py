@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.market.catalog_files import canonical_pair_name
+from engine.market.higher_candles import TimeframeError, check_timeframes
 from engine.risk.account_rules import AccountRules, looser_than_cap
 from engine.risk.breakers import BreakerSettings
 from engine.risk.limits import RiskLimits
@@ -159,10 +160,17 @@ class StrategyConfig(_Section):
     @model_validator(mode="after")
     def _check_params(self) -> Self:
         try:
-            strategy_class(self.kind).validate(self.params, base=None)
-        except ParamError as exc:
+            cls = strategy_class(self.kind)
+            check_timeframes(1, cls.timeframes_for(cls.validate(self.params, base=None)))
+        except (ParamError, TimeframeError) as exc:
             raise ValueError(f"strategy {self.name!r}: {exc}") from None
         return self
+
+    @property
+    def timeframes(self) -> tuple[int, ...]:
+        """The higher intervals (seconds) this strategy asks for with its configured parameters."""
+        cls = strategy_class(self.kind)
+        return cls.timeframes_for(cls.validate(self.params, base=None))
 
 
 def _default_strategies() -> list[StrategyConfig]:
@@ -349,6 +357,34 @@ class Config(_Section):
         if duplicates:
             raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
         return self
+
+    @model_validator(mode="after")
+    def _timeframes_fit_base(self) -> Self:
+        # A strategy's higher timeframes must be whole multiples of its pair's base candles where the configuration
+        # names those (Kraken's OHLC interval, a file's interval_minutes); one inferred from a file is checked when
+        # the engine reads it (engine.runtime.app).
+        bases = self.base_intervals()
+        for strategy in self.strategies:
+            base = bases.get(strategy.pair)
+            if base is not None:
+                try:
+                    check_timeframes(base, strategy.timeframes, f"strategy {strategy.name!r}")
+                except TimeframeError as exc:
+                    raise ValueError(str(exc)) from None
+        return self
+
+    def base_intervals(self) -> dict[str, int]:
+        """The base candle interval (seconds) of each pair whose interval the configuration names."""
+        market = self.market
+        if market.source == "kraken":
+            return {s.pair: self.kraken.ohlc_interval * 60 for s in self.strategies}
+        if market.feeds:
+            return {
+                feed.pair: minutes * 60
+                for feed in market.feeds
+                if (minutes := feed.aggregate_minutes or feed.interval_minutes) is not None
+            }
+        return {market.pair: market.interval_minutes * 60} if market.interval_minutes else {}
 
     @property
     def db_path(self) -> Path:

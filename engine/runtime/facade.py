@@ -520,6 +520,7 @@ class EngineFacade:
             raise InvalidRequest("params must name at least one parameter")
         try:
             merged = slot.strategy.validate(params, base=slot.strategy.values)
+            slot.check_timeframes(merged)
         except ParamError as exc:
             raise InvalidRequest(str(exc)) from None
         bounds = e.config.tuning.bounds.get(name, {})

@@ -22,6 +22,7 @@ from engine.domain.money import ZERO
 from engine.domain.orders import ClientOrderId, Fill, Order, OrderSide, OrderStatus, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
+from engine.market.higher_candles import HigherCandles, TimeframeError, check_timeframes
 from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
 from engine.portfolio.reserve import ProfitReserve
@@ -29,9 +30,9 @@ from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
 from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
-from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
+from engine.strategies.base import ParamError, ParamValue, Signal, Strategy, StrategyContext
 
-__all__ = ["RefusalSink", "StrategySlot", "Trader"]
+__all__ = ["RefusalSink", "StrategySlot", "TimeframeFeed", "Trader"]
 
 RULE_SIZING = "sizing"  # an entry its sizing rule could not size (no ATR yet, no equity)
 HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
@@ -86,14 +87,21 @@ class StrategySlot:
     """The pair's order minimum: a position below it cannot be sold and counts as flat (set by the trader)."""
     breaker: str = ""
     """The circuit breaker that stopped the strategy (its new entries wait until it is enabled again)."""
+    on_candle: Callable[[Candle, StrategyContext], Signal | None] = field(init=False, repr=False)
+    """What a closed base candle is handed to: the strategy's own ``on_candle`` when it declares no timeframes
+    (nothing more per candle), else a :class:`TimeframeFeed`'s, which builds the higher candles first."""
 
     def __post_init__(self) -> None:
         self.key = (self.name, self.pair)
         self.configure()
 
     def configure(self) -> None:
-        """Build the guards, the ATR and the entry policy the strategy's parameters ask for."""
+        """Build the guards, the ATR, the entry policy and the higher-candle feed the strategy's parameters ask
+        for (a new feed starts from nothing: :meth:`retune` re-warms it with the strategy)."""
         values = self.strategy.values
+        strategy = self.strategy
+        timeframes = strategy.timeframes_for(values)
+        self.on_candle = TimeframeFeed(strategy, self.pair, timeframes).on_candle if timeframes else strategy.on_candle
         self.guard = PositionGuard.from_values(values)
         self.guard_state.entry = None  # the levels follow the new thresholds
         self.entry = EntryPolicy.from_values(values)
@@ -105,14 +113,53 @@ class StrategySlot:
         else:
             self.atr = None
 
+    def check_timeframes(self, values: Mapping[str, ParamValue]) -> None:
+        """Refuse parameter values whose timeframes the base candles seen so far cannot build.
+
+        Raises:
+            ParamError: naming the timeframe and the base interval.
+        """
+        if not self.history:
+            return  # no base candle yet: the engine checked the configured base interval at start
+        try:
+            check_timeframes(self.history[-1].interval_s, self.strategy.timeframes_for(values), self.name)
+        except TimeframeError as exc:
+            raise ParamError(str(exc)) from None
+
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
-        """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
-        applied = self.strategy.retune(values)
-        ctx = StrategyContext(Decimal(0))
-        for candle in self.history:
-            self.strategy.on_candle(candle, ctx)
+        """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once (its higher
+        candles rebuilt from those, as they were built live).
+
+        Raises:
+            ParamError: a bad value, or a timeframe the base candles seen so far cannot build (nothing changes).
+        """
+        strategy = self.strategy
+        self.check_timeframes(strategy.validate(values, base=strategy.values))
+        applied = strategy.retune(values)
         self.configure()
+        ctx = StrategyContext(Decimal(0))
+        on_candle = self.on_candle
+        for candle in self.history:
+            on_candle(candle, ctx)
         return applied
+
+
+class TimeframeFeed:
+    """A strategy with higher timeframes: each closed base candle first rolls into the higher candles
+    (:class:`~engine.market.higher_candles.HigherCandles`), every one of them it closes goes to the strategy's
+    ``on_higher_candle``, then the base candle to its ``on_candle``."""
+
+    __slots__ = ("candles", "strategy")
+
+    def __init__(self, strategy: Strategy, pair: str, timeframes: Sequence[int]) -> None:
+        self.strategy = strategy
+        self.candles = HigherCandles(pair, timeframes)
+
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
+        strategy = self.strategy
+        for higher in self.candles.add(candle):
+            strategy.on_higher_candle(higher, ctx)
+        return strategy.on_candle(candle, ctx)
 
 
 class Trader:
@@ -231,7 +278,7 @@ class Trader:
                     # The guards' memory (peak, candles held, a latched exit, a scale-out) is rebuilt as it was.
                     entry = self._entry_then(slot, close_ns, position.avg_entry)
                     slot.guard.check(event.high, event.low, entry, slot.guard_state)
-                slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
+                slot.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
 
     def on_market(self, event: MarketEvent, trading: bool = True) -> list[OrderRequest]:
         """Process one market event; returns the orders to submit (none while warming up)."""
@@ -269,7 +316,7 @@ class Trader:
                     elif slot.guard_state.held:
                         slot.guard_state.clear()
                 try:
-                    signal = slot.strategy.on_candle(event, ctx)
+                    signal = slot.on_candle(event, ctx)
                 except Exception as exc:
                     slot.errors += 1
                     slot.last_error = f"{type(exc).__name__}: {exc}"
