@@ -508,6 +508,7 @@ class Engine:
                 enabled=choice.enabled,
                 weight=cfg.weight,
                 order_quote_amount=cfg.order_quote_amount,
+                group=cfg.group or "",
                 # The store numbers versions itself (the next one); a choice saved at start is that one.
                 version=version + (1 if choice.save_as is not None else 0),
             )

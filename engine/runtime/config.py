@@ -151,6 +151,11 @@ class StrategyConfig(_Section):
     breakers: BreakerSettings | None = Field(
         None, description="This strategy's circuit breakers, in place of [risk.breakers] (left out: those)."
     )
+    group: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = Field(
+        None,
+        description="Strategies of one group (same pair) decide together: their signals are a vote weighted by "
+        "`weight`, and the group sends at most one order per candle (README: Strategy groups).",
+    )
 
     @field_validator("pair")
     @classmethod
@@ -356,6 +361,24 @@ class Config(_Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _groups(self) -> Self:
+        members: dict[str, list[StrategyConfig]] = {}
+        for strategy in self.strategies:
+            if strategy.group is not None:
+                members.setdefault(strategy.group, []).append(strategy)
+        for group, strategies in members.items():
+            names = ", ".join(s.name for s in strategies)
+            pairs = sorted({s.pair for s in strategies})
+            if len(pairs) > 1:
+                trades = ", ".join(f"{s.name} trades {s.pair}" for s in strategies)
+                raise ValueError(f"group {group!r}: its strategies must trade one pair ({trades})")
+            if len(strategies) < 2:
+                raise ValueError(f"group {group!r} has one strategy ({names}): a group votes between two or more")
+            if not any(s.weight > 0 for s in strategies):
+                raise ValueError(f"group {group!r}: every strategy has weight 0 ({names}), so no vote ever counts")
         return self
 
     @model_validator(mode="after")

@@ -367,6 +367,8 @@ class EngineFacade:
             weight=slot.weight,
             version=slot.version,
             params=params,
+            group=slot.group or None,
+            votes=slot.votes,
         )
 
     async def strategies(self) -> StrategiesView:

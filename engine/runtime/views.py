@@ -216,6 +216,10 @@ class StrategyView(_View):
     weight: Dec
     version: int
     params: list[ParamView]
+    group: str | None = None
+    """The group whose weighted vote the strategy's signals go to (None: it acts on its own)."""
+    votes: int = 0
+    """Grouped strategies: its signals counted in the group's vote since the engine started."""
 
 
 class StrategiesView(_View):
