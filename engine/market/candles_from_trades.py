@@ -94,6 +94,18 @@ class CandleBuilder:
         Raises:
             TradeOrderError: the trade's interval was already handed out.
         """
+        return self.add_bar(ts_ns, price, price, price, price, qty, 1)
+
+    def add_bar(
+        self, ts_ns: int, open: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Decimal, trades: int
+    ) -> list[Candle]:
+        """Take a closed bar of a shorter interval that divides this one, opened at ``ts_ns`` (a trade is the bar
+        ``(ts, price, price, price, price, qty, 1)``); return the candles it completes, as :meth:`add` does.
+        Used by :mod:`engine.market.higher_candles` to build 1 h candles out of 1 min ones the same way.
+
+        Raises:
+            TradeOrderError: the bar's interval was already handed out.
+        """
         start = ts_ns - ts_ns % self._span
         bar = self._bar
         done: list[Candle] = []
@@ -101,13 +113,13 @@ class CandleBuilder:
             self._bar = OpenBar(
                 start,
                 bar.open,
-                price if price > bar.high else bar.high,
-                price if price < bar.low else bar.low,
-                price,
-                bar.volume + qty,
-                bar.trades + 1,
+                high if high > bar.high else bar.high,
+                low if low < bar.low else bar.low,
+                close,
+                bar.volume + volume,
+                bar.trades + trades,
             )
-            self._last_close = price
+            self._last_close = close
             return done
         if start < self._next:
             raise TradeOrderError(
@@ -118,8 +130,8 @@ class CandleBuilder:
             self._next = bar.start_ns + self._span
         done.extend(self._fill(start))
         self._next = start
-        self._bar = OpenBar(start, price, price, price, price, qty, 1)
-        self._last_close = price
+        self._bar = OpenBar(start, open, high, low, close, volume, trades)
+        self._last_close = close
         return done
 
     def close_through(self, ts_ns: int) -> list[Candle]:

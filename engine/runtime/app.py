@@ -39,6 +39,7 @@ from engine.exchanges.replay.columns import CandleColumns
 from engine.exchanges.replay.csv_stream import StreamedCandles
 from engine.execution.order_manager import OrderManager
 from engine.market.catalog_files import canonical_pair_name
+from engine.market.higher_candles import TimeframeError, check_timeframes
 from engine.market.inferred import infer_instrument, inferred_note
 from engine.persistence import Store, StoreReader, StoreWriter, StrategyParamsRecord
 from engine.portfolio.curve import EquityCurve
@@ -193,6 +194,7 @@ class Engine:
         self.notes: list[str] = []
         self._infer_unknown_pairs()
         self._check_pairs()
+        self._check_timeframes()
 
     @classmethod
     def from_config(
@@ -239,6 +241,29 @@ class Engine:
                     f"strategy {strategy.name} trades {strategy.pair}, which the replayed data does not carry "
                     f"({carried}): it will not trade (name the data's pair with --pair, or the strategy's pair)"
                 )
+
+    def _check_timeframes(self) -> None:
+        """A strategy's higher timeframes that its pair's base candles cannot build are refused now, with the
+        data's interval (the configuration checked the intervals it names itself)."""
+        wanted = [(s, s.timeframes) for s in self.config.strategies]
+        wanted = [(s, frames) for s, frames in wanted if frames]
+        if not wanted:
+            return
+        bases = self.config.base_intervals()
+        source = self.source
+        if isinstance(source, ReplayMarketSource):
+            bases = {}
+            for event in itertools.islice(source.replay.iter_from(0), 5000):
+                if isinstance(event, Candle):
+                    bases.setdefault(event.pair, event.interval_s)
+        for strategy, frames in wanted:
+            base = bases.get(strategy.pair)
+            if base is None:
+                continue
+            try:
+                check_timeframes(base, frames, f"strategy {strategy.name!r} on {strategy.pair}")
+            except TimeframeError as exc:
+                raise EngineError(str(exc)) from None
 
     def _check_pairs(self) -> None:
         for strategy in self.config.strategies:
@@ -498,6 +523,7 @@ class Engine:
                 enabled=choice.enabled,
                 weight=cfg.weight,
                 order_quote_amount=cfg.order_quote_amount,
+                group=cfg.group or "",
                 # The store numbers versions itself (the next one); a choice saved at start is that one.
                 version=version + (1 if choice.save_as is not None else 0),
             )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from engine.market.catalog_files import canonical_pair_name
+from engine.market.higher_candles import TimeframeError, check_timeframes
 from engine.risk.account_rules import AccountRules, looser_than_cap
 from engine.risk.breakers import BreakerSettings
 from engine.risk.limits import RiskLimits
@@ -173,6 +174,11 @@ class StrategyConfig(_Section):
     breakers: BreakerSettings | None = Field(
         None, description="This strategy's circuit breakers, in place of [risk.breakers] (left out: those)."
     )
+    group: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = Field(
+        None,
+        description="Strategies of one group (same pair) decide together: their signals are a vote weighted by "
+        "`weight`, and the group sends at most one order per candle (README: Strategy groups).",
+    )
 
     @field_validator("pair")
     @classmethod
@@ -182,10 +188,17 @@ class StrategyConfig(_Section):
     @model_validator(mode="after")
     def _check_params(self) -> Self:
         try:
-            strategy_class(self.kind).validate(self.params, base=None)
-        except ParamError as exc:
+            cls = strategy_class(self.kind)
+            check_timeframes(1, cls.timeframes_for(cls.validate(self.params, base=None)))
+        except (ParamError, TimeframeError) as exc:
             raise ValueError(f"strategy {self.name!r}: {exc}") from None
         return self
+
+    @property
+    def timeframes(self) -> tuple[int, ...]:
+        """The higher intervals (seconds) this strategy asks for with its configured parameters."""
+        cls = strategy_class(self.kind)
+        return cls.timeframes_for(cls.validate(self.params, base=None))
 
 
 def _default_strategies() -> list[StrategyConfig]:
@@ -499,6 +512,52 @@ class Config(_Section):
                         f"universe strategy {name!r}: weight 1 lies outside its learning bounds [{lo}, {hi}]"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _groups(self) -> Self:
+        members: dict[str, list[StrategyConfig]] = {}
+        for strategy in self.strategies:
+            if strategy.group is not None:
+                members.setdefault(strategy.group, []).append(strategy)
+        for group, strategies in members.items():
+            names = ", ".join(s.name for s in strategies)
+            pairs = sorted({s.pair for s in strategies})
+            if len(pairs) > 1:
+                trades = ", ".join(f"{s.name} trades {s.pair}" for s in strategies)
+                raise ValueError(f"group {group!r}: its strategies must trade one pair ({trades})")
+            if len(strategies) < 2:
+                raise ValueError(f"group {group!r} has one strategy ({names}): a group votes between two or more")
+            if not any(s.weight > 0 for s in strategies):
+                raise ValueError(f"group {group!r}: every strategy has weight 0 ({names}), so no vote ever counts")
+        return self
+
+    @model_validator(mode="after")
+    def _timeframes_fit_base(self) -> Self:
+        # A strategy's higher timeframes must be whole multiples of its pair's base candles where the configuration
+        # names those (Kraken's OHLC interval, a file's interval_minutes); one inferred from a file is checked when
+        # the engine reads it (engine.runtime.app).
+        bases = self.base_intervals()
+        for strategy in self.strategies:
+            base = bases.get(strategy.pair)
+            if base is not None:
+                try:
+                    check_timeframes(base, strategy.timeframes, f"strategy {strategy.name!r}")
+                except TimeframeError as exc:
+                    raise ValueError(str(exc)) from None
+        return self
+
+    def base_intervals(self) -> dict[str, int]:
+        """The base candle interval (seconds) of each pair whose interval the configuration names."""
+        market = self.market
+        if market.source == "kraken":
+            return {s.pair: self.kraken.ohlc_interval * 60 for s in self.strategies}
+        if market.feeds:
+            return {
+                feed.pair: minutes * 60
+                for feed in market.feeds
+                if (minutes := feed.aggregate_minutes or feed.interval_minutes) is not None
+            }
+        return {market.pair: market.interval_minutes * 60} if market.interval_minutes else {}
 
     @property
     def db_path(self) -> Path:

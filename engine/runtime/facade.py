@@ -371,6 +371,8 @@ class EngineFacade:
             weight=slot.weight,
             version=slot.version,
             params=params,
+            group=slot.group or None,
+            votes=slot.votes,
             **self._weight_fields(slot.name),
         )
 
@@ -632,6 +634,7 @@ class EngineFacade:
             raise InvalidRequest("params must name at least one parameter")
         try:
             merged = slot.strategy.validate(params, base=slot.strategy.values)
+            slot.check_timeframes(merged)
         except ParamError as exc:
             raise InvalidRequest(str(exc)) from None
         bounds = e.config.tuning.bounds.get(name, {})

@@ -5,6 +5,10 @@ a closed candle every enabled strategy on that pair is asked for a signal. A sig
 amount × weight per entry, rounded down to the lot precision; the whole position on exit), checked by risk, and
 returned as an :class:`~engine.exchanges.port.OrderRequest` for the runtime to submit.
 
+Strategies on one pair may form a group (``group = "name"`` in their configuration): on each candle the members'
+signals are a weighted vote and the group sends at most one order (see :class:`SlotGroup` for the rule and who the
+order is attributed to). Ungrouped strategies act on their own signals, as they always did.
+
 Every refused signal (by risk, or unsizable) is counted by its rule, kept in a short log for diagnostics, and
 handed to the :class:`RefusalSink` (the journal: one ``order_refused`` event each, in backtests, paper and live
 runs alike). Refusals happen per signal, never per candle: the per-candle path does not change.
@@ -22,6 +26,7 @@ from engine.domain.money import ZERO
 from engine.domain.orders import ClientOrderId, Fill, Order, OrderSide, OrderStatus, OrderType
 from engine.exchanges.port import ExchangePort, OrderRequest
 from engine.execution.order_manager import OrderManager
+from engine.market.higher_candles import HigherCandles, TimeframeError, check_timeframes
 from engine.market.wilder import ATR
 from engine.portfolio.portfolio import Portfolio
 from engine.portfolio.reserve import ProfitReserve
@@ -29,9 +34,9 @@ from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
 from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
-from engine.strategies.base import ParamValue, Signal, Strategy, StrategyContext
+from engine.strategies.base import ParamError, ParamValue, Signal, Strategy, StrategyContext
 
-__all__ = ["RefusalSink", "StrategySlot", "Trader"]
+__all__ = ["RefusalSink", "SlotGroup", "StrategySlot", "TimeframeFeed", "Trader"]
 
 RULE_SIZING = "sizing"  # an entry its sizing rule could not size (no ATR yet, no equity)
 HISTORY = 2500  # candles kept per slot, to re-warm a strategy after it is retuned
@@ -86,14 +91,25 @@ class StrategySlot:
     """The pair's order minimum: a position below it cannot be sold and counts as flat (set by the trader)."""
     breaker: str = ""
     """The circuit breaker that stopped the strategy (its new entries wait until it is enabled again)."""
+    group: str = ""
+    """The group whose vote this strategy's signals go to ("" for none: it acts on its own, see :class:`SlotGroup`)."""
+    votes: int = 0
+    """Grouped strategies: the signals counted in the group's vote (``signals`` counts the orders it acted for)."""
+    on_candle: Callable[[Candle, StrategyContext], Signal | None] = field(init=False, repr=False)
+    """What a closed base candle is handed to: the strategy's own ``on_candle`` when it declares no timeframes
+    (nothing more per candle), else a :class:`TimeframeFeed`'s, which builds the higher candles first."""
 
     def __post_init__(self) -> None:
         self.key = (self.name, self.pair)
         self.configure()
 
     def configure(self) -> None:
-        """Build the guards, the ATR and the entry policy the strategy's parameters ask for."""
+        """Build the guards, the ATR, the entry policy and the higher-candle feed the strategy's parameters ask
+        for (a new feed starts from nothing: :meth:`retune` re-warms it with the strategy)."""
         values = self.strategy.values
+        strategy = self.strategy
+        timeframes = strategy.timeframes_for(values)
+        self.on_candle = TimeframeFeed(strategy, self.pair, timeframes).on_candle if timeframes else strategy.on_candle
         self.guard = PositionGuard.from_values(values)
         self.guard_state.entry = None  # the levels follow the new thresholds
         self.entry = EntryPolicy.from_values(values)
@@ -105,14 +121,92 @@ class StrategySlot:
         else:
             self.atr = None
 
+    def check_timeframes(self, values: Mapping[str, ParamValue]) -> None:
+        """Refuse parameter values whose timeframes the base candles seen so far cannot build.
+
+        Raises:
+            ParamError: naming the timeframe and the base interval.
+        """
+        if not self.history:
+            return  # no base candle yet: the engine checked the configured base interval at start
+        try:
+            check_timeframes(self.history[-1].interval_s, self.strategy.timeframes_for(values), self.name)
+        except TimeframeError as exc:
+            raise ParamError(str(exc)) from None
+
     def retune(self, values: Mapping[str, object]) -> dict[str, ParamValue]:
-        """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once."""
-        applied = self.strategy.retune(values)
-        ctx = StrategyContext(Decimal(0))
-        for candle in self.history:
-            self.strategy.on_candle(candle, ctx)
+        """Apply new parameters, then re-warm the strategy on recent candles so it can signal at once (its higher
+        candles rebuilt from those, as they were built live).
+
+        Raises:
+            ParamError: a bad value, or a timeframe the base candles seen so far cannot build (nothing changes).
+        """
+        strategy = self.strategy
+        self.check_timeframes(strategy.validate(values, base=strategy.values))
+        applied = strategy.retune(values)
         self.configure()
+        ctx = StrategyContext(Decimal(0))
+        on_candle = self.on_candle
+        for candle in self.history:
+            on_candle(candle, ctx)
         return applied
+
+
+@dataclass(slots=True)
+class SlotGroup:
+    """Strategies on one pair that decide together, by a weighted vote, with at most one order per candle.
+
+    The rule, on each closed candle:
+
+    * every member sees the candle, with the group's position in its context (the sum of the members' own
+      positions: a member that did not open it still sees it held, and may vote to sell it);
+    * a member's signal is a vote of its ``weight``: +weight for a buy, -weight for a sell. Disabled members do not
+      vote; a member whose buys wait (a circuit breaker, out of a scanner-chosen universe) votes sells only;
+    * the sum above 0 buys, below 0 sells, exactly 0 (a tie, or no vote) does nothing;
+    * a buy is made by the member with the highest weight among those that voted buy (the first configured on a
+      tie): sized, limited and attributed as that strategy's own entry, into its own position;
+    * a sell is made by the enabled member holding the largest position (the first configured on a tie), and sells
+      that member's whole position; several members holding at once (strategies that add to positions) are sold
+      one per candle while the vote stays a sell;
+    * a member's position guard (stop loss, ...) that triggers comes first and is the step's order, sent even
+      while another member has an order open (another member's triggered guard waits for the next candle, latched);
+    * otherwise no new order while any member has one open (a resting limit entry, an unfilled exit); an expired
+      limit entry of a member is sent again only on a candle where the vote decided nothing.
+
+    So a pair never gets two orders, or opposite ones, from a group in one step; each order, its fills and its
+    profit stay attributed to the one strategy that made it (per-strategy reports are unchanged).
+    """
+
+    name: str
+    pair: str
+    members: list[StrategySlot] = field(repr=False)
+    buys: int = 0
+    """Candles on which the vote was a buy (whether or not an order could be sent)."""
+    sells: int = 0
+    ties: int = 0
+    """Candles on which members voted and the votes cancelled out (nothing done)."""
+    sell_signal: Signal = field(init=False, repr=False, default=Signal("sell"))
+
+    def __post_init__(self) -> None:
+        self.sell_signal = Signal("sell", f"group {self.name} voted sell")
+
+
+class TimeframeFeed:
+    """A strategy with higher timeframes: each closed base candle first rolls into the higher candles
+    (:class:`~engine.market.higher_candles.HigherCandles`), every one of them it closes goes to the strategy's
+    ``on_higher_candle``, then the base candle to its ``on_candle``."""
+
+    __slots__ = ("candles", "strategy")
+
+    def __init__(self, strategy: Strategy, pair: str, timeframes: Sequence[int]) -> None:
+        self.strategy = strategy
+        self.candles = HigherCandles(pair, timeframes)
+
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
+        strategy = self.strategy
+        for higher in self.candles.add(candle):
+            strategy.on_higher_candle(higher, ctx)
+        return strategy.on_candle(candle, ctx)
 
 
 class Trader:
@@ -139,9 +233,23 @@ class Trader:
         self.slots = slots
         self.clock = clock
         self.by_pair: dict[str, list[StrategySlot]] = {}
+        # The per-candle path: the strategies acting on their own, and the groups (SlotGroup), per pair.
+        self._solo: dict[str, list[StrategySlot]] = {}
+        self.groups: dict[str, SlotGroup] = {}
+        self._groups_by_pair: dict[str, list[SlotGroup]] = {}
         for slot in slots:
             self.by_pair.setdefault(slot.pair, []).append(slot)
             slot.dust = instruments[slot.pair].ordermin if slot.pair in instruments else ZERO
+            if not slot.group:
+                self._solo.setdefault(slot.pair, []).append(slot)
+                continue
+            group = self.groups.get(slot.group)
+            if group is None:
+                group = self.groups[slot.group] = SlotGroup(slot.group, slot.pair, [])
+                self._groups_by_pair.setdefault(slot.pair, []).append(group)
+            elif group.pair != slot.pair:
+                raise ValueError(f"group {slot.group!r}: {slot.name} trades {slot.pair}, the group {group.pair}")
+            group.members.append(slot)
         self.last_event: dict[str, MarketEvent] = {}
         self.refusal_log: deque[str] = deque(maxlen=50)
         # Refused orders since this trader was built, by rule (a limit's name, Kraken's error, ...; see Refusal).
@@ -231,7 +339,13 @@ class Trader:
                     # The guards' memory (peak, candles held, a latched exit, a scale-out) is rebuilt as it was.
                     entry = self._entry_then(slot, close_ns, position.avg_entry)
                     slot.guard.check(event.high, event.low, entry, slot.guard_state)
-                slot.strategy.on_candle(event, StrategyContext(self.portfolio.position_qty(slot.name, slot.pair)))
+                slot.on_candle(event, StrategyContext(self._seen_qty(slot)))
+
+    def _seen_qty(self, slot: StrategySlot) -> Decimal:
+        """The position a strategy is shown: its own, or its group's (the members' own positions added up)."""
+        if not slot.group:
+            return self.portfolio.position_qty(slot.name, slot.pair)
+        return sum((self.portfolio.position_qty(m.name, m.pair) for m in self.groups[slot.group].members), ZERO)
 
     def on_market(self, event: MarketEvent, trading: bool = True) -> list[OrderRequest]:
         """Process one market event; returns the orders to submit (none while warming up)."""
@@ -242,8 +356,9 @@ class Trader:
             # The backtest's hot path (once per candle): the slot loop is inlined, and the per-slot work that is
             # not a strategy call is two dict lookups and an attribute store.
             self._marks[pair] = event.close
-            slots = self.by_pair.get(pair)
-            if not slots:
+            slots = self._solo.get(pair, ())
+            groups = self._groups_by_pair.get(pair)
+            if not slots and groups is None:
                 return NO_REQUESTS
             if self.breakers is not None and len(self.portfolio.round_trips) > self._trips_counted:
                 self._count_trips(self.breakers)
@@ -269,13 +384,9 @@ class Trader:
                     elif slot.guard_state.held:
                         slot.guard_state.clear()
                 try:
-                    signal = slot.strategy.on_candle(event, ctx)
+                    signal = slot.on_candle(event, ctx)
                 except Exception as exc:
-                    slot.errors += 1
-                    slot.last_error = f"{type(exc).__name__}: {exc}"
-                    signal = None
-                    if self.breakers is not None:
-                        self._breaker_tripped(self.breakers.on_error(slot.name, event.close_ns))
+                    signal = self._strategy_failed(slot, exc, event)
                 if exit_now is not None:
                     # A guard's exit replaces whatever the strategy said on this candle.
                     request = self._guard_exit(slot, exit_now, event, qty_held, trading)
@@ -289,6 +400,13 @@ class Trader:
                     if requests is None:
                         requests = []
                     requests.append(request)
+            if groups is not None:
+                for group in groups:
+                    request = self._group_step(group, event, trading)
+                    if request is not None:
+                        if requests is None:
+                            requests = []
+                        requests.append(request)
             return requests or NO_REQUESTS
         if isinstance(event, TradeTick):
             self.portfolio.marks[pair] = event.price
@@ -297,6 +415,102 @@ class Trader:
         elif isinstance(event, BookSnapshot) and event.best_bid is not None and event.best_ask is not None:
             self.portfolio.marks[pair] = (event.best_bid + event.best_ask) / 2
         return []
+
+    def _group_step(self, group: SlotGroup, event: Candle, trading: bool) -> OrderRequest | None:
+        """One candle of a group: every member sees it, the votes are counted, at most one order comes out (the
+        rule: :class:`SlotGroup`)."""
+        positions = self._positions
+        members = group.members
+        held: list[Decimal] = []
+        total = ZERO
+        for slot in members:
+            slot.history.append(event)
+            position = positions.get(slot.key)
+            qty = position.qty if position is not None else ZERO
+            if qty < slot.dust:
+                qty = ZERO  # dust counts as flat, as for a strategy on its own
+            held.append(qty)
+            total += qty
+        score = ZERO
+        voted = False
+        buyer: StrategySlot | None = None
+        buy_signal: Signal | None = None
+        exit_slot: StrategySlot | None = None
+        exit_now: GuardExit | None = None
+        exit_qty = ZERO
+        for slot, qty in zip(members, held, strict=True):
+            ctx = slot.context
+            ctx.position_qty = total
+            if slot.atr is not None:
+                slot.atr.update_bar(event.high, event.low, event.close)
+            triggered = None if slot.guard is None else self._member_guard(slot, qty, event)
+            if triggered is not None:
+                if exit_now is None:
+                    exit_slot, exit_now, exit_qty = slot, triggered, qty
+                else:
+                    self._guard_exit(slot, triggered, event, qty, False)  # recorded; latched for the next candle
+            try:
+                signal = slot.on_candle(event, ctx)
+            except Exception as exc:
+                signal = self._strategy_failed(slot, exc, event)
+            if signal is None or not slot.enabled:
+                continue
+            if signal.side == "buy":
+                if slot.breaker or slot.exits_only:
+                    continue  # its entries wait: so does its buy vote
+                score += slot.weight
+                if buyer is None or slot.weight > buyer.weight:
+                    buyer, buy_signal = slot, signal
+            else:
+                score -= slot.weight
+            slot.votes += 1
+            voted = True
+        if exit_slot is not None and exit_now is not None:
+            return self._guard_exit(exit_slot, exit_now, event, exit_qty, trading)
+        if score > 0 and buyer is not None and buy_signal is not None:
+            group.buys += 1
+            if self._group_busy(group):
+                return None
+            return self._on_signal(buyer, buy_signal, event, held[members.index(buyer)], trading)
+        if score < 0:
+            group.sells += 1
+            holder, most = None, ZERO
+            for slot, qty in zip(members, held, strict=True):
+                if qty > most and slot.enabled:
+                    holder, most = slot, qty
+            if holder is None or self._group_busy(group):
+                return None
+            return self._on_signal(holder, group.sell_signal, event, most, trading)
+        if voted:
+            group.ties += 1
+        for slot in members:
+            if slot.last_entry:
+                request = self._retry_entry(slot, event, trading)
+                if request is not None:
+                    return request
+        return None
+
+    def _member_guard(self, slot: StrategySlot, qty: Decimal, event: Candle) -> GuardExit | None:
+        """A group member's position guards on ``event``, over its own position ``qty``."""
+        position = self._positions.get(slot.key)
+        if slot.guard is not None and qty > 0 and position is not None:
+            return slot.guard.check(event.high, event.low, position.avg_entry, slot.guard_state)
+        if slot.guard_state.held:
+            slot.guard_state.clear()
+        return None
+
+    def _strategy_failed(self, slot: StrategySlot, exc: Exception, event: Candle) -> Signal | None:
+        """A strategy raised on ``event``: counted, kept for diagnostics and told to the breakers; no signal."""
+        slot.errors += 1
+        slot.last_error = f"{type(exc).__name__}: {exc}"
+        if self.breakers is not None:
+            self._breaker_tripped(self.breakers.on_error(slot.name, event.close_ns))
+        return None
+
+    def _group_busy(self, group: SlotGroup) -> bool:
+        """True while a member has an order open (the group then waits: never two of its orders at once)."""
+        has_open = self.oms.has_open_order
+        return any(has_open(slot.name, slot.pair) for slot in group.members)
 
     def _on_signal(
         self, slot: StrategySlot, signal: Signal, candle: Candle, qty_held: Decimal, trading: bool

@@ -233,6 +233,10 @@ class StrategyView(_View):
         description="Engine time (ISO 8601, UTC) of the weight's last change by learning or the operator's config.",
     )
     weight_reason: str = Field("", description="Why the weight last changed (the weight_changed event's reason).")
+    group: str | None = None
+    """The group whose weighted vote the strategy's signals go to (None: it acts on its own)."""
+    votes: int = 0
+    """Grouped strategies: its signals counted in the group's vote since the engine started."""
 
 
 class LearningView(_View):

@@ -3,6 +3,11 @@
 A strategy declares its parameters (:class:`Param`: name, type, bounds, default, description) so that anything
 tuning it, from a TOML file to an LLM over MCP, is validated against one schema. A strategy sees closed candles of
 one pair and answers with a :class:`Signal` or nothing; sizing, risk and execution happen downstream.
+
+Several timeframes: a strategy that also wants longer candles (a 1 h trend over 5 min entries) names their intervals
+in :attr:`Strategy.timeframes` (or derives them from its parameters in :meth:`Strategy.timeframes_for`); the engine
+builds them from the base feed (:mod:`engine.market.higher_candles`) and hands each one, once closed, to
+:meth:`Strategy.on_higher_candle`, just before :meth:`Strategy.on_candle` of the base candle that closed it.
 """
 
 import re
@@ -99,6 +104,10 @@ class Strategy(ABC):
     """Every parameter: the strategy's own, then those every strategy has (guards, sizing, entry orders)."""
     own_params: ClassVar[tuple[Param, ...]]
     """The strategy's own parameters only (what its ``params`` declared)."""
+    timeframes: ClassVar[tuple[int, ...]] = ()
+    """Intervals in seconds of the higher candles the strategy wants besides its base candles (``(3600,)`` for
+    1 h); each must be a multiple of the base interval, which the configuration checks. Empty: none (and nothing
+    is spent on them per candle)."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -153,6 +162,12 @@ class Strategy(ABC):
         self.reset()
         return merged
 
+    @classmethod
+    def timeframes_for(cls, values: Mapping[str, ParamValue]) -> tuple[int, ...]:
+        """The higher intervals (seconds) wanted with these parameter values: :attr:`timeframes` unless overridden
+        (a strategy whose trend interval is a parameter returns it here)."""
+        return cls.timeframes
+
     @property
     def warmup(self) -> int:
         """How many candles the strategy needs before it can signal."""
@@ -165,3 +180,13 @@ class Strategy(ABC):
     @abstractmethod
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
         """React to a closed candle."""
+
+    def on_higher_candle(self, candle: Candle, ctx: StrategyContext) -> None:
+        """Take a closed candle of one of the declared timeframes (``candle.interval_s`` says which); the default
+        ignores it.
+
+        Called just before :meth:`on_candle` of the base candle whose close ends the higher candle's period (after
+        a gap in the base feed: of the first base candle after that period), never for a period still forming;
+        when several close together, the shorter interval comes first. Decisions are made in :meth:`on_candle`.
+        """
+        return None

@@ -153,8 +153,9 @@ def check_strategy_class(obj: object) -> type[Strategy]:
     try:
         for param in own:
             _check_param(name, param, seen)
-        obj.validate({}, base=None)
+        defaults = obj.validate({}, base=None)
         warmup = obj({}).warmup
+        timeframes = obj.timeframes_for(defaults)
     except ParamError as exc:
         raise PluginError(f"{name}: its defaults are refused: {exc}") from None
     except PluginError:
@@ -163,6 +164,10 @@ def check_strategy_class(obj: object) -> type[Strategy]:
         raise PluginError(f"{name} cannot be built with its defaults: {_describe(exc)}") from None
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise PluginError(f"{name}.warmup must be a whole number of candles, not {warmup!r}")
+    if not isinstance(timeframes, tuple) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in timeframes
+    ):
+        raise PluginError(f"{name}.timeframes must be a tuple of positive whole seconds, not {timeframes!r}")
     return obj
 
 
