@@ -79,13 +79,16 @@ def add_backtest_parser(sub: Any) -> None:
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, str]:
-    params = {}
+def _parse_params(items: Sequence[str]) -> dict[str, str | bool]:
+    """``NAME=VALUE`` pairs; ``true`` and ``false`` (any case) are booleans, as in TOML (a number parameter given
+    one is refused by its declaration), every other value stays text for the parameter to read."""
+    params: dict[str, str | bool] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise BacktestError(f"--param {item!r}: use NAME=VALUE")
-        params[key.strip()] = value.strip()
+        text = value.strip()
+        params[key.strip()] = {"true": True, "false": False}.get(text.lower(), text)
     return params
 
 

@@ -105,3 +105,16 @@ def test_an_unknown_risk_limits_choice_is_refused_with_exit_status_2(capsys: pyt
         main([*BACKTEST, "--risk-limits", "live"])
     assert exit_.value.code == 2
     assert "--risk-limits: invalid choice: 'live'" in capsys.readouterr().err
+
+
+def test_a_bool_parameter_is_given_as_true_or_false_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    limit = [*BACKTEST, "--param", "entry_limit_bps=5"]
+    posted = run_json([*limit, "--param", "entry_post_only=TRUE"], capsys)
+    assert posted["params"]["entry_post_only"] == "True"
+    buys = [f for f in posted["fills"] if f["side"] == "buy"]
+    assert buys and {f["liquidity"] for f in buys} == {"maker"}  # post-only entries rest on the book
+    plain = run_json([*limit, "--param", "entry_post_only=false"], capsys)
+    assert "entry_post_only" not in plain["params"]  # false is its default, shown only when it differs
+    assert plain["params"]["entry_limit_bps"] == "5"
+    assert main([*BACKTEST, "--param", "fast=true"]) == 2
+    assert "fast: expected a number, got True" in capsys.readouterr().err
