@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo, for bench.*
 
+from bench.shared_data import XBTUSD_60_CANDLES, checked_candles, find_shared, refuse
 
 # Every account rule enabled, at thresholds this history never reaches (so that both runs trade alike and the
 # figure is the cost of evaluating the rules at every candle, not of a halted run doing less).
@@ -230,7 +230,7 @@ def _report(which: str, runs: list[dict[str, object]]) -> dict[str, object] | No
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None, help="default: the shared XBTUSD_60.csv, found")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--event-driven", action="store_true", help="also time backtrader with runonce=False")
     parser.add_argument("--child", choices=sorted(RUNNERS))
@@ -239,12 +239,16 @@ def main() -> None:
         "--guards", action="store_true", help="also time ours with every rule, guard, breaker and the reserve on"
     )
     args = parser.parse_args()
+    args.data = args.data or find_shared()
     if args.child:
         print(json.dumps(RUNNERS[args.child](args.data)))
         return
-    if not args.data.exists():
-        print(f"skip: {args.data} is absent")
-        return
+    if args.data is None:
+        sys.exit(refuse("bench_backtest", "the shared XBTUSD_60.csv is not found (set $TRADING_MCP_SHARED or --data)"))
+    try:
+        checked_candles(args.data, at_least=XBTUSD_60_CANDLES // 5)
+    except ValueError as exc:
+        sys.exit(refuse("bench_backtest", str(exc)))
     sides = ["ours", *(["ours-with-rules"] if args.rules else []), *(["ours-guarded"] if args.guards else [])]
     sides += ["backtrader"]
     sides += ["backtrader-event-driven"] if args.event_driven else []

@@ -5,13 +5,15 @@ facade, without a transport. Usage::
 
     python bench/bench_mcp_latency.py [--n 500] [--stops 20] [--data PATH]
 
-``--data`` defaults to ``../shared/data/kraken-ohlcvt/XBTUSD_60.csv`` (50k hourly candles) when present, so the
-replay is still running while the reads are measured; otherwise the shipped 720-candle sample is used (it may
-finish early; the output says how many candles were replayed during the measurement).
+``--data`` defaults to the shared ``data/kraken-ohlcvt/XBTUSD_60.csv`` (50k hourly candles), found from any checkout
+(:mod:`bench.shared_data`), so that the replay is still running while the reads are measured. Without it the
+bench refuses (exit 2) rather than measure an idle engine over the 720-candle sample, and it prints no read figure
+when the replay finished before the reads did (the figure would then be of an idle engine).
 """
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -28,8 +30,9 @@ from engine.runtime.config import Config, config_from_mapping
 from engine.runtime.facade import EngineFacade
 from trading_mcp.server import build_server
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CSV = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo, for bench.*
+
+from bench.shared_data import XBTUSD_60_CANDLES, checked_candles, find_shared, refuse
 
 
 def percentiles(samples_s: list[float]) -> str:
@@ -55,7 +58,8 @@ def replay_config(data: Path | None) -> Config:
     return config_from_mapping({"market": market})
 
 
-async def bench_reads(n: int, data: Path | None, options: RunOptions, label: str) -> None:
+async def bench_reads(n: int, data: Path | None, options: RunOptions, label: str) -> str | None:
+    """Print the read latencies; or, when the replay ended before the reads did, print none and say why."""
     print(f"reads while the engine replays ({label}):")
     engine = Engine.from_config(replay_config(data), db_path=None, options=options)
     async with engine.serve() as facade:
@@ -67,11 +71,17 @@ async def bench_reads(n: int, data: Path | None, options: RunOptions, label: str
                 status = await timed(n, lambda: client.call_tool("get_status", {}))
                 positions = await timed(n, lambda: client.read_resource("bot://positions"))
                 replayed = engine.state.cursor - before
+                if engine.state.finished:  # the reads were (in part) of an idle engine
+                    return (
+                        f"the replay ended during the {2 * n} reads ({replayed} candles replayed meanwhile): "
+                        "use a longer file or fewer calls (--n)"
+                    )
             era = "2026-07-28" if mode == "auto" else "2025-11-25"
             print(f"[{era}] get_status          {percentiles(status)}")
             print(f"[{era}] read bot://positions {percentiles(positions)}")
             print(f"[{era}]   candles replayed during these {2 * n} calls: {replayed}")
         print(f"  replay: {engine.source.description}; finished: {engine.state.finished}")
+    return None
 
 
 async def place_resting_orders(facade: EngineFacade, count: int) -> None:
@@ -130,16 +140,26 @@ async def bench_emergency_stop(stops: int, orders: int) -> None:
             print(f"[{era}]   first call of each client (cold): {', '.join(f'{c * 1000:.1f} ms' for c in cold)}")
 
 
-async def main(args: argparse.Namespace) -> None:
-    data = args.data if args.data is not None else (SHARED_CSV if SHARED_CSV.exists() else None)
-    print(f"MCP latency, in-process client; replay data: {data or 'shipped sample (720 one-minute candles)'}")
+async def main(args: argparse.Namespace) -> int:
+    data = args.data or find_shared()
+    if data is None:
+        return refuse("bench_mcp_latency", "the shared XBTUSD_60.csv is not found (set $TRADING_MCP_SHARED or --data)")
+    try:
+        checked_candles(data, at_least=XBTUSD_60_CANDLES // 5)
+    except ValueError as exc:
+        return refuse("bench_mcp_latency", str(exc))
+    print(f"MCP latency, in-process client; replay data: {data}")
     # `run` pacing: every order intent is committed before it is sent and every candle is recorded, so the replay
     # often waits for the writer; backtest pacing keeps the event loop saturated, the harder case for reads.
-    await bench_reads(args.n, data, RunOptions(), "run mode: durable intents, state recorded per candle")
-    await bench_reads(
-        args.n, data, RunOptions(durable_intents=False, record_every_candle=False), "backtest pacing: loop saturated"
-    )
+    for options, label in (
+        (RunOptions(), "run mode: durable intents, state recorded per candle"),
+        (RunOptions(durable_intents=False, record_every_candle=False), "backtest pacing: loop saturated"),
+    ):
+        idle = await bench_reads(args.n, data, options, label)
+        if idle is not None:
+            return refuse("bench_mcp_latency", idle)
     await bench_emergency_stop(args.stops, args.orders)
+    return 0
 
 
 if __name__ == "__main__":
@@ -148,4 +168,4 @@ if __name__ == "__main__":
     parser.add_argument("--stops", type=int, default=50, help="emergency stops per protocol era")
     parser.add_argument("--orders", type=int, default=200, help="open paper orders at each stop")
     parser.add_argument("--data", type=Path, default=None, help="OHLCVT CSV to replay")
-    anyio.run(main, parser.parse_args())
+    sys.exit(anyio.run(main, parser.parse_args()))

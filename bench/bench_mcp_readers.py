@@ -41,8 +41,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CSV = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo, for bench.*
+
+from bench.shared_data import REPO, find_shared
+
+SHARED_CSV = find_shared()
 SAMPLE = REPO / "engine" / "data" / "kraken_xbtusdt_1m_ohlc.json"
 TOKEN = "bench-readers-token-0123456789abcdef"
 TOOLS = ("get_status", "get_balance", "get_positions", "get_orders", "get_trades", "get_risk", "bot://positions")
@@ -50,7 +53,7 @@ TOOLS = ("get_status", "get_balance", "get_positions", "get_orders", "get_trades
 
 def long_history(folder: Path, repeat: int) -> tuple[Path, int, str]:
     """A Kraken OHLCVT file of ``repeat`` copies of the history, each shifted past the previous one's end."""
-    if SHARED_CSV.exists():
+    if SHARED_CSV is not None:
         rows = [line.split(",") for line in SHARED_CSV.read_text().splitlines() if line]
         source, interval = SHARED_CSV.name, 3600
     else:

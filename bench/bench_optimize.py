@@ -21,8 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "kraken-ohlcvt" / "XBTUSD_60.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py`: the repo, for bench.*
+
+from bench.shared_data import XBTUSD_60_CANDLES, checked_candles, find_shared, refuse
+
 GRID = ("fast=5:50:5", "slow=60:240:20")
 GRID_SIZE = 100
 RATE_RANGES = ("fast=5:50", "slow=60:240")
@@ -67,13 +69,17 @@ def timed(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None, help="default: the shared XBTUSD_60.csv, found")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="N (default: the CPU count)")
     parser.add_argument("--trials", type=int, default=48, help="trials of each rate run (default 48)")
     args = parser.parse_args()
-    if not args.data.is_file():
-        print(f"bench_optimize: {args.data} is absent: no figure", file=sys.stderr)
-        return 2
+    args.data = args.data or find_shared()
+    if args.data is None:
+        return refuse("bench_optimize", "the shared XBTUSD_60.csv is not found (set $TRADING_MCP_SHARED or --data)")
+    try:
+        checked_candles(args.data, at_least=XBTUSD_60_CANDLES // 5)
+    except ValueError as exc:
+        return refuse("bench_optimize", str(exc))
     print(f"data {args.data.name}, EMA cross, {os.cpu_count()} CPUs")
     try:
         one, start_one, first = timed(args.data, params=RATE_RANGES, trials=args.trials, workers=1, sampler="random")
