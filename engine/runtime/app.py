@@ -76,7 +76,7 @@ __all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
 
 WRITER_BACKLOG = 2000  # queued writes after which a resumable run waits for the writer to catch up
 EQUITY_CHUNK = 4096  # backtests queue the equity curve for writing in chunks of this many points
-COMPACT_EVERY = 131_072  # the equity curve is thinned each time it has grown by this many points
+COMPACT_EVERY = 32_768  # the equity curve is thinned each time it has grown by this many points
 NEVER = 2**63  # later than any candle's close (ns)
 
 T = TypeVar("T")

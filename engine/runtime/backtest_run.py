@@ -221,18 +221,16 @@ def _window_view(events: Sequence[Any], last_ts_ns: int, spec: BacktestSpec) -> 
 
 def _windowed(replay: ReplaySource, spec: BacktestSpec) -> tuple[ReplaySource, BacktestWindowView]:
     """The replay of the window's candles (the whole file without a window), and the window actually used."""
-    events = replay.events
     if spec.start_ns is not None or spec.end_ns is not None:
-        inside = window_candles(events, spec.start_ns, spec.end_ns)
-        if not inside:
-            covered = f"{_iso(events[0].ts_ns)} to {_iso(replay.last_ts_ns)}"
+        inside = replay.window(spec.start_ns, spec.end_ns)
+        if inside is None:
+            covered = f"{_iso(replay.events[0].ts_ns)} to {_iso(replay.last_ts_ns)}"
             raise BacktestError(
                 f"no candle of {spec.data.name} lies inside the window {_iso(spec.start_ns) or 'its start'} to "
                 f"{_iso(spec.end_ns) or 'its end'} (the file covers {covered})"
             )
-        replay = ReplaySource.from_events(inside, name=replay.name)
-        events = inside
-    return replay, _window_view(events, replay.last_ts_ns, spec)
+        replay = inside
+    return replay, _window_view(replay.events, replay.last_ts_ns, spec)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """A large Kraken OHLCVT file replayed chunk by chunk, so that memory does not grow with the file.
 
-A 50k-candle file is parsed once into :class:`~engine.exchanges.replay.columns.CandleColumns` (about 0.6 KB per
-candle). A file of millions of candles would not fit that way (10 million candles: 6 GB), so a file above
-:data:`STREAM_ABOVE_BYTES` is read as :class:`StreamedCandles`:
+A 50k-candle file is parsed once into :class:`~engine.exchanges.replay.columns.CandleColumns`, which a backtest
+holds at about 1.3 KB per candle (``bench/bench_memory.py``: a million one-minute candles read at once peaked at
+1.35 GB). A file of millions of candles would not fit that way, so a file above :data:`STREAM_ABOVE_BYTES` is read
+as :class:`StreamedCandles`:
 
 * :meth:`StreamedCandles.scan` reads the whole file once, a chunk of about :data:`CHUNK_BYTES` at a time (cut at
   a line end), parses and checks every chunk with the same parsers as a small file (so a bad line is reported
@@ -16,7 +17,7 @@ Reading the file twice costs a second parse (about 3 µs a candle); a file small
 
 import bisect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 from typing import overload
@@ -28,19 +29,21 @@ from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns
 
 __all__ = ["CHUNK_BYTES", "STREAM_ABOVE_BYTES", "StreamedCandles"]
 
-CHUNK_BYTES = 2 << 20  # about 45,000 rows of a Kraken file per chunk
-STREAM_ABOVE_BYTES = 64 << 20  # about 1.4 million rows: larger files are streamed
+CHUNK_BYTES = 1 << 20  # about 22,000 rows of a Kraken file per chunk
+STREAM_ABOVE_BYTES = 4 << 20  # about 90,000 rows of a Kraken file: larger files are streamed
 
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
     offset: int  # byte offset of its first line
     length: int  # bytes, up to and including its last line end
-    first_row: int  # index of its first candle in the file
-    rows: int
+    first_row: int  # index of its first candle in the sequence
+    rows: int  # candles of the sequence it holds
     lines_before: int  # lines of the file before it (for error line numbers)
-    first_open_ns: int
-    last_close_ns: int
+    first_open_ns: int  # of its first candle in the sequence
+    last_close_ns: int  # of its last candle in the sequence
+    parsed: int  # candles its bytes hold (more than ``rows`` where a window cuts it)
+    skip: int = 0  # candles of its bytes before the first one in the sequence
 
 
 class StreamedCandles(Sequence[Candle]):
@@ -107,6 +110,7 @@ class StreamedCandles(Sequence[Candle]):
                         lines,
                         columns.ts_ns[0],
                         columns.ts_ns[-1] + interval_s * NS_PER_SECOND,
+                        len(columns),
                     )
                 )
                 rows += len(columns)
@@ -150,6 +154,32 @@ class StreamedCandles(Sequence[Candle]):
         rest = (candle for j in range(k + 1, len(self._chunks)) for candle in self._columns(j, keep=False))
         return chain(first, rest)
 
+    def window(self, first: int, stop: int) -> "StreamedCandles":
+        """The candles ``first .. stop - 1`` (clamped to the file), still streamed from the file.
+
+        Raises:
+            ValueError: the window holds no candle.
+        """
+        first, stop = max(0, first), min(self._rows, stop)
+        if first >= stop:
+            raise ValueError(f"no candle between index {first} and {stop}")
+        chunks: list[_Chunk] = []
+        rows = 0
+        interval_ns = self.interval_s * NS_PER_SECOND
+        for k, chunk in enumerate(self._chunks):
+            lo, hi = max(first, chunk.first_row), min(stop, chunk.first_row + chunk.rows)
+            if lo >= hi:
+                continue
+            if (lo, hi) == (chunk.first_row, chunk.first_row + chunk.rows):
+                chunks.append(replace(chunk, first_row=rows))
+            else:
+                ts_ns = self._columns(k, keep=False).ts_ns
+                i, j = lo - chunk.first_row, hi - chunk.first_row
+                cut = replace(chunk, first_row=rows, rows=j - i, skip=chunk.skip + i)
+                chunks.append(replace(cut, first_open_ns=ts_ns[i], last_close_ns=ts_ns[j - 1] + interval_ns))
+            rows += hi - lo
+        return StreamedCandles(self._path, self.pair, self.interval_s, chunks, self._source)
+
     # -- times ------------------------------------------------------------------------------------------------
     @property
     def first_close_ns(self) -> int:
@@ -180,8 +210,21 @@ class StreamedCandles(Sequence[Candle]):
             f.seek(chunk.offset)
             data = f.read(chunk.length)
         columns = _parse(data.decode("utf-8"), self.pair, self.interval_s, self._source, chunk.lines_before)
-        if len(columns) != chunk.rows or (columns and columns.ts_ns[0] != chunk.first_open_ns):
+        if len(columns) != chunk.parsed or columns.ts_ns[chunk.skip] != chunk.first_open_ns:
             raise ReplayFormatError(self._source, "the file changed while it was being replayed")
+        if chunk.rows != chunk.parsed:  # a window cuts this chunk
+            i, j = chunk.skip, chunk.skip + chunk.rows
+            columns = CandleColumns(
+                self.pair,
+                self.interval_s,
+                columns.ts_ns[i:j],
+                columns.open[i:j],
+                columns.high[i:j],
+                columns.low[i:j],
+                columns.close[i:j],
+                columns.volume[i:j],
+                columns.trades[i:j],
+            )
         if keep:
             self._cached, self._cached_index = columns, k
         return columns

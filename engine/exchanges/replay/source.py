@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from engine.domain.market_data import Candle, MarketEvent, TradeTick, event_time_ns
+from engine.domain.market_data import NS_PER_SECOND, Candle, MarketEvent, TradeTick, event_time_ns
 from engine.exchanges.replay.aggregate import aggregate_trades
 from engine.exchanges.replay.columns import CandleColumns
-from engine.exchanges.replay.csv_stream import STREAM_ABOVE_BYTES, StreamedCandles
+from engine.exchanges.replay.csv_stream import CHUNK_BYTES, STREAM_ABOVE_BYTES, StreamedCandles
 from engine.exchanges.replay.detect import ReplayFormat, detect_format
 from engine.exchanges.replay.errors import ReplayConfigError, ReplayFormatError, ReplayOrderError
 from engine.exchanges.replay.ohlcvt_csv import parse_ohlcvt_columns, split_kraken_csv_name
@@ -70,7 +70,10 @@ def _load_csv(
     if label is None:
         raise ReplayFormatError(str(path), "cannot tell the pair from the file name; pass it")
     if stream_above is not None and path.stat().st_size > stream_above:
-        return StreamedCandles.scan(path, pair=label, interval_s=interval_s or name_interval, source=str(path))
+        # Chunks of at most a quarter of the threshold (CHUNK_BYTES by default): a streamed file never holds more.
+        chunk = min(CHUNK_BYTES, max(4_096, stream_above // 4))
+        interval = interval_s or name_interval
+        return StreamedCandles.scan(path, pair=label, interval_s=interval, source=str(path), chunk_bytes=chunk)
     text = path.read_text(encoding="utf-8")
     return parse_ohlcvt_columns(text, pair=label, interval_s=interval_s or name_interval, source=str(path))
 
@@ -167,6 +170,12 @@ class ReplaySource:
             ReplayOrderError: the events are not in :func:`event_time_ns` order.
             ReplayFormatError: there are no events.
         """
+        self = cls._blank(name)
+        self._install(list(events))
+        return self
+
+    @classmethod
+    def _blank(cls, name: str) -> "ReplaySource":
         self = cls.__new__(cls)
         self._path = None
         self.name = name
@@ -179,8 +188,25 @@ class ReplaySource:
         self._stream_above = None
         self._events = None
         self._times = None
-        self._install(list(events))
         return self
+
+    def window(self, start_ns: int | None, end_ns: int | None) -> "ReplaySource | None":
+        """A source over the candles that open at or after ``start_ns`` and close at or before ``end_ns`` (None: no
+        bound on that side), or ``None`` when no candle does. A streamed file stays streamed (its window is found by
+        its index, not by reading every candle); other events are filtered in memory."""
+        events = self.events
+        start = start_ns if start_ns is not None else -(2**62)
+        end = end_ns if end_ns is not None else 2**62
+        if isinstance(events, StreamedCandles):
+            first = events.index_at(start + events.interval_s * NS_PER_SECOND)  # opens at or after start
+            stop = events.index_at(end + 1)  # closes after end
+            if first >= stop:
+                return None
+            windowed = ReplaySource._blank(self.name)
+            windowed._events = events.window(first, stop)  # in order: a window of a checked file
+            return windowed
+        inside = [e for e in events if isinstance(e, Candle) and e.ts_ns >= start and e.close_ns <= end]
+        return ReplaySource.from_events(inside, name=self.name) if inside else None
 
     def load(self) -> "ReplaySource":
         """Read and parse the file now (once); return ``self``.

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.domain.market_data import NS_PER_SECOND
+from engine.domain.market_data import NS_PER_SECOND, Candle
 from engine.exchanges.replay import ReplaySource
 from engine.exchanges.replay.csv_stream import StreamedCandles
 from engine.exchanges.replay.errors import ReplayFormatError, ReplayOrderError
@@ -80,6 +80,54 @@ def test_a_replay_source_streams_a_file_above_its_threshold(tmp_path: Path) -> N
     assert (streamed.first_ts_ns, streamed.last_ts_ns) == (at_once.first_ts_ns, at_once.last_ts_ns)
     for ts in (at_once.times_ns[0], at_once.times_ns[777] + 1, at_once.times_ns[-1] + 1):
         assert streamed.index_at(ts) == at_once.index_at(ts)
+
+
+def plain_window(candles: list[Candle], start_ns: int | None, end_ns: int | None) -> list[Candle]:
+    """The backtest's window, read plainly: candles opening at or after the start and closing by the end."""
+    return [
+        c
+        for c in candles
+        if (start_ns is None or c.ts_ns >= start_ns) and (end_ns is None or c.ts_ns + c.interval_s * 10**9 <= end_ns)
+    ]
+
+
+def test_a_window_of_a_streamed_file_is_the_window_of_the_whole_file_and_stays_streamed(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(3_000, seed=5))
+    whole = parse_ohlcvt_csv(path.read_text(), pair="BTC/USD", interval_s=300)
+    streamed = ReplaySource(path, stream_above_bytes=1_000).load()
+    chunks = streamed.events._chunks if isinstance(streamed.events, StreamedCandles) else []
+    edges = [chunk.first_row for chunk in chunks[1:6]]  # windows starting and ending on chunk boundaries too
+    rng = random.Random(2)
+    picks = [
+        (0, 2_999),
+        (edges[0], edges[1]),
+        (edges[0] - 1, edges[3]),
+        *(sorted(rng.sample(range(3_000), 2)) for _ in range(30)),
+    ]
+    for i, j in picks:
+        for start_ns, end_ns in (
+            (whole[i].ts_ns, whole[j].close_ns),  # exactly candles i..j
+            (whole[i].ts_ns - 1, whole[j].close_ns + 1),  # a nanosecond wider: the same candles (i-1 closes late)
+            (whole[i].ts_ns + 1, whole[j].close_ns - 1),  # a nanosecond narrower: i and j fall out
+            (None, whole[j].close_ns),
+            (whole[i].ts_ns, None),
+        ):
+            expected = plain_window(whole, start_ns, end_ns)
+            windowed = streamed.window(start_ns, end_ns)
+            if not expected:
+                assert windowed is None
+                continue
+            assert windowed is not None and isinstance(windowed.events, StreamedCandles)
+            assert list(windowed.iter_from(0)) == expected
+            assert len(windowed) == len(expected)
+            k = rng.randrange(len(expected))
+            assert windowed.events[k] == expected[k]
+            assert list(windowed.iter_from(k)) == expected[k:]
+            assert (windowed.first_ts_ns, windowed.last_ts_ns) == (expected[0].close_ns, expected[-1].close_ns)
+    at_once = ReplaySource(path, stream_above_bytes=None).load()
+    inside = at_once.window(whole[10].ts_ns, whole[20].close_ns)
+    assert inside is not None and list(inside.iter_from(0)) == whole[10:21]
+    assert at_once.window(whole[-1].close_ns, None) is None
 
 
 @pytest.mark.parametrize("bad_at", [5, 1_500, 2_999])
