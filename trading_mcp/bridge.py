@@ -9,6 +9,10 @@ handshake's version from its response. Our stdout carries protocol messages only
 """
 
 import logging
+import os
+import queue
+import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,13 +29,23 @@ from mcp.shared.inbound import (
     encode_header_value,
 )
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp_types import PROTOCOL_VERSION_META_KEY, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
+from mcp_types import (
+    CONNECTION_CLOSED,
+    PROTOCOL_VERSION_META_KEY,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message_adapter,
+)
 
-__all__ = ["HeaderStamper", "attach", "preflight", "relay"]
+__all__ = ["REFUSED_WAIT_S", "HeaderStamper", "attach", "preflight", "refusal_reply", "relay"]
 
 logger = logging.getLogger(__name__)
 
 _TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+REFUSED_WAIT_S = 10.0  # how long a bridge that cannot reach the engine waits for the host's first request
 
 
 class HeaderStamper:
@@ -127,23 +141,76 @@ async def preflight(http: httpx2.AsyncClient, url: str) -> str | None:
     return None
 
 
-async def attach(url: str, token: str) -> None:
+def refusal_reply(line: bytes, problem: str) -> bytes | None:
+    """The JSON-RPC error line answering one line from the host when the engine cannot be used, or ``None`` for a
+    line that is not a request (a notification, or not JSON-RPC at all: a host gets no answer to those)."""
+    try:
+        message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValueError:
+        return None
+    if not isinstance(message, JSONRPCRequest):
+        return None
+    error = ErrorData(code=CONNECTION_CLOSED, message=f"trading-mcp attach: {problem}")
+    reply = JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+    return reply.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n"
+
+
+def _read_lines(into: "queue.SimpleQueue[bytes]") -> None:
+    # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside the buffered reader would hold its
+    # lock when the interpreter shuts down (a fatal error), a plain read holds nothing.
+    pending = b""
+    while block := os.read(sys.stdin.fileno(), 65536):
+        *lines, pending = (pending + block).split(b"\n")
+        for line in lines:
+            into.put(line + b"\n")
+    into.put(b"")  # the host closed stdin
+
+
+async def _refuse_host(problem: str, wait_s: float) -> None:
+    # stdin is read by a daemon thread, which does not keep the process alive: the SDK's stdio transport would
+    # wait for stdin to close, and a host that keeps it open would keep the bridge alive. The waits for a line are
+    # short, so no worker thread is left blocked when the bridge returns.
+    lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    threading.Thread(target=_read_lines, args=(lines,), name="attach-stdin", daemon=True).start()
+    deadline = anyio.current_time() + wait_s
+    while (left := deadline - anyio.current_time()) > 0:
+        try:
+            line = await anyio.to_thread.run_sync(lines.get, True, min(left, 0.25))
+        except queue.Empty:
+            continue
+        if not line:
+            return
+        reply = refusal_reply(line, problem)
+        if reply is not None:
+            sys.stdout.buffer.write(reply)
+            sys.stdout.buffer.flush()
+            return
+
+
+async def attach(url: str, token: str, refused_wait_s: float = REFUSED_WAIT_S) -> int:
     """Bridge this process's stdin/stdout to the MCP server at ``url`` until the host closes stdin.
 
-    A problem found before relaying (unreachable, wrong token) is logged; relaying starts anyway, so the host
-    gets the server's errors as JSON-RPC errors rather than a silent exit.
+    When the engine cannot be used (unreachable, wrong token, wrong Host), nothing is relayed: the problem is one
+    line on stderr and the JSON-RPC error answering the host's first request, and the bridge exits (status 1)
+    after that answer, or after ``refused_wait_s`` seconds without a request, instead of outliving its host.
 
     Args:
         url: the engine's endpoint, e.g. ``http://127.0.0.1:8765/mcp``.
         token: the bearer token the engine's HTTP server requires.
+
+    Returns:
+        0 after relaying until the host closed stdin; 1 when the engine could not be used.
     """
     logger.info("bridging stdio to %s", url)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=_TIMEOUT) as http:
         problem = await preflight(http, url)
-        if problem is not None:
-            logger.error("trading-mcp attach: %s", problem)
-        await _bridge(http, url)
+        if problem is None:
+            await _bridge(http, url)
+            return 0
+    logger.error("trading-mcp attach: %s", problem)
+    await _refuse_host(problem, refused_wait_s)
+    return 1
 
 
 async def _bridge(http: httpx2.AsyncClient, url: str) -> None:

@@ -177,8 +177,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read token file {args.token_file}: {exc.strerror}") from None
     if not token:
         raise UsageError("no bearer token: set TRADING_MCP_TOKEN or pass --token-file")
-    anyio.run(attach, args.url, token)
-    return 0
+    return anyio.run(attach, args.url, token)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
