@@ -45,5 +45,15 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-# Tests never read or write the developer's own kept catalogue (engine.market.catalog_files): a folder of their own.
+# Tests never read or write the developer's own data folder (the kept catalogue, and the default state file and
+# token: engine.market.catalog_files.home): a folder of their own, and a fresh one for each test (below), so that
+# no test resumes another's state.
 os.environ["TRADING_MCP_HOME"] = tempfile.mkdtemp(prefix="trading-mcp-home-")
+
+
+@pytest.fixture(autouse=True)
+def own_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's data folder of this test (``$TRADING_MCP_HOME``): empty at its start."""
+    folder = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TRADING_MCP_HOME", str(folder))
+    return folder

@@ -223,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, EngineError, FacadeError, StateInUse) as exc:
         print(f"trading-mcp {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # an unusable state folder (not writable, not a folder): as the engine's commands say it
+        print(f"trading-mcp {args.command}: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return EXIT_USAGE
     return run_engine_command(args)
 
 

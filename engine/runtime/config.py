@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from engine.market.catalog_files import canonical_pair_name
+from engine.market.catalog_files import canonical_pair_name, home
 from engine.market.higher_candles import TimeframeError, check_timeframes
 from engine.risk.account_rules import AccountRules, looser_than_cap
 from engine.risk.breakers import BreakerSettings
@@ -440,7 +440,12 @@ class Config(_Section):
     """The whole configuration."""
 
     mode: Literal["paper", "live"] = Field("paper", description="live also needs --live and TRADING_MCP_ALLOW_LIVE=1.")
-    data_dir: Path = Field(Path("trading_data"), description="Where the SQLite state and tokens live.")
+    data_dir: Path = Field(
+        default_factory=home,
+        description="Where the SQLite state and tokens live (default: the user's data folder, as platformdirs names "
+        "it: ~/.local/share/trading-mcp on Linux; $TRADING_MCP_HOME overrides it), whatever folder the command is "
+        "started from.",
+    )
     quote_currency: str = Field("USD", description="Currency equity and PnL are reported in.")
     strategy_paths: list[Path] = Field(
         default_factory=list,
