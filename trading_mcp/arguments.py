@@ -28,7 +28,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import ConfigDict, PlainValidator, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-__all__ = ["DECIMAL_TEXT", "MAX_TEXT_VALUE", "Scalar", "ScalarValue", "refusal", "strict_tool"]
+__all__ = ["DECIMAL_TEXT", "MAX_TEXT_VALUE", "Scalar", "ScalarValue", "refusal", "strict_tool", "untitled"]
 
 DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 """A plain decimal literal: optional ``-``, ASCII digits, optionally ``.`` and ASCII digits (``fullmatch`` it)."""
@@ -76,14 +76,39 @@ ScalarValue = Annotated[
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
 
+_NAMED_SCHEMAS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+
+
+def untitled(schema: Any) -> Any:
+    """``schema`` without pydantic's generated ``title`` annotations ("Pair" for the field ``pair``, the model's
+    class name): they repeat a name the schema already holds, and a model reads every character of the tool list.
+    A property *named* ``title`` stays."""
+    if isinstance(schema, list):
+        return [untitled(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: {name: untitled(sub) for name, sub in value.items()}
+        if key in _NAMED_SCHEMAS and isinstance(value, dict)
+        else untitled(value)
+        for key, value in schema.items()
+        if not (key == "title" and isinstance(value, str))
+    }
+
+
 def strict_tool(tool: Tool) -> Tool:
-    """``tool`` with a strict, closed argument model (and the input schema that says so)."""
+    """``tool`` with a strict, closed argument model (and the input schema that says so); its input and output
+    schemas without generated titles (:func:`untitled`: results are still validated by the output model)."""
     lax = tool.fn_metadata.arg_model
     strict = cast(
         type[ArgModelBase], type(lax.__name__, (lax,), {"model_config": _STRICT, "__module__": lax.__module__})
     )
-    metadata = tool.fn_metadata.model_copy(update={"arg_model": strict})
-    return tool.model_copy(update={"fn_metadata": metadata, "parameters": strict.model_json_schema(by_alias=True)})
+    output = tool.fn_metadata.output_schema
+    metadata = tool.fn_metadata.model_copy(
+        update={"arg_model": strict, "output_schema": untitled(output) if output is not None else None}
+    )
+    parameters = untitled(strict.model_json_schema(by_alias=True))
+    return tool.model_copy(update={"fn_metadata": metadata, "parameters": parameters})
 
 
 def refusal(tool: Tool, arguments: Mapping[str, Any]) -> str | None:

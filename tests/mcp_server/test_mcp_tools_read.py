@@ -109,3 +109,34 @@ async def test_instructions_state_paper_mode(facade: EngineFacade, mode: str) ->
     async with Client(build_server(facade), mode=mode) as client:
         text = client.instructions
     assert text is not None and "PAPER" in text
+
+
+def generated_titles(schema: object, where: str = "") -> list[str]:
+    """Where a schema still carries a ``title`` annotation (a property merely named "title" does not count)."""
+    found: list[str] = []
+    if isinstance(schema, list):
+        for i, item in enumerate(schema):
+            found += generated_titles(item, f"{where}[{i}]")
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "title" and isinstance(value, str):
+                found.append(where or "/")
+            elif key in ("properties", "$defs") and isinstance(value, dict):
+                for name, sub in value.items():
+                    found += generated_titles(sub, f"{where}/{key}/{name}")
+            else:
+                found += generated_titles(value, f"{where}/{key}")
+    return found
+
+
+async def test_the_tool_list_carries_no_generated_titles_and_results_still_validate(facade: EngineFacade) -> None:
+    async with Client(build_server(facade), mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        status = await client.call_tool("get_status", {})
+    for tool in tools:
+        assert generated_titles(tool.input_schema) == [], tool.name
+        assert generated_titles(tool.output_schema or {}) == [], tool.name
+        assert tool.title  # the tool's own human title stays
+    assert not status.is_error and StatusView.model_validate(status.structured_content)
+    # The check finds what it looks for, and spares a property named "title".
+    assert generated_titles({"title": "X", "properties": {"title": {"type": "string"}}}) == ["/"]
