@@ -220,6 +220,8 @@ class StrategyConfig(_Section):
                         f"pair {self.pair} must be the first of pairs ({', '.join(self.pairs)}), or left out"
                     )
                 cls.check_pairs(values, self.traded_pairs)
+                if self.group is not None:
+                    raise ParamError(f"{self.kind} decides over its pairs on its own: it cannot vote in a group")
             elif self.pairs:
                 raise ParamError(f"{self.kind} trades one pair: `pairs` is for strategies over several pairs")
         except (ParamError, TimeframeError) as exc:

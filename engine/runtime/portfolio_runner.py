@@ -8,7 +8,8 @@ checks (a refusal is counted on the strategy and recorded), then the order manag
 When it decides: on a closed candle after which every one of its pairs has closed a candle of that same period
 (one decision per period, after the period's last candle; a pair missing a period delays the decision to the
 next period they all close). Not while warming up or trading is off, not while the strategy is disabled, and not
-while one of its orders is still open. A circuit breaker that stopped it lets its sells through, not its buys.
+while one of its orders is still open. A circuit breaker that stopped it (or a scanner-chosen universe it is out
+of) lets its sells through, not its buys.
 
 A restart rebuilds the last closes from the warm-up (:meth:`PortfolioRunner.seen`) and restores positions and open
 orders from the state file: the next decision is the one the uninterrupted run made.
@@ -74,7 +75,7 @@ class PortfolioRunner:
         except Exception as exc:
             trader._strategy_failed(slot, exc, candle)
             return []
-        if slot.breaker:
+        if slot.breaker or slot.exits_only:
             planned = [o for o in planned if o.side is OrderSide.SELL]
         requests: list[OrderRequest] = []
         for order in sorted(planned, key=lambda o: o.side is OrderSide.BUY):  # sells first

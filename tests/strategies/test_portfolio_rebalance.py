@@ -224,6 +224,7 @@ def rebalance_config(params: dict[str, object], pairs: list[str], **extra: objec
         (rebalance_config({}, ["XBTUSD", "ETHXBT"]), r"ETH/BTC not quoted in the account currency USD"),
         (rebalance_config({}, ["XBTUSD", "xbt/usd"]), r"pairs lists BTC/USD more than once"),
         (rebalance_config({}, ["XBTUSD", "ETHUSD"], pair="ETHUSD"), r"pair ETH/USD must be the first of pairs"),
+        (rebalance_config({}, ["XBTUSD", "ETHUSD"], group="g"), r"it cannot vote in a group"),
         (
             {"strategies": [{"name": "e", "kind": "ema_cross", "pairs": ["XBTUSD", "ETHUSD"]}]},
             r"ema_cross trades one pair: `pairs` is for strategies over several pairs",
