@@ -70,7 +70,7 @@ from engine.runtime.state_lock import Owner, StateLock
 from engine.runtime.strategy_protection import BREAKER_RESETS_KV, act_on_breakers, build_breakers, check_stale
 from engine.runtime.trader import StrategySlot, Trader
 from engine.runtime.universe import UNIVERSE_KV, Universe, universe_strategies
-from engine.strategies import strategy_class
+from engine.strategies import ParamError, PortfolioStrategy, strategy_class
 
 __all__ = ["Engine", "EngineError", "RunOptions", "replay_file"]
 
@@ -214,7 +214,7 @@ class Engine:
         source = self.source
         if not isinstance(source, ReplayMarketSource):
             return
-        wanted = {s.pair for s in self.config.strategies} - set(self.instruments)
+        wanted = {p for s in self.config.strategies for p in s.traded_pairs} - set(self.instruments)
         for pair in sorted(wanted):
             prices = (
                 e.close
@@ -235,12 +235,13 @@ class Engine:
         events = replay.events
         present = {events.pair} if isinstance(events, CandleColumns | StreamedCandles) else {e.pair for e in events}
         for strategy in self.config.strategies:
-            if strategy.pair not in present:
-                carried = ", ".join(sorted(present)) or "no pair"
-                self.notes.append(
-                    f"strategy {strategy.name} trades {strategy.pair}, which the replayed data does not carry "
-                    f"({carried}): it will not trade (name the data's pair with --pair, or the strategy's pair)"
-                )
+            for pair in strategy.traded_pairs:
+                if pair not in present:
+                    carried = ", ".join(sorted(present)) or "no pair"
+                    self.notes.append(
+                        f"strategy {strategy.name} trades {pair}, which the replayed data does not carry "
+                        f"({carried}): it will not trade (name the data's pair with --pair, or the strategy's pair)"
+                    )
 
     def _check_timeframes(self) -> None:
         """A strategy's higher timeframes that its pair's base candles cannot build are refused now, with the
@@ -267,9 +268,10 @@ class Engine:
 
     def _check_pairs(self) -> None:
         for strategy in self.config.strategies:
-            if strategy.pair not in self.instruments:
-                known = ", ".join(sorted(self.instruments))
-                raise EngineError(f"strategy {strategy.name!r} trades unknown pair {strategy.pair!r} (known: {known})")
+            for pair in strategy.traded_pairs:
+                if pair not in self.instruments:
+                    known = ", ".join(sorted(self.instruments))
+                    raise EngineError(f"strategy {strategy.name!r} trades unknown pair {pair!r} (known: {known})")
 
     def _paper_factory(
         self, instruments: Mapping[str, Instrument], balances: Mapping[str, Decimal], clock: Callable[[], int]
@@ -516,14 +518,21 @@ class Engine:
                 bounds,
             )
             version = record.version if record is not None else 0
+            strategy = cls(choice.values)
+            if isinstance(strategy, PortfolioStrategy):
+                try:
+                    strategy.bind_pairs(cfg.traded_pairs)
+                except ParamError as exc:
+                    raise EngineError(f"strategy {cfg.name!r}: its parameters do not fit its pairs: {exc}") from None
             slot = StrategySlot(
                 name=cfg.name,
                 pair=cfg.pair,
-                strategy=cls(choice.values),
+                strategy=strategy,
                 enabled=choice.enabled,
                 weight=cfg.weight,
                 order_quote_amount=cfg.order_quote_amount,
                 group=cfg.group or "",
+                pairs=cfg.traded_pairs if issubclass(cls, PortfolioStrategy) else (),
                 # The store numbers versions itself (the next one); a choice saved at start is that one.
                 version=version + (1 if choice.save_as is not None else 0),
             )

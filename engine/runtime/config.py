@@ -20,6 +20,7 @@ from engine.risk.breakers import BreakerSettings
 from engine.risk.limits import RiskLimits
 from engine.strategies import ParamError, strategy_class
 from engine.strategies.discovery import load_strategy_paths
+from engine.strategies.portfolio import PortfolioStrategy
 
 __all__ = [
     "Config",
@@ -180,19 +181,57 @@ class StrategyConfig(_Section):
         "`weight`, and the group sends at most one order per candle (README: Strategy groups).",
     )
 
+    pairs: list[str] = Field(
+        default_factory=list,
+        description="The pairs of a strategy over several pairs (portfolio_rebalance; `pair` is then the first); "
+        "left out: its one `pair`.",
+    )
+
     @field_validator("pair")
     @classmethod
     def _pair(cls, value: str) -> str:
         return _pair_name(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pair_is_the_first_of_pairs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pair" not in data and isinstance(data.get("pairs"), list) and data["pairs"]:
+            data = {**data, "pair": data["pairs"][0]}
+        return data
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, values: list[str]) -> list[str]:
+        pairs = [_pair_name(v) for v in values]
+        twice = sorted({p for p in pairs if pairs.count(p) > 1})
+        if twice:
+            raise ValueError(f"pairs lists {', '.join(twice)} more than once")
+        return pairs
+
     @model_validator(mode="after")
     def _check_params(self) -> Self:
         try:
             cls = strategy_class(self.kind)
-            check_timeframes(1, cls.timeframes_for(cls.validate(self.params, base=None)))
+            values = cls.validate(self.params, base=None)
+            check_timeframes(1, cls.timeframes_for(values))
+            if issubclass(cls, PortfolioStrategy):
+                if self.pairs and self.pair != self.pairs[0]:
+                    raise ParamError(
+                        f"pair {self.pair} must be the first of pairs ({', '.join(self.pairs)}), or left out"
+                    )
+                cls.check_pairs(values, self.traded_pairs)
+                if self.group is not None:
+                    raise ParamError(f"{self.kind} decides over its pairs on its own: it cannot vote in a group")
+            elif self.pairs:
+                raise ParamError(f"{self.kind} trades one pair: `pairs` is for strategies over several pairs")
         except (ParamError, TimeframeError) as exc:
             raise ValueError(f"strategy {self.name!r}: {exc}") from None
         return self
+
+    @property
+    def traded_pairs(self) -> tuple[str, ...]:
+        """Every pair this strategy trades: its ``pairs``, or its one ``pair``."""
+        return tuple(self.pairs) or (self.pair,)
 
     @property
     def timeframes(self) -> tuple[int, ...]:
@@ -534,6 +573,20 @@ class Config(_Section):
                 raise ValueError(f"group {group!r} has one strategy ({names}): a group votes between two or more")
             if not any(s.weight > 0 for s in strategies):
                 raise ValueError(f"group {group!r}: every strategy has weight 0 ({names}), so no vote ever counts")
+        return self
+
+    @model_validator(mode="after")
+    def _portfolio_pairs_in_account_currency(self) -> Self:
+        # A portfolio strategy weighs its pairs against the account's equity and spends its cash: every pair must be
+        # quoted in the account currency.
+        for strategy in self.strategies:
+            if strategy.pairs or issubclass(strategy_class(strategy.kind), PortfolioStrategy):
+                foreign = [p for p in strategy.traded_pairs if p.split("/")[-1] != self.quote_currency]
+                if foreign:
+                    raise ValueError(
+                        f"strategy {strategy.name!r}: {', '.join(foreign)} not quoted in the account currency "
+                        f"{self.quote_currency} (quote_currency): a portfolio's pairs must be"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -57,7 +57,7 @@ from engine.runtime.views import (
     UnvaluedRealizedView,
     WhatIfView,
 )
-from engine.strategies import ParamError, ParamValue
+from engine.strategies import ParamError, ParamValue, PortfolioStrategy
 
 if TYPE_CHECKING:
     from engine.runtime.app import Engine
@@ -373,6 +373,7 @@ class EngineFacade:
             params=params,
             group=slot.group or None,
             votes=slot.votes,
+            pairs=list(slot.pairs),
             **self._weight_fields(slot.name),
         )
 
@@ -587,6 +588,8 @@ class EngineFacade:
         from engine.runtime.what_if import too_few_candles, what_if_in_worker
 
         strategy = slot.strategy
+        if slot.pairs:
+            return None, "no what-if: a strategy over several pairs is not backtested on one pair's candles"
         warmup = max(strategy.warmup, type(strategy)(merged).warmup)
         candles = list(slot.history)
         reason = too_few_candles(len(candles), warmup)
@@ -635,6 +638,8 @@ class EngineFacade:
         try:
             merged = slot.strategy.validate(params, base=slot.strategy.values)
             slot.check_timeframes(merged)
+            if isinstance(slot.strategy, PortfolioStrategy):
+                slot.strategy.check_pairs(merged, slot.pairs)  # a weight for a pair it does not trade
         except ParamError as exc:
             raise InvalidRequest(str(exc)) from None
         bounds = e.config.tuning.bounds.get(name, {})

@@ -49,7 +49,7 @@ CHECK_RETRY = Backoff(initial=0.5, factor=2.0, cap=1.0, max_attempts=1)
 
 def traded_pairs(config: Config) -> list[str]:
     """The pairs the feed must carry: every strategy's pair, else the configured market pair."""
-    pairs = sorted({s.pair for s in config.strategies})
+    pairs = sorted({p for s in config.strategies for p in s.traded_pairs})
     return pairs or [config.market.pair]
 
 

@@ -34,6 +34,7 @@ from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
 from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
+from engine.runtime.portfolio_runner import PortfolioRunner
 from engine.strategies.base import ParamError, ParamValue, Signal, Strategy, StrategyContext
 
 __all__ = ["RefusalSink", "SlotGroup", "StrategySlot", "TimeframeFeed", "Trader"]
@@ -95,6 +96,9 @@ class StrategySlot:
     """The group whose vote this strategy's signals go to ("" for none: it acts on its own, see :class:`SlotGroup`)."""
     votes: int = 0
     """Grouped strategies: the signals counted in the group's vote (``signals`` counts the orders it acted for)."""
+    pairs: tuple[str, ...] = ()
+    """A strategy over several pairs (a PortfolioStrategy): all of them, ``pair`` first; it decides through a
+    :class:`~engine.runtime.portfolio_runner.PortfolioRunner`. Empty for a strategy of one pair."""
     on_candle: Callable[[Candle, StrategyContext], Signal | None] = field(init=False, repr=False)
     """What a closed base candle is handed to: the strategy's own ``on_candle`` when it declares no timeframes
     (nothing more per candle), else a :class:`TimeframeFeed`'s, which builds the higher candles first."""
@@ -237,9 +241,20 @@ class Trader:
         self._solo: dict[str, list[StrategySlot]] = {}
         self.groups: dict[str, SlotGroup] = {}
         self._groups_by_pair: dict[str, list[SlotGroup]] = {}
+        # Strategies over several pairs (PortfolioStrategy), per pair they trade: they decide on their own rule.
+        self._portfolios: dict[str, list[PortfolioRunner]] = {}
         for slot in slots:
             self.by_pair.setdefault(slot.pair, []).append(slot)
             slot.dust = instruments[slot.pair].ordermin if slot.pair in instruments else ZERO
+            if slot.pairs:
+                legs = [
+                    StrategySlot(slot.name, p, slot.strategy, True, slot.weight, slot.order_quote_amount)
+                    for p in slot.pairs
+                ]
+                runner = PortfolioRunner(self, slot, legs)
+                for pair in slot.pairs:
+                    self._portfolios.setdefault(pair, []).append(runner)
+                continue
             if not slot.group:
                 self._solo.setdefault(slot.pair, []).append(slot)
                 continue
@@ -323,6 +338,8 @@ class Trader:
         """Feed an already-processed event to the strategies only (after a restart): no venue, no orders."""
         if isinstance(event, Candle):
             self.portfolio.marks[event.pair] = event.close
+            for runner in self._portfolios.get(event.pair, ()):
+                runner.seen(event)
             close_ns = event.close_ns
             for slot in self.by_pair.get(event.pair, ()):
                 slot.history.append(event)
@@ -358,7 +375,8 @@ class Trader:
             self._marks[pair] = event.close
             slots = self._solo.get(pair, ())
             groups = self._groups_by_pair.get(pair)
-            if not slots and groups is None:
+            portfolios = self._portfolios.get(pair)
+            if not slots and groups is None and portfolios is None:
                 return NO_REQUESTS
             if self.breakers is not None and len(self.portfolio.round_trips) > self._trips_counted:
                 self._count_trips(self.breakers)
@@ -407,6 +425,11 @@ class Trader:
                         if requests is None:
                             requests = []
                         requests.append(request)
+            if portfolios is not None:
+                for runner in portfolios:
+                    made = runner.on_candle(event, trading)
+                    if made:
+                        requests = [*(requests or ()), *made]
             return requests or NO_REQUESTS
         if isinstance(event, TradeTick):
             self.portfolio.marks[pair] = event.price

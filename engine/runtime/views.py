@@ -237,6 +237,10 @@ class StrategyView(_View):
     """The group whose weighted vote the strategy's signals go to (None: it acts on its own)."""
     votes: int = 0
     """Grouped strategies: its signals counted in the group's vote since the engine started."""
+    pairs: list[str] = Field(
+        default_factory=list,
+        description="A strategy over several pairs (portfolio_rebalance): all of them, `pair` first; empty for one.",
+    )
 
 
 class LearningView(_View):

@@ -9,16 +9,22 @@ from engine.strategies.breakout import Breakout
 from engine.strategies.discovery import REGISTRY, ensure_entry_points, load_problems
 from engine.strategies.ema_cross import EmaCross
 from engine.strategies.mean_reversion import MeanReversion
+from engine.strategies.portfolio import Book, PlannedOrder, PortfolioStrategy
+from engine.strategies.portfolio_rebalance import PortfolioRebalance
 from engine.strategies.rsi_reversal import RsiReversal
 
 __all__ = [
     "REGISTRY",
+    "Book",
     "Breakout",
     "EmaCross",
     "MeanReversion",
     "Param",
     "ParamError",
     "ParamValue",
+    "PlannedOrder",
+    "PortfolioRebalance",
+    "PortfolioStrategy",
     "RsiReversal",
     "Signal",
     "Strategy",
