@@ -176,7 +176,7 @@ async def test_the_http_gateway_serves_both_through_the_control_socket(tmp_path:
     finally:
         process.send_signal(signal.SIGINT)
         with anyio.fail_after(30):
-            await process.wait()
+            await process.aclose()  # waits, and closes the pipes (left open, they warn when collected later)
     with Store.open_readonly(db) as store:
         kinds = {(e.kind, e.source.split(":")[0]) for e in store.tail_events(50)}
     assert {("close_position", "mcp"), ("cancel_order", "mcp")} <= kinds

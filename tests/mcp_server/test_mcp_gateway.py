@@ -59,8 +59,8 @@ async def engine_process(db: Path, *extra: str) -> AsyncIterator[tuple[Process, 
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-            with anyio.fail_after(30):
-                await process.wait()
+        with anyio.fail_after(30):
+            await process.aclose()  # waits, and closes the pipes (left open, they warn when collected later)
 
 
 async def test_run_mcp_http_serves_from_a_niced_gateway_process(tmp_path: Path) -> None:
