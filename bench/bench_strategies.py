@@ -224,30 +224,34 @@ def check_runs(results: dict[int, list[dict[str, Any]]]) -> None:
 
 def report(results: dict[int, list[dict[str, Any]]]) -> None:
     best: dict[int, float] = {}
+    orders: dict[int, int] = {}
     for count, runs in results.items():
         totals = [r["total_s"] for r in runs]
         first = min(runs, key=lambda r: r["total_s"])
         best[count] = first["total_s"]
         alone = min(r["alone_s"] for r in runs)
         candles = first["candles"]
+        orders[count] = sum(v["orders"] for v in first["per_strategy"].values())
         load = ", ".join(f"{n} {v['orders']}/{v['fills']}" for n, v in first["per_strategy"].items())
         print(
             f"{count} strateg{'y' if count == 1 else 'ies'}: best {best[count]:.3f}s = {candles / best[count]:,.0f} "
             f"candles/s (reading the file {first['load_s']:.3f}s), median {statistics.median(totals):.3f}s over "
             f"{len(runs)} runs; strategies alone (on_candle) best {alone:.3f}s, so the engine best "
-            f"{best[count] - alone:.3f}s\n    orders/fills: {load}"
+            f"{best[count] - alone:.3f}s\n    orders/fills ({orders[count]:,} orders): {load}"
         )
     one = results[1]
     for count in (4, 8):
         pairs = [r["total_s"] / o["total_s"] for o, r in zip(one, results[count], strict=True)]
         alone = min(r["alone_s"] for r in results[count]) - min(r["alone_s"] for r in one)
         engine = best[count] - best[1] - alone
+        more = orders[count] - orders[1]
         goal = " (goal: under 3x)" if count == 8 else ""
         print(
             f"{count}/1: best/best {best[count] / best[1]:.2f}x, median of {len(pairs)} side-by-side runs "
-            f"{statistics.median(pairs):.2f}x (range {min(pairs):.2f}-{max(pairs):.2f}x); of the "
+            f"{statistics.median(pairs):.2f}x (range {min(pairs):.2f}-{max(pairs):.2f}x){goal}; of the "
             f"{best[count] - best[1]:.3f}s more, the {count - 1} extra strategies' on_candle {alone:.3f}s, "
-            f"the engine {engine:.3f}s ({engine / (count - 1) * 1000:.0f} ms per extra strategy){goal}"
+            f"the engine {engine:.3f}s ({engine / (count - 1) * 1000:.0f} ms per extra strategy, "
+            f"{engine / more * 1e6:.0f} us per extra order if it were all orders: {more:,} more)"
         )
 
 
