@@ -78,12 +78,12 @@ class Case:
 
 MINUTES: list[Spec] = [  # short periods: every one trades on 720 minute candles
     ("ema_5_20", "ema_cross", {"fast": 5, "slow": 20}),
-    ("ema_3_10", "ema_cross", {"fast": 3, "slow": 10, "stop_loss_pct": "0.2"}),
+    ("ema_3_10", "ema_cross", {"fast": 3, "slow": 10, "stop_loss_pct": "0.05"}),
     ("mean_rev_10", "mean_reversion", {"period": 10, "entry_z": "1.5"}),
     ("mean_rev_20", "mean_reversion", {"period": 20, "entry_z": "1", "exit_z": "-0.5"}),
     ("rsi_7", "rsi_reversal", {"period": 7, "oversold": "40", "overbought": "60"}),
     ("rsi_14", "rsi_reversal", {"period": 14, "oversold": "45", "overbought": "55"}),
-    ("breakout_10_5", "breakout", {"entry_period": 10, "exit_period": 5, "trailing_stop_pct": "0.3"}),
+    ("breakout_10_5", "breakout", {"entry_period": 10, "exit_period": 5, "trailing_stop_pct": "0.1"}),
     ("breakout_20_10", "breakout", {"entry_period": 20, "exit_period": 10}),
 ]
 HOURS: list[Spec] = [  # as bench/bench_strategies.py's eight
@@ -140,6 +140,7 @@ async def trades(case: Case, strategies: list[Spec], db: Path) -> dict[str, Any]
             if f.strategy == name
         ]
         found[name] = {"orders": mine, "fills": filled}
+    found["guard exits"] = dict(engine.trader.guard_counts)
     return found
 
 
@@ -149,6 +150,8 @@ async def test_eight_strategies_in_one_engine_trade_as_each_alone(tmp_path: Path
     if not case.data.is_file():
         pytest.skip(f"{case.data} is absent")
     together = await trades(case, case.strategies, tmp_path / "together.db")
+    # The guards' exits are among the orders compared: both guarded strategies' guards sold.
+    assert len(together.pop("guard exits")) == 2
     for spec in case.strategies:
         alone = await trades(case, [spec], tmp_path / f"{spec[0]}.db")
         assert together[spec[0]] == alone[spec[0]], spec[0]
