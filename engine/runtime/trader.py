@@ -265,6 +265,11 @@ class Trader:
             elif group.pair != slot.pair:
                 raise ValueError(f"group {slot.group!r}: {slot.name} trades {slot.pair}, the group {group.pair}")
             group.members.append(slot)
+        # One candle history per pair, shared by its strategies (each sees every candle of its pair): appended once
+        # per candle, not once per strategy.
+        self._history: dict[str, deque[Candle]] = {}
+        for slot in slots:
+            slot.history = self._history.setdefault(slot.pair, slot.history)
         self.last_event: dict[str, MarketEvent] = {}
         self.refusal_log: deque[str] = deque(maxlen=50)
         # Refused orders since this trader was built, by rule (a limit's name, Kraken's error, ...; see Refusal).
@@ -341,8 +346,10 @@ class Trader:
             for runner in self._portfolios.get(event.pair, ()):
                 runner.seen(event)
             close_ns = event.close_ns
+            history = self._history.get(event.pair)
+            if history is not None:
+                history.append(event)
             for slot in self.by_pair.get(event.pair, ()):
-                slot.history.append(event)
                 if slot.atr is not None:
                     slot.atr.update_bar(event.high, event.low, event.close)
                 position = self._positions.get(slot.key)
@@ -378,12 +385,12 @@ class Trader:
             portfolios = self._portfolios.get(pair)
             if not slots and groups is None and portfolios is None:
                 return NO_REQUESTS
+            self._history[pair].append(event)
             if self.breakers is not None and len(self.portfolio.round_trips) > self._trips_counted:
                 self._count_trips(self.breakers)
             requests: list[OrderRequest] | None = None
             positions = self._positions
             for slot in slots:
-                slot.history.append(event)
                 position = positions.get(slot.key)
                 qty_held = position.qty if position is not None else ZERO
                 if qty_held < slot.dust:
@@ -447,7 +454,6 @@ class Trader:
         held: list[Decimal] = []
         total = ZERO
         for slot in members:
-            slot.history.append(event)
             position = positions.get(slot.key)
             qty = position.qty if position is not None else ZERO
             if qty < slot.dust:

@@ -26,6 +26,9 @@ class MeanReversion(Strategy):
     )
 
     _bands: Bollinger
+    _entry: Decimal
+    _exit: Decimal
+    _stop: Decimal
 
     @classmethod
     def check_combination(cls, values: Mapping[str, ParamValue]) -> None:
@@ -41,18 +44,24 @@ class MeanReversion(Strategy):
 
     def reset(self) -> None:
         self._bands = Bollinger(int(self.values["period"]), Decimal(2))
+        # The thresholds as the z-score is compared with them, made once (not at every candle: several strategies
+        # on one pair each pay their own).
+        self._entry = -Decimal(self.values["entry_z"])
+        self._exit = -Decimal(self.values["exit_z"])
+        self._stop = -Decimal(self.values["stop_z"])
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
-        self._bands.update(candle.close)
-        z = self._bands.zscore(candle.close)
+        bands = self._bands
+        bands.update(candle.close)
+        z = bands.zscore(candle.close)
         if z is None:
             return None
         if ctx.position_qty == 0:
-            if z <= -Decimal(self.values["entry_z"]):
+            if z <= self._entry:
                 return Signal("buy", f"z-score {z:.2f} below -{self.values['entry_z']}")
             return None
-        if z >= -Decimal(self.values["exit_z"]):
+        if z >= self._exit:
             return Signal("sell", f"z-score {z:.2f} reverted to -{self.values['exit_z']}")
-        if z <= -Decimal(self.values["stop_z"]):
+        if z <= self._stop:
             return Signal("sell", f"z-score {z:.2f} hit the stop -{self.values['stop_z']}")
         return None

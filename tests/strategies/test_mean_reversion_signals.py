@@ -47,8 +47,16 @@ def plain_signals(period: int, entry_z: float, exit_z: float, stop_z: float) -> 
     ("period", "entry_z", "exit_z", "stop_z"),
     [(10, "1.5", "0", "2.5"), (10, "1.5", "-0.5", "2.5"), (8, "1.2", "0.3", "2")],
 )
-def test_signals_match_the_plain_z_score_rule(period: int, entry_z: str, exit_z: str, stop_z: str) -> None:
-    strategy = MeanReversion({"period": period, "entry_z": entry_z, "exit_z": exit_z, "stop_z": stop_z})
+@pytest.mark.parametrize("retuned", [False, True], ids=["built", "retuned"])
+def test_signals_match_the_plain_z_score_rule(
+    period: int, entry_z: str, exit_z: str, stop_z: str, retuned: bool
+) -> None:
+    values = {"period": period, "entry_z": entry_z, "exit_z": exit_z, "stop_z": stop_z}
+    if retuned:  # built with other thresholds, then retuned: the new ones apply, none of the old
+        strategy = MeanReversion({"period": 12, "entry_z": "3", "exit_z": "1", "stop_z": "6"})
+        strategy.retune(values)
+    else:
+        strategy = MeanReversion(values)
     expected, margin = plain_signals(period, float(entry_z), float(exit_z), float(stop_z))
     assert margin > 1e-6  # no z-score near a threshold: float and Decimal arithmetic must agree on every side
     got: list[str | None] = []
