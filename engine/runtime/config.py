@@ -192,6 +192,8 @@ class StrategyConfig(_Section):
             check_timeframes(1, cls.timeframes_for(cls.validate(self.params, base=None)))
         except (ParamError, TimeframeError) as exc:
             raise ValueError(f"strategy {self.name!r}: {exc}") from None
+        if self.group is not None and cls.uses_book():
+            raise ValueError(f"strategy {self.name!r}: {self.kind} quotes on the book and cannot vote in a group")
         return self
 
     @property

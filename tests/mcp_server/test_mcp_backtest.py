@@ -153,7 +153,10 @@ async def test_data_outside_the_data_folder_is_refused(
 
 
 BAD_CALLS = [
-    ({"strategy": "nope"}, "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, rsi_reversal)"),
+    (
+        {"strategy": "nope"},
+        "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, micro_scalper, rsi_reversal)",
+    ),
     ({"strategy": "ema_cross", "params": {"nope": 1}}, "unknown parameter 'nope' for ema_cross"),
     ({"strategy": "ema_cross", "params": {"fast": 0}}, "fast: 0 is below the minimum 2"),
     ({"strategy": "ema_cross", "params": {"fast": 30, "slow": 10}}, "fast"),
