@@ -4,6 +4,7 @@ order, dust or a locked book stop it; and its parameters at the edges of their d
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,21 @@ def test_trading_mcp_strategies_lists_it_with_its_parameters(capsys: pytest.Capt
     assert main(["strategies"]) == 0
     assert "micro_scalper (built-in)" in capsys.readouterr().out
 
+
+@pytest.mark.parametrize("command", ["backtest", "optimize"])
+def test_a_candle_backtest_or_optimisation_of_it_is_refused(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parents[2] / "engine" / "data" / "kraken_xbtusdt_1m_ohlc.json"
+    db = tmp_path / "runs.db"
+    argv = [command, "--data", str(sample), "--pair", "BTC/USDT", "--strategy", "micro_scalper", "--db", str(db)]
+    if command == "optimize":
+        argv += ["--param", "min_spread_bps=10:100"]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"trading-mcp {command}: micro_scalper trades on the L2 book, which candle data does not carry: a backtest "
+        "would never trade; replay book snapshots through the engine instead (README: Book strategies)\n"
+    )
+    assert not db.exists()
