@@ -68,6 +68,7 @@ __all__ = [
     "checked_data",
     "parse_when",
     "prepare_backtest",
+    "refuse_book_strategy",
     "resolve_data_name",
     "run_backtest",
     "run_prepared",
@@ -145,8 +146,27 @@ def backtest_config(base: Config, spec: BacktestSpec) -> Config:
     return _config_of(base, spec, spec.data)
 
 
+def refuse_book_strategy(kind: str) -> None:
+    """Refuse a strategy that trades on the L2 book (``micro_scalper``): backtests replay candle files, which carry
+    no book, so it would run and never trade.
+
+    Raises:
+        BacktestError: naming the strategy and what to do instead.
+    """
+    try:
+        uses_book = strategy_class(kind).uses_book()
+    except ParamError:
+        return  # an unknown kind: the configuration refuses it with the list of known ones
+    if uses_book:
+        raise BacktestError(
+            f"{kind} trades on the L2 book, which candle data does not carry: a backtest would never trade; replay "
+            "book snapshots through the engine instead (README: Book strategies)"
+        )
+
+
 def _config_of(base: Config, spec: BacktestSpec, file: Path | None) -> Config:
     """:func:`backtest_config` over ``file`` (None: candles handed to the engine, no file)."""
+    refuse_book_strategy(spec.strategy)
     data: dict[str, Any] = base.model_dump()
     data["mode"] = "paper"  # a backtest trades on the simulated venue only, whatever the base says
     data["strategies"] = [
@@ -421,7 +441,8 @@ def _checked_spec(
 ) -> BacktestSpec:
     try:
         strategy_class(kind).validate(params, base=None)
-    except ParamError as exc:
+        refuse_book_strategy(kind)
+    except (ParamError, BacktestError) as exc:
         raise InvalidRequest(str(exc)) from None
     path, start_ns, end_ns = checked_data(base, pair, data, start, end)
     return BacktestSpec(path, kind, dict(params), pair, start_ns=start_ns, end_ns=end_ns)

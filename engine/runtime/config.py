@@ -226,6 +226,8 @@ class StrategyConfig(_Section):
                 raise ParamError(f"{self.kind} trades one pair: `pairs` is for strategies over several pairs")
         except (ParamError, TimeframeError) as exc:
             raise ValueError(f"strategy {self.name!r}: {exc}") from None
+        if self.group is not None and cls.uses_book():
+            raise ValueError(f"strategy {self.name!r}: {self.kind} quotes on the book and cannot vote in a group")
         return self
 
     @property

@@ -36,7 +36,7 @@ from engine.research.run import OptimizeRequest, OptimizeResult, optimize
 from engine.research.search import SAMPLERS
 from engine.research.space import parse_space
 from engine.runtime.app import EngineError
-from engine.runtime.backtest_run import BacktestError, checked_data
+from engine.runtime.backtest_run import BacktestError, checked_data, refuse_book_strategy
 from engine.runtime.config import Config, ConfigError
 from engine.runtime.facade import iso
 from engine.runtime.views import (
@@ -115,7 +115,8 @@ def checked_request(
         space = parse_space(strategy_class(kind), list(ranges))
         if sampler == "grid":
             space.grid()
-    except (ParamError, OptimizeError) as exc:
+        refuse_book_strategy(kind)
+    except (ParamError, OptimizeError, BacktestError) as exc:
         raise InvalidRequest(_plain(str(exc))) from None
     path, start_ns, end_ns = checked_data(base, pair, data, start, end)
     return OptimizeRequest(

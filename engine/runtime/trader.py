@@ -34,6 +34,7 @@ from engine.risk.breakers import Breakers, BreakerTrip
 from engine.risk.checks import RULE_EXPOSURE_UNVALUED, ExposureSnapshot, RiskEngine
 from engine.risk.position_guards import GuardExit, GuardState, PositionGuard
 from engine.risk.sizing import EntryPolicy, entry_budget, limit_entry_price
+from engine.runtime.book_quotes import BookQuoting
 from engine.runtime.portfolio_runner import PortfolioRunner
 from engine.strategies.base import ParamError, ParamValue, Signal, Strategy, StrategyContext
 
@@ -292,6 +293,8 @@ class Trader:
         self._venue_on_market = exchange.on_market
         self._marks = portfolio.marks
         self._positions = portfolio.positions
+        # Strategies on the L2 book (engine.runtime.book_quotes); None when none is: nothing per book event.
+        self.book_quoting = BookQuoting(self, slots) if any(s.strategy.uses_book() for s in slots) else None
 
     def slot(self, name: str) -> StrategySlot | None:
         for slot in self.slots:
@@ -385,7 +388,9 @@ class Trader:
             portfolios = self._portfolios.get(pair)
             if not slots and groups is None and portfolios is None:
                 return NO_REQUESTS
-            self._history[pair].append(event)
+            history = self._history.get(pair)  # None: a pair only a portfolio strategy's second or later leg trades
+            if history is not None:
+                history.append(event)
             if self.breakers is not None and len(self.portfolio.round_trips) > self._trips_counted:
                 self._count_trips(self.breakers)
             requests: list[OrderRequest] | None = None
@@ -444,6 +449,8 @@ class Trader:
             self.portfolio.marks[pair] = event.last
         elif isinstance(event, BookSnapshot) and event.best_bid is not None and event.best_ask is not None:
             self.portfolio.marks[pair] = (event.best_bid + event.best_ask) / 2
+        if self.book_quoting is not None and isinstance(event, BookSnapshot):
+            return self.book_quoting.on_book(event, trading)
         return []
 
     def _group_step(self, group: SlotGroup, event: Candle, trading: bool) -> OrderRequest | None:

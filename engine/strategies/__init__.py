@@ -4,11 +4,21 @@ The registry holds the built-in strategies and the plug-ins found in configured 
 (:mod:`engine.strategies.discovery`).
 """
 
-from engine.strategies.base import Param, ParamError, ParamValue, Signal, Strategy, StrategyContext
+from engine.strategies.base import (
+    BookContext,
+    Param,
+    ParamError,
+    ParamValue,
+    Quote,
+    Signal,
+    Strategy,
+    StrategyContext,
+)
 from engine.strategies.breakout import Breakout
 from engine.strategies.discovery import REGISTRY, ensure_entry_points, load_problems
 from engine.strategies.ema_cross import EmaCross
 from engine.strategies.mean_reversion import MeanReversion
+from engine.strategies.micro_scalper import MicroScalper
 from engine.strategies.portfolio import Book, PlannedOrder, PortfolioStrategy
 from engine.strategies.portfolio_rebalance import PortfolioRebalance
 from engine.strategies.rsi_reversal import RsiReversal
@@ -16,15 +26,18 @@ from engine.strategies.rsi_reversal import RsiReversal
 __all__ = [
     "REGISTRY",
     "Book",
+    "BookContext",
     "Breakout",
     "EmaCross",
     "MeanReversion",
+    "MicroScalper",
     "Param",
     "ParamError",
     "ParamValue",
     "PlannedOrder",
     "PortfolioRebalance",
     "PortfolioStrategy",
+    "Quote",
     "RsiReversal",
     "Signal",
     "Strategy",

@@ -8,6 +8,10 @@ Several timeframes: a strategy that also wants longer candles (a 1 h trend over 
 in :attr:`Strategy.timeframes` (or derives them from its parameters in :meth:`Strategy.timeframes_for`); the engine
 builds them from the base feed (:mod:`engine.market.higher_candles`) and hands each one, once closed, to
 :meth:`Strategy.on_higher_candle`, just before :meth:`Strategy.on_candle` of the base candle that closed it.
+
+The L2 book: a strategy that overrides :meth:`Strategy.on_book` is also handed every :class:`BookSnapshot` of its
+pair and answers with :class:`Quote` values, post-only limit orders with a time-to-live that the engine quantises,
+checks and sends (:mod:`engine.runtime.book_quotes`). Strategies that do not override it cost nothing per book event.
 """
 
 import re
@@ -17,9 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Literal
 
-from engine.domain.market_data import Candle
+from engine.domain.market_data import BookSnapshot, Candle
 
-__all__ = ["Param", "ParamError", "ParamValue", "Signal", "Strategy", "StrategyContext"]
+__all__ = ["BookContext", "Param", "ParamError", "ParamValue", "Quote", "Signal", "Strategy", "StrategyContext"]
 
 ParamValue = int | Decimal | bool
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
@@ -93,6 +97,38 @@ class StrategyContext:
     """What a strategy may know besides market data: its own position in its pair."""
 
     position_qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A book strategy's order: post-only (maker or nothing), a limit at ``price``, ``qty`` base units, expiring
+    ``ttl_ns`` after it is sent. Raw values: the engine rounds the price to the tick away from the other side of
+    the book (a buy down, a sell up) and the quantity down to the lot before risk checks it."""
+
+    side: Literal["buy", "sell"]
+    price: Decimal
+    qty: Decimal
+    ttl_ns: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BookContext:
+    """What a book strategy may know besides the book: its own position and open orders in its pair, what one
+    buy may spend and the pair's order minimum.
+
+    Attributes:
+        position_qty: the position held, in base units (dust below ``min_qty`` included).
+        open_buy_qty: the remaining quantity of its open buys; open_sell_qty: of its open sells.
+        budget_quote: what one buy may spend, in the pair's quote asset (its ``order_quote_amount`` × weight).
+        min_qty: the pair's smallest order (Kraken's ``ordermin``), in base units.
+    """
+
+    position_qty: Decimal
+    open_buy_qty: Decimal
+    open_sell_qty: Decimal
+    budget_quote: Decimal
+    min_qty: Decimal
 
 
 class Strategy(ABC):
@@ -180,6 +216,17 @@ class Strategy(ABC):
     @abstractmethod
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
         """React to a closed candle."""
+
+    def on_book(self, book: BookSnapshot, ctx: BookContext) -> tuple[Quote, ...]:
+        """Answer a book snapshot of the strategy's pair with the orders to post now (override; the default is
+        never called: the engine hands book snapshots only to strategies that override it, see
+        :meth:`uses_book`)."""
+        return ()
+
+    @classmethod
+    def uses_book(cls) -> bool:
+        """Whether the strategy trades on the L2 book (it overrides :meth:`on_book`)."""
+        return cls.on_book is not Strategy.on_book
 
     def on_higher_candle(self, candle: Candle, ctx: StrategyContext) -> None:
         """Take a closed candle of one of the declared timeframes (``candle.interval_s`` says which); the default

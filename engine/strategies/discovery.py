@@ -36,6 +36,7 @@ from engine.strategies.base import Param, ParamError, Strategy
 from engine.strategies.breakout import Breakout
 from engine.strategies.ema_cross import EmaCross
 from engine.strategies.mean_reversion import MeanReversion
+from engine.strategies.micro_scalper import MicroScalper
 from engine.strategies.portfolio_rebalance import PortfolioRebalance
 from engine.strategies.rsi_reversal import RsiReversal
 
@@ -56,7 +57,14 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "trading_mcp.strategies"
-BUILTINS: tuple[type[Strategy], ...] = (EmaCross, MeanReversion, RsiReversal, Breakout, PortfolioRebalance)
+BUILTINS: tuple[type[Strategy], ...] = (
+    EmaCross,
+    MeanReversion,
+    RsiReversal,
+    Breakout,
+    PortfolioRebalance,
+    MicroScalper,
+)
 REGISTRY: dict[str, type[Strategy]] = {cls.kind: cls for cls in BUILTINS}
 """Every usable strategy kind: the built-in ones, then plug-ins as they load."""
 

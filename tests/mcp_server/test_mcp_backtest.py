@@ -155,9 +155,13 @@ async def test_data_outside_the_data_folder_is_refused(
 BAD_CALLS = [
     (
         {"strategy": "nope"},
-        "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, portfolio_rebalance, rsi_reversal)",
+        (
+            "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, micro_scalper, "
+            "portfolio_rebalance, rsi_reversal)"
+        ),
     ),
     ({"strategy": "ema_cross", "params": {"nope": 1}}, "unknown parameter 'nope' for ema_cross"),
+    ({"strategy": "micro_scalper"}, "micro_scalper trades on the L2 book, which candle data does not carry"),
     ({"strategy": "ema_cross", "params": {"fast": 0}}, "fast: 0 is below the minimum 2"),
     ({"strategy": "ema_cross", "params": {"fast": 30, "slow": 10}}, "fast"),
     ({"strategy": "ema_cross", "start": "2025-11-11", "end": "2025-11-10"}, "is not before its end"),

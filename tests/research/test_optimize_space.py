@@ -90,8 +90,8 @@ def test_a_bad_range_or_an_unknown_parameter_is_refused_in_one_sentence(
         (["--walk-forward", "40"], "--walk-forward 40 cuts 720 candles into blocks of 17, fewer than 20:"),
         (
             ["--strategy", "nope"],
-            "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, portfolio_rebalance, "
-            "rsi_reversal)",
+            "unknown strategy kind 'nope' (known: breakout, ema_cross, mean_reversion, micro_scalper, "
+            "portfolio_rebalance, rsi_reversal)",
         ),
         (["--address", "x:1"], "--address names a Ray cluster: it needs --backend ray"),
         (["--data", "/nonexistent/file.csv"], "data file /nonexistent/file.csv does not exist or is not a file"),
