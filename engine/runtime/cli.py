@@ -217,6 +217,9 @@ def cmd_run(args: argparse.Namespace, extras: Sequence[Extra] = (), keep_alive: 
     result = anyio.run(main)
     if result.interrupted:
         print(f"stopped; state saved in {db} (run again to resume)", file=sys.stderr)
+    elif not args.quiet:
+        # The default state file lives in the user's data folder, out of sight: say where.
+        print(f"state saved in {db} (trading-mcp status shows it; run --reset starts over)", file=sys.stderr)
     return 0
 
 

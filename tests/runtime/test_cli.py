@@ -30,6 +30,15 @@ def test_run_then_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert set(status["balances"]) >= {"USD"}
 
 
+def test_a_finished_run_says_where_its_state_is(own_data_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The default state file is in the user's data folder (out of sight): the run names it.
+    assert main(["run", "--speed", "max"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"state saved in {own_data_folder / 'engine.db'} (trading-mcp status shows it; run --reset starts over)"
+    )
+    assert (own_data_folder / "engine.db").is_file()
+
+
 def test_backtest_is_deterministic_and_lists_trades(capsys: pytest.CaptureFixture[str]) -> None:
     args = [
         "backtest",
