@@ -55,7 +55,7 @@ class EmergencyStopResult(BaseModel):
     confirmation_token: str | None = Field(
         None, description="Pass this back as confirmation_token (same arguments) to execute the stop."
     )
-    expires_in_s: float | None = None
+    expires_in_s: int | None = None
     stop: EmergencyStopView | None = Field(None, description="The engine's state after the stop, re-read.")
 
 

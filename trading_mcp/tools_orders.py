@@ -58,7 +58,7 @@ class OrderActionResult(BaseModel):
     confirmation_token: str | None = Field(
         None, description="Pass this back as confirmation_token (same arguments) to go ahead."
     )
-    expires_in_s: float | None = None
+    expires_in_s: int | None = None
     orders: list[OrderView] = Field(
         default_factory=list, description="The cancelled order, or the market sells that close the position."
     )
@@ -99,7 +99,7 @@ def register_order_tools(
         await facade.record_event(
             "confirmation_issued",
             source_of(ctx.session),
-            {"tool": tool, "arguments": arguments, "expires_in_s": confirmations.ttl_s, "mode": facade.mode},
+            {"tool": tool, "arguments": arguments, "expires_in_s": round(confirmations.ttl_s), "mode": facade.mode},
         )
         return OrderActionResult(
             status="confirmation_required",
@@ -110,7 +110,7 @@ def register_order_tools(
                 f"{confirmations.ttl_s:g} s."
             ),
             confirmation_token=issued.token,
-            expires_in_s=confirmations.ttl_s,
+            expires_in_s=round(confirmations.ttl_s),
         )
 
     async def ask_cancel(

@@ -195,7 +195,7 @@ def register_write_tools(
                 {
                     "tool": "emergency_stop",
                     "arguments": redactor.payload(arguments),
-                    "expires_in_s": confirmations.ttl_s,
+                    "expires_in_s": round(confirmations.ttl_s),
                     "mode": facade.mode,
                 },
             )
@@ -211,7 +211,7 @@ def register_write_tools(
                     f"{confirmations.ttl_s:g} s."
                 ),
                 confirmation_token=issued.token,
-                expires_in_s=confirmations.ttl_s,
+                expires_in_s=round(confirmations.ttl_s),
                 stop=None,
             )
         elif not confirmed.data.confirm:

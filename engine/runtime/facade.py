@@ -7,7 +7,7 @@ nothing), then applied, then written to the event log with its arguments, its re
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -70,6 +70,7 @@ Authority = Literal["operator", "client"]
 """Who asks for a change of the trading state: the operator (their shell: ``trading-mcp halt`` / ``resume``) or a
 client (the MCP client, or code using the facade). The operator outranks the client."""
 
+PROGRESS_STEP = Decimal("0.0001")  # status progress: a fraction to 4 decimals (100 % only when done)
 _LIMIT_TEXT = {
     "max_order_qty": "Largest single order, in base units.",
     "max_order_notional": "Largest single order value, in the quote currency.",
@@ -150,8 +151,8 @@ class EngineFacade:
             halted_by=None if e.risk.state is TradingState.ACTIVE else e.risk.halted_by,
             data_source=e.source.description,
             market_time=iso(now),
-            uptime_s=round((WallClock().now_ns() - e.state.started_wall_ns) / 1e9, 3),
-            progress=round(e.state.cursor / total, 6) if total else None,
+            uptime_s=(WallClock().now_ns() - e.state.started_wall_ns) // 1_000_000_000,
+            progress=(Decimal(e.state.cursor) / total).quantize(PROGRESS_STEP, ROUND_DOWN) if total else None,
             events_processed=e.state.cursor,
             events_total=total,
             strategies_running=[s.name for s in e.slots if s.enabled],

@@ -73,8 +73,10 @@ class StatusView(_View):
     )
     data_source: str
     market_time: str | None
-    uptime_s: float
-    progress: float | None
+    uptime_s: int = Field(description="Wall-clock seconds since this engine started (whole seconds).")
+    progress: Dec | None = Field(
+        description="The share of the replay done, a fraction from 0 to 1 (to 4 decimals); null on a live feed."
+    )
     events_processed: int
     events_total: int | None
     strategies_running: list[str]

@@ -157,7 +157,7 @@ async def test_the_http_gateway_serves_both_through_the_control_socket(tmp_path:
                 httpx2.AsyncClient(headers=headers, timeout=30) as http,
                 Client(streamable_http_client(url.group(0), http_client=http), mode="legacy") as client,
             ):
-                while ok(await client.call_tool("get_status", {}))["progress"] != 1:  # the whole sample replayed
+                while ok(await client.call_tool("get_status", {}))["progress"] != "1.0000":  # the whole sample replayed
                     await anyio.sleep(0.1)
                 (position,) = ok(await client.call_tool("get_positions", {}))["positions"]
                 first = ok(await client.call_tool("close_position", {"pair": "BTC/USD"}))

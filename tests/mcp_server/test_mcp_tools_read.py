@@ -1,5 +1,8 @@
 """Read-only tools on both protocol versions: listed with the right hints, structured results, progress."""
 
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
 import anyio
 import pytest
 from fakes.mcp_harness import ok
@@ -27,7 +30,7 @@ from trading_mcp.tools_write import WRITE_TOOLS
 
 pytestmark = pytest.mark.anyio
 
-CALLS = [
+CALLS: list[tuple[str, dict[str, Any], type[BaseModel]]] = [
     ("get_status", {}, StatusView),
     ("get_balance", {}, BalanceView),
     ("get_positions", {}, PositionsView),
@@ -140,3 +143,28 @@ async def test_the_tool_list_carries_no_generated_titles_and_results_still_valid
     assert not status.is_error and StatusView.model_validate(status.structured_content)
     # The check finds what it looks for, and spares a property named "title".
     assert generated_titles({"title": "X", "properties": {"title": {"type": "string"}}}) == ["/"]
+
+
+def floats_in(answer: object, where: str = "") -> list[str]:
+    """Where a JSON answer holds a float (money and ratios travel as exact strings, counts as integers)."""
+    if isinstance(answer, float):
+        return [where or "/"]
+    if isinstance(answer, dict):
+        return [f for key, value in answer.items() for f in floats_in(value, f"{where}/{key}")]
+    if isinstance(answer, list):
+        return [f for i, value in enumerate(answer) for f in floats_in(value, f"{where}[{i}]")]
+    return []
+
+
+async def test_no_read_tool_answers_with_a_float(facade: EngineFacade) -> None:
+    async with Client(build_server(facade), mode="legacy") as client:
+        answers = {name: ok(await client.call_tool(name, args)) for name, args, _view in CALLS}
+        stop = ok(await client.call_tool("emergency_stop", {}))  # the first call: a confirmation token to use
+    assert {name: floats_in(answer) for name, answer in answers.items() if floats_in(answer)} == {}
+    assert floats_in(stop) == [] and isinstance(stop["expires_in_s"], int)
+    status = answers["get_status"]
+    done = Decimal(status["events_processed"]) / status["events_total"]  # a fraction, cut to 4 decimals
+    assert isinstance(status["uptime_s"], int) and status["progress"] == str(
+        done.quantize(Decimal("0.0001"), ROUND_DOWN)
+    )
+    assert floats_in({"a": [1, {"b": 0.5}]}) == ["/a[1]/b"]  # the check finds what it looks for
