@@ -43,6 +43,7 @@ from engine.runtime.backtest_run import (
     run_prepared,
 )
 from engine.runtime.backtest_run import backtest_config as config_for
+from engine.runtime.backtest_text import render_backtest, write_trades_csv
 from engine.runtime.config import Config, load_config
 from engine.runtime.facade import iso
 
@@ -75,8 +76,24 @@ def add_backtest_parser(sub: Any) -> None:
     bt.add_argument("--start", help="replay candles opening at or after this ISO date or date-time (UTC)")
     bt.add_argument("--end", help="...and closing at or before this one (a date: through its end)")
     bt.add_argument("--db", type=Path, help="write the run to this SQLite file (default: in memory)")
-    bt.add_argument("--json", action="store_true", help="print JSON")
+    bt.add_argument("--json", action="store_true", help="print JSON (exact values, every trade and fill)")
+    bt.add_argument(
+        "--trades",
+        type=_trade_count,
+        default=10,
+        metavar="N|all",
+        help="trades listed in the text summary (default 10; all: every one)",
+    )
+    bt.add_argument("--export", type=Path, metavar="FILE.csv", help="also write every trade to FILE.csv (exact values)")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _trade_count(text: str) -> int | None:
+    if text == "all":
+        return None
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a count or 'all', got {text!r}")
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, str | bool]:
@@ -130,11 +147,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"trading-mcp backtest: {note}", file=sys.stderr)
     show_progress = not args.no_progress and prepared.window.candles > 20000 and sys.stderr.isatty()
     outcome = anyio.run(run_prepared, prepared, _progress_bar if show_progress else None)
+    if show_progress:
+        sys.stderr.write("\n")  # the bar's line ends before the summary starts
     result = backtest_json(args, outcome)
+    if args.export is not None:
+        write_trades_csv(result["trades"], args.export)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(render_backtest(result))
+        print(render_backtest(result, args.trades))
+        if args.export is not None:
+            print(f"trades written to {args.export}")
     return 0
 
 
@@ -148,6 +171,7 @@ def backtest_json(args: argparse.Namespace, outcome: BacktestOutcome) -> dict[st
     return {
         "data": str(args.data),
         "pair": config.market.pair,
+        "quote_currency": config.quote_currency,
         "notes": engine.notes,
         "strategy": args.strategy,
         "params": {k: str(v) for k, v in engine.slots[0].strategy.shown_values().items()},
@@ -226,87 +250,6 @@ def _rejection_json(order: Order) -> dict[str, Any]:
         "qty": format(order.qty, "f"),
         "reason": order.reason,
     }
-
-
-def render_backtest(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    lines = [
-        f"Backtest {result['strategy']} {result['params']} on {result['pair']} ({result['candles']} candles)",
-        f"  window         {result['window']['start']} to {result['window']['end']}",
-        f"  risk limits    {_limits_line(result['risk_limits'])}",
-        f"  account rules  {_rules_line(result['account_rules'])}",
-        f"  final equity {result['final_equity']}",
-    ]
-    for key in (
-        "total_return",
-        "realized_pnl",
-        "fees_paid",
-        "max_drawdown",
-        "sharpe",
-        "sortino",
-        "cagr",
-        "trade_count",
-        "win_rate",
-        "profit_factor",
-        "expectancy",
-        "exposure",
-    ):
-        value = m.get(key)
-        lines.append(f"  {key:<14} {'n/a' if value is None else value}")
-    days = "n/a" if m.get("span_days") is None else f"{float(m['span_days']):.2f}"  # display only
-    lines.append(
-        f"  (ratios from {m.get('return_count')} {result['return_interval']} returns, annualised by "
-        f"sqrt({m.get('periods_per_year')}); CAGR over {days} days of 365)"
-    )
-    if m.get("annualised_note"):
-        lines.append(f"  ({m['annualised_note']})")
-    lines.append(f"  fills          {len(result['fills'])}")
-    guards = result["guard_exits"]
-    if guards:
-        listed = ", ".join(f"{rule} {count}" for rule, count in guards.items())
-        lines.append(f"  guard exits    {sum(guards.values())} ({listed})")
-    breakers = result["breaker_trips"]
-    if breakers:
-        listed = ", ".join(f"{rule} {count}" for rule, count in breakers.items())
-        lines.append(f"  breaker trips  {sum(breakers.values())} ({listed}; the strategy stopped entering)")
-    refusals = result["refusals"]
-    if refusals["total"]:
-        by_rule = ", ".join(f"{rule} {count}" for rule, count in refusals["by_rule"].items())
-        lines.append(f"  refused orders {refusals['total']} ({by_rule}; --json lists each)")
-    else:
-        lines.append("  refused orders 0")
-    rejected = result["rejected_by_venue"]
-    if rejected:
-        reasons: dict[str, int] = {}
-        for r in rejected:
-            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-        by_reason = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
-        lines.append(f"  rejected by the venue {len(rejected)} ({by_reason})")
-    lines.append(f"Trades ({len(result['trades'])}):")
-    for t in result["trades"]:
-        lines.append(
-            f"  {t['entry'][:16]} -> {t['exit'][:16]}  qty {t['qty']}  {t['entry_price']} -> {t['exit_price']}"
-            f"  pnl {float(t['pnl']):,.2f}"
-        )
-    return "\n".join(lines)
-
-
-def _rules_line(applied: dict[str, Any]) -> str:
-    rules = {k: v for k, v in applied["rules"].items() if k != "flatten_on_drawdown"}
-    if not rules:
-        return "none ([risk.rules] in --config: max_drawdown_pct, max_daily_loss, reduce_at_drawdown_pct)"
-    listed = ", ".join(f"{name} {value}" for name, value in rules.items())
-    if applied["rules"].get("flatten_on_drawdown"):
-        listed += ", flatten_on_drawdown"
-    trips = ", ".join(f"{rule} {count}" for rule, count in applied["trips"].items()) or "none"
-    return f"{listed}; trips: {trips}; trading ended {applied['trading_state']}"
-
-
-def _limits_line(applied: dict[str, Any]) -> str:
-    if applied["applied"] == "none":
-        return "none (sizes and exposure unbounded; --risk-limits config applies the config's [risk] limits)"
-    limits = applied["limits"]
-    return "the config's [risk] limits: " + ", ".join(f"{name} {value}" for name, value in limits.items())
 
 
 async def _progress_bar(engine: Engine) -> None:
