@@ -59,7 +59,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
     run = sub.add_parser("run", help="trade (paper by default) until the data ends or Ctrl-C; resumes saved state")
     _common(run)
-    run.add_argument("--speed", help="replay pace: max, realtime, or a multiple such as 60 (default from config: 600)")
+    run.add_argument(
+        "--speed", help="replay pace: auto (the default: a candle every 0.1 s), max, realtime, or a multiple such as 60"
+    )
     run.add_argument("--data", type=Path, help="replay this Kraken OHLCVT CSV or REST OHLC/Trades JSON instead")
     run.add_argument("--pair", help="pair the replayed data is traded as, in any spelling (default BTC/USD)")
     run.add_argument(

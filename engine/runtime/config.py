@@ -59,8 +59,10 @@ def _pair_name(value: str) -> str:
     return canonical_pair_name(value)
 
 
-def parse_speed(text: str) -> float | None:
-    """``max`` -> None (as fast as possible); ``realtime`` -> 1.0; a positive number -> that multiple.
+def parse_speed(text: str) -> float | Literal["auto"] | None:
+    """``max`` -> None (as fast as possible); ``realtime`` -> 1.0; a positive number -> that multiple; ``auto`` ->
+    ``"auto"``: one candle every 0.1 s of wall time whatever the file's interval (x600 for one-minute candles,
+    x36000 for hourly ones; :mod:`engine.runtime.sources`).
 
     Raises:
         ValueError: for anything else.
@@ -68,12 +70,14 @@ def parse_speed(text: str) -> float | None:
     value = text.strip().lower()
     if value == "max":
         return None
+    if value == "auto":
+        return "auto"
     if value in ("realtime", "real-time", "real"):
         return 1.0
     try:
         speed = float(value.removeprefix("x").removesuffix("x"))
     except ValueError:
-        raise ValueError(f"speed {text!r}: use 'max', 'realtime' or a positive multiple such as 60") from None
+        raise ValueError(f"speed {text!r}: use 'auto', 'max', 'realtime' or a positive multiple such as 60") from None
     if not speed > 0 or speed == float("inf"):
         raise ValueError(f"speed {text!r} must be a positive finite number")
     return speed
@@ -141,7 +145,11 @@ class MarketConfig(_Section):
     interval_minutes: Annotated[int, Field(gt=0, le=43200)] | None = Field(
         None, description="Candle interval of the file (inferred when empty)."
     )
-    speed: str = Field("600", description="Replay pace: 'max', 'realtime' or a multiple such as 60.")
+    speed: str = Field(
+        "auto",
+        description="Replay pace: 'auto' (a candle every 0.1 s: x600 for one-minute candles, x36000 for hourly), "
+        "'max', 'realtime' or a multiple such as 60.",
+    )
     feeds: list[FeedConfig] = Field(
         default_factory=list, description="Several files (several pairs) replayed together in time order."
     )

@@ -99,6 +99,14 @@ def _plain(value: object) -> str:
     )
 
 
+def _eta_s(remaining: int, done_this_run: int, elapsed_ns: int) -> int | None:
+    """Wall seconds for ``remaining`` events at this run's pace so far (None before its first event or when none
+    remain)."""
+    if remaining <= 0 or done_this_run <= 0 or elapsed_ns <= 0:
+        return None
+    return round(remaining * elapsed_ns / done_this_run / 1_000_000_000)
+
+
 class EngineFacade:
     """Read and steer one running :class:`~engine.runtime.app.Engine`."""
 
@@ -143,6 +151,7 @@ class EngineFacade:
         now = e.clock.now_ns()
         from engine.runtime.clock import WallClock
 
+        uptime_ns = WallClock().now_ns() - e.state.started_wall_ns
         return StatusView(
             mode=self.mode,
             venue=self.venue,
@@ -151,10 +160,11 @@ class EngineFacade:
             halted_by=None if e.risk.state is TradingState.ACTIVE else e.risk.halted_by,
             data_source=e.source.description,
             market_time=iso(now),
-            uptime_s=(WallClock().now_ns() - e.state.started_wall_ns) // 1_000_000_000,
+            uptime_s=uptime_ns // 1_000_000_000,
             progress=(Decimal(e.state.cursor) / total).quantize(PROGRESS_STEP, ROUND_DOWN) if total else None,
             events_processed=e.state.cursor,
             events_total=total,
+            eta_s=_eta_s(total - e.state.cursor, e.state.events_this_run, uptime_ns) if total else None,
             strategies_running=[s.name for s in e.slots if s.enabled],
             quote_currency=e.config.quote_currency,
             equity=e.portfolio.equity(),

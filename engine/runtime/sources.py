@@ -8,11 +8,11 @@ from collections.abc import AsyncGenerator, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from time import perf_counter
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
 
-from engine.domain.market_data import MarketEvent
+from engine.domain.market_data import Candle, MarketEvent
 from engine.exchanges.replay import Pacer, ReplaySource
 
 __all__ = ["MarketSource", "ReplayMarketSource", "replay_identity", "shipped_sample"]
@@ -21,6 +21,7 @@ __all__ = ["MarketSource", "ReplayMarketSource", "replay_identity", "shipped_sam
 # responsive, but no more: each yield may hand the GIL to the writer thread for a whole switch interval.
 CHECKPOINT_INTERVAL_S = 0.002
 BATCH = 32
+AUTO_CANDLE_S = 0.1  # --speed auto: one candle every 0.1 s of wall time, whatever the file's interval
 IDENTITY_PREFIX_BYTES = 1 << 20
 
 
@@ -82,17 +83,27 @@ class ReplayMarketSource:
     def __init__(
         self,
         replay: ReplaySource,
-        speed: float | None,
+        speed: float | Literal["auto"] | None,
         label: str,
         *,
         yield_interval_s: float = CHECKPOINT_INTERVAL_S,
         identity: str | None = None,
     ) -> None:
         self.replay = replay
-        self.speed = speed
+        self._speed = speed
         self.label = label
         self.yield_interval_s = yield_interval_s
         self._identity = identity or f"replay {label}"
+
+    @property
+    def speed(self) -> float | None:
+        """The pace: a multiple of market time, or None for as fast as possible (``auto`` resolved from the file's
+        candle interval when first asked: one candle every :data:`AUTO_CANDLE_S` seconds)."""
+        if self._speed == "auto":
+            first = next(self.replay.iter_from(0), None)
+            interval = first.interval_s if isinstance(first, Candle) else 60
+            self._speed = interval / AUTO_CANDLE_S
+        return self._speed
 
     @property
     def identity(self) -> str:

@@ -17,8 +17,14 @@ def format_status(status: StatusView) -> str:
     return (
         f"[{status.mode}] {progress} {when} | equity {status.equity:,.2f} {status.quote_currency}"
         f" | positions {status.open_positions} | orders {status.open_orders} | fills {status.trades}"
-        f" | {status.trading_state}"
+        f" | {status.trading_state}" + (f" | ETA {_clock(status.eta_s)}" if status.eta_s is not None else "")
     )
+
+
+def _clock(seconds: int) -> str:
+    """``h:mm:ss`` (``mm:ss`` under an hour)."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 def format_summary(perf: PerformanceView, status: StatusView) -> str:

@@ -79,6 +79,11 @@ class StatusView(_View):
     )
     events_processed: int
     events_total: int | None
+    eta_s: int | None = Field(
+        None,
+        description="Estimated wall seconds until the replay ends, at this run's pace so far (null on a live feed, "
+        "before this run's first event, and once the replay has ended).",
+    )
     strategies_running: list[str]
     quote_currency: str
     equity: Dec

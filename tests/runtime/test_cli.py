@@ -219,3 +219,40 @@ def test_a_strategy_on_a_pair_the_data_does_not_carry_is_named(
     err = capsys.readouterr().err
     assert "strategy ema_cross trades BTC/USD, which the replayed data does not carry (ETH/USD)" in err
     assert "strategy mean_reversion trades BTC/USD" in err
+
+
+def test_the_default_pace_is_a_candle_every_tenth_of_a_second_whatever_the_interval(tmp_path: Path) -> None:
+    from engine.runtime.app import Engine
+    from engine.runtime.config import config_from_mapping
+    from engine.runtime.sources import ReplayMarketSource
+    from engine.runtime.status_line import format_status
+    from engine.runtime.views import StatusView
+
+    hourly = tmp_path / "XBTUSD_60.csv"
+    hourly.write_text("".join(f"{1_600_000_000 + 3600 * i},1,1,1,1,1,1\n" for i in range(5)))
+    minutes = Engine.from_config(config_from_mapping({}), None)
+    hours = Engine.from_config(config_from_mapping({"market": {"file": str(hourly)}}), None)
+    assert isinstance(minutes.source, ReplayMarketSource) and isinstance(hours.source, ReplayMarketSource)
+    assert (minutes.source.speed, hours.source.speed) == (600, 36_000)  # 60 s and 3,600 s candles over 0.1 s
+    status = StatusView.model_validate({**_STATUS, "eta_s": 3_725})
+    assert format_status(status).endswith("| active | ETA 1:02:05")
+
+
+_STATUS: dict[str, object] = {
+    "mode": "paper",
+    "venue": "paper",
+    "trading_state": "active",
+    "halt_reason": "",
+    "data_source": "x",
+    "market_time": None,
+    "uptime_s": 1,
+    "progress": "0.5",
+    "events_processed": 1,
+    "events_total": 2,
+    "strategies_running": [],
+    "quote_currency": "USD",
+    "equity": "1",
+    "open_positions": 0,
+    "open_orders": 0,
+    "trades": 0,
+}
